@@ -1,0 +1,241 @@
+// MX (OCP Microscaling v1.0) element math shared by the C++ CPU kernels and the
+// CUDA kernels: E8M0 scale computation, element encode/decode, rounding and the
+// float conversions. Written once here, branch-free, so the CPU tests exercise
+// the same code the GPU runs. The pure-PyTorch reference
+// (python/slimops/mx/reference.py) follows the same integer steps.
+#pragma once
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__CUDACC__)
+#define MX_HD __host__ __device__ __forceinline__
+#else
+#define MX_HD static inline __attribute__((always_inline))
+#endif
+
+namespace slimops {
+namespace mx {
+
+// ---------------------------------------------------------------------------- formats
+
+enum FormatId : int {
+  kFp8E4M3 = 0, kFp8E5M2 = 1, kFp6E3M2 = 2, kFp6E2M3 = 3, kFp4E2M1 = 4,
+  kInt8 = 5, kInt6 = 6, kInt4 = 7, kInt2 = 8, kNumFormats = 9
+};
+
+// An MXINTb element is encoded as an FP element with bias 1, mbits = b - 2 and
+// no exponent field: the same fixed-point grid with quantum 2^-(b-2).
+struct Format {
+  int bits, mbits, bias, emax, max_code;
+  bool is_int, has_nan_code;
+  float max_value;
+};
+
+MX_HD constexpr Format format_of(int id) {
+  switch (id) {
+    case kFp8E4M3: return {8, 3, 7, 8, 0x7E, false, true, 448.0f};
+    case kFp8E5M2: return {8, 2, 15, 15, 0x7B, false, true, 57344.0f};
+    case kFp6E3M2: return {6, 2, 3, 4, 0x1F, false, false, 28.0f};
+    case kFp6E2M3: return {6, 3, 1, 2, 0x1F, false, false, 7.5f};
+    case kFp4E2M1: return {4, 1, 1, 2, 0x7, false, false, 6.0f};
+    case kInt8: return {8, 6, 1, 0, 127, true, false, 127.0f / 64.0f};
+    case kInt6: return {6, 4, 1, 0, 31, true, false, 31.0f / 16.0f};
+    case kInt4: return {4, 2, 1, 0, 7, true, false, 7.0f / 4.0f};
+    default: return {2, 0, 1, 0, 1, true, false, 1.0f};  // kInt2
+  }
+}
+
+MX_HD int64_t packed_bytes(int bits, int64_t length) { return (length * bits + 7) / 8; }
+
+enum ScaleMode : int { kFloor = 0, kRceil = 1 };
+constexpr uint32_t kE8M0Bias = 127;
+constexpr uint32_t kE8M0NaN = 0xFF;
+
+// ---------------------------------------------------------------------------- bits
+
+MX_HD uint32_t f32_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+#endif
+}
+
+MX_HD float bits_f32(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+#endif
+}
+
+// Exactly 2^e in fp32 for integer e in [-149, 127].
+MX_HD float exp2i(int e) {
+  uint32_t normal = (uint32_t)(e + 127) << 23;
+  uint32_t sub = 1u << ((e + 149) & 31);
+  return bits_f32(e >= -126 ? normal : sub);
+}
+
+MX_HD int clz32(uint32_t x) {
+#if defined(__CUDA_ARCH__)
+  return __clz(x);
+#else
+  return x ? __builtin_clz(x) : 32;
+#endif
+}
+
+// floor(log2(a)) from the bits of a finite a > 0 (|a| bits), fp32 subnormals included.
+MX_HD int floor_log2_bits(uint32_t abits) {
+  int exp = (int)(abits >> 23);
+  int sub = (31 - clz32(abits & 0x7FFFFF)) - 149;
+  return exp > 0 ? exp - 127 : sub;
+}
+
+// ---------------------------------------------------------------------------- scale
+
+// E8M0 scale byte of a block from its fp32 amax (OCP §6.3 FLOOR, or RCEIL):
+//   floor: shared_exp = floor(log2(amax)) - emax_elem
+//   rceil: shared_exp = ceil(log2(amax / max_elem))
+// clamped to [-127, 127]; amax == 0 gives byte 0, NaN or Inf gives 0xFF.
+MX_HD uint32_t scale_byte(float amax, const Format& f, int mode) {
+  uint32_t abits = f32_bits(amax) & 0x7FFFFFFFu;
+  if (abits >= 0x7F800000u) return kE8M0NaN;
+  int e;
+  if (mode == kRceil) {
+    uint32_t d = f32_bits(amax / f.max_value) & 0x7FFFFFFFu;
+    int fl = floor_log2_bits(d);
+    bool pow2 = (d >> 23) ? (d & 0x7FFFFF) == 0 : (d & (d - 1)) == 0;
+    e = d == 0 ? -1000 : fl + (pow2 ? 0 : 1);
+  } else {
+    e = abits == 0 ? -1000 : floor_log2_bits(abits) - f.emax;
+  }
+  e = e < -127 ? -127 : (e > 127 ? 127 : e);
+  return (uint32_t)(e + 127);
+}
+
+// The factor 2^-shared_exp that maps a block onto the element grid (0 for NaN blocks).
+MX_HD float inv_scale_of(uint32_t byte) { return byte == kE8M0NaN ? 0.0f : exp2i(127 - (int)byte); }
+
+// The factor 2^shared_exp of a scale byte (NaN for 0xFF).
+MX_HD float scale_of(uint32_t byte) {
+  return byte == kE8M0NaN ? bits_f32(0x7FC00000u) : exp2i((int)byte - 127);
+}
+
+// ---------------------------------------------------------------------------- elements
+
+// The 'lowbias32' integer hash (C. Wellons): random bits for stochastic rounding,
+// rand = mix32(index ^ mix32(seed)) with index = row * L + j.
+MX_HD uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7FEB352Du;
+  x ^= x >> 15;
+  x *= 0x846CA68Bu;
+  x ^= x >> 16;
+  return x;
+}
+
+// |v| (finite fp32) -> magnitude code, saturated at f.max_code.
+// The element grid's quantum at te = max(floor(log2|v|), 1 - bias) is 2^(te - mbits);
+// the 24-bit significand is shifted right by r with round-to-nearest-even (or with r
+// random bits added first: stochastic rounding). ((te + bias - 1) << mbits) + q is the
+// code, a carry into the exponent included.
+MX_HD uint32_t encode_magnitude(uint32_t vbits, const Format& f, bool stochastic, uint32_t rand) {
+  uint32_t a = vbits & 0x7FFFFFFFu;
+  int exp32 = (int)(a >> 23);
+  uint32_t sig = (a & 0x7FFFFFu) | (exp32 > 0 ? 0x800000u : 0u);
+  int e_eff = exp32 > 1 ? exp32 : 1;
+  int te = e_eff - 127;
+  te = te > 1 - f.bias ? te : 1 - f.bias;
+  int r = te - f.mbits - e_eff + 150;
+  r = r < 31 ? r : 31;
+  uint32_t add = stochastic ? (rand & ((1u << r) - 1u)) : ((1u << (r - 1)) - 1u + ((sig >> r) & 1u));
+  uint32_t q = (sig + add) >> r;
+  int code = ((te + f.bias - 1) << f.mbits) + (int)q;
+  return (uint32_t)(code < f.max_code ? code : f.max_code);
+}
+
+// One element: x (fp32) times inv_scale (2^-shared_exp) -> its b-bit code.
+// In a NaN-scale block the element bits carry no value: finite x -> signed zero,
+// NaN/Inf x -> the NaN code (fp8) or the max magnitude, with x's sign.
+MX_HD uint32_t encode_element(float x, float inv_scale, bool nan_block, const Format& f, bool stochastic,
+                              uint32_t rand) {
+  uint32_t xb = f32_bits(x);
+  uint32_t sign = xb >> 31;
+  uint32_t mag = encode_magnitude(f32_bits(x * inv_scale), f, stochastic, rand);
+  if (nan_block) {
+    bool nonfinite = (xb & 0x7FFFFFFFu) >= 0x7F800000u;
+    mag = nonfinite ? (f.has_nan_code ? 0x7Fu : (uint32_t)f.max_code) : 0u;
+  }
+  uint32_t mask = (1u << f.bits) - 1u;
+  if (f.is_int) return (sign ? (0u - mag) : mag) & mask;
+  return mag | (sign << (f.bits - 1));
+}
+
+// One b-bit code -> its element value in fp32 (exact); fp8 NaN/Inf codes decoded.
+MX_HD float decode_element(uint32_t code, const Format& f) {
+  if (f.is_int) {
+    int shift = 32 - f.bits;
+    int v = (int)(code << shift) >> shift;  // sign-extend
+    return (float)v * exp2i(-f.mbits);
+  }
+  uint32_t sign_bit = 1u << (f.bits - 1);
+  uint32_t mag = code & (sign_bit - 1u);
+  int e = (int)(mag >> f.mbits);
+  uint32_t mant = mag & ((1u << f.mbits) - 1u);
+  float v = e == 0 ? (float)mant * exp2i(1 - f.bias - f.mbits)
+                   : (float)(mant | (1u << f.mbits)) * exp2i(e - f.bias - f.mbits);
+  if (f.has_nan_code) {
+    bool e4m3_nan = f.bias == 7 && mag == 0x7Fu;
+    bool e5m2_special = f.bias == 15 && e == 31;
+    if (e4m3_nan || (e5m2_special && mant != 0)) v = bits_f32(0x7FC00000u);
+    else if (e5m2_special) v = bits_f32(0x7F800000u);
+  }
+  return (code & sign_bit) ? -v : v;
+}
+
+// ---------------------------------------------------------------------------- float I/O
+
+MX_HD float bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
+
+MX_HD float f16_to_f32(uint16_t h) {
+  uint32_t sign = (uint32_t)(h >> 15) << 31;
+  uint32_t e = (h >> 10) & 0x1F, m = h & 0x3FF;
+  float mag = e == 0 ? (float)m * exp2i(-24)
+            : e == 31 ? bits_f32(m ? 0x7FC00000u : 0x7F800000u)
+                      : bits_f32(((e + 112) << 23) | (m << 13));
+  return bits_f32(f32_bits(mag) | sign);
+}
+
+// fp32 -> bf16 bits, round to nearest even (NaN kept quiet).
+MX_HD uint16_t f32_to_bf16(float f) {
+  uint32_t u = f32_bits(f);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
+  return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+// fp32 -> fp16 bits, round to nearest even, overflow to Inf, subnormals kept.
+MX_HD uint16_t f32_to_f16(float f) {
+  uint32_t u = f32_bits(f);
+  uint32_t sign = (u >> 16) & 0x8000u;
+  uint32_t a = u & 0x7FFFFFFFu;
+  if (a > 0x7F800000u) return (uint16_t)(sign | 0x7E00u);
+  if (a >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u);  // >= 65520 rounds to Inf
+  int exp = (int)(a >> 23) - 127;
+  uint32_t sig = (a & 0x7FFFFFu) | 0x800000u;
+  if (exp < -14) {  // fp16 subnormal or zero: round onto the 2^-24 grid
+    if (exp < -25) return (uint16_t)sign;
+    int shift = -exp - 1;
+    uint32_t q = (sig + (1u << (shift - 1)) - 1u + ((sig >> shift) & 1u)) >> shift;
+    return (uint16_t)(sign | q);  // q == 0x400 is the smallest normal
+  }
+  uint32_t q = (sig + 0xFFFu + ((sig >> 13) & 1u)) >> 13;  // 11 bits, may carry to 0x800
+  return (uint16_t)(sign | ((uint32_t)(exp + 14) << 10) + q);
+}
+
+}  // namespace mx
+}  // namespace slimops

@@ -1,0 +1,1 @@
+"""Triton kernels (selected by the cuda backend, or on CPU under TRITON_INTERPRET=1)."""
