@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import os
 
-import pytest
 import torch
 
-import slimops
+# Without a GPU, Triton kernels run in its interpreter on CPU tensors; this must be
+# set before triton is first imported.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import pytest  # noqa: E402
+
+import slimops  # noqa: E402
 from slimops._backend import native_module, triton_available
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
