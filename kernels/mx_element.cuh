@@ -81,18 +81,11 @@ MX_HD float exp2i(int e) {
   return bits_f32(e >= -126 ? normal : sub);
 }
 
-MX_HD int clz32(uint32_t x) {
-#if defined(__CUDA_ARCH__)
-  return __clz(x);
-#else
-  return x ? __builtin_clz(x) : 32;
-#endif
-}
-
 // floor(log2(a)) from the bits of a finite a > 0 (|a| bits), fp32 subnormals included.
+// (For a subnormal, float(mantissa) is exact and its exponent field is floor(log2(mantissa)).)
 MX_HD int floor_log2_bits(uint32_t abits) {
   int exp = (int)(abits >> 23);
-  int sub = (31 - clz32(abits & 0x7FFFFF)) - 149;
+  int sub = (int)(f32_bits((float)(abits & 0x7FFFFFu)) >> 23) - 127 - 149;
   return exp > 0 ? exp - 127 : sub;
 }
 
@@ -104,7 +97,6 @@ MX_HD int floor_log2_bits(uint32_t abits) {
 // clamped to [-127, 127]; amax == 0 gives byte 0, NaN or Inf gives 0xFF.
 MX_HD uint32_t scale_byte(float amax, const Format& f, int mode) {
   uint32_t abits = f32_bits(amax) & 0x7FFFFFFFu;
-  if (abits >= 0x7F800000u) return kE8M0NaN;
   int e;
   if (mode == kRceil) {
     uint32_t d = f32_bits(amax / f.max_value) & 0x7FFFFFFFu;
@@ -115,7 +107,7 @@ MX_HD uint32_t scale_byte(float amax, const Format& f, int mode) {
     e = abits == 0 ? -1000 : floor_log2_bits(abits) - f.emax;
   }
   e = e < -127 ? -127 : (e > 127 ? 127 : e);
-  return (uint32_t)(e + 127);
+  return abits >= 0x7F800000u ? kE8M0NaN : (uint32_t)(e + 127);
 }
 
 // The factor 2^-shared_exp that maps a block onto the element grid (0 for NaN blocks).
@@ -139,24 +131,54 @@ MX_HD uint32_t mix32(uint32_t x) {
   return x;
 }
 
-// |v| (finite fp32) -> magnitude code, saturated at f.max_code.
-// The element grid's quantum at te = max(floor(log2|v|), 1 - bias) is 2^(te - mbits);
-// the 24-bit significand is shifted right by r with round-to-nearest-even (or with r
-// random bits added first: stochastic rounding). ((te + bias - 1) << mbits) + q is the
-// code, a carry into the exponent included.
-MX_HD uint32_t encode_magnitude(uint32_t vbits, const Format& f, bool stochastic, uint32_t rand) {
-  uint32_t a = vbits & 0x7FFFFFFFu;
+// Reinterpret the bits of a scalar or of a vector (GCC vector extensions) as another type.
+template <class To, class From>
+MX_HD To bitcast(const From& x) {
+  static_assert(sizeof(To) == sizeof(From), "bitcast between types of different sizes");
+  To t;
+  memcpy(&t, &x, sizeof(To));
+  return t;
+}
+
+// Nearest-even magnitude code of |v|, from a = its fp32 bits with the sign cleared,
+// saturated at f.max_code. U is uint32_t or a vector of them, F the matching float
+// type: the same lines serve the scalar code (CUDA, reference paths) and the SIMD
+// loops of the CPU kernels.
+//   The element grid's quantum in the binade of v is 2^(te - mbits), with
+//   te = max(floor(log2|v|), 1 - bias) (1 - bias: the element's subnormal range);
+//   |v| / quantum < 2^(mbits + 1) is exact in fp32, and adding 2^23 rounds it to an
+//   integer q (nearest even) that lands in the low mantissa bits of the sum. Then
+//   ((te + bias - 1) << mbits) + q is the code, a carry into the exponent included.
+template <class U, class F>
+MX_HD U encode_magnitude_rne(U a, const Format& f) {
+  const U exp32 = a >> 23;
+  const U lo = U() + (uint32_t)(128 - f.bias);  // te + 127 of the element's smallest binade
+  const U te_b = exp32 > lo ? exp32 : lo;        // te + 127
+  const F inv_quantum = bitcast<F>(((U() + (uint32_t)(254 + f.mbits)) - te_b) << 23);
+  const U q = bitcast<U>(bitcast<F>(a) * inv_quantum + 8388608.0f) - 0x4B000000u;
+  const U code = ((te_b - lo) << f.mbits) + q;
+  const U max_code = U() + (uint32_t)f.max_code;
+  return code < max_code ? code : max_code;
+}
+
+// Stochastic-rounding magnitude code of |v| (a: fp32 bits, sign cleared) with 32
+// random bits: the 24-bit significand is shifted right by r = (te - mbits) - (exponent
+// of its last bit) after adding r random bits.
+MX_HD uint32_t encode_magnitude_sr(uint32_t a, const Format& f, uint32_t rand) {
   int exp32 = (int)(a >> 23);
+  int te_b = exp32 > 128 - f.bias ? exp32 : 128 - f.bias;
   uint32_t sig = (a & 0x7FFFFFu) | (exp32 > 0 ? 0x800000u : 0u);
   int e_eff = exp32 > 1 ? exp32 : 1;
-  int te = e_eff - 127;
-  te = te > 1 - f.bias ? te : 1 - f.bias;
-  int r = te - f.mbits - e_eff + 150;
+  int r = te_b - f.mbits - e_eff + 23;
   r = r < 31 ? r : 31;
-  uint32_t add = stochastic ? (rand & ((1u << r) - 1u)) : ((1u << (r - 1)) - 1u + ((sig >> r) & 1u));
-  uint32_t q = (sig + add) >> r;
-  int code = ((te + f.bias - 1) << f.mbits) + (int)q;
+  uint32_t q = (sig + (rand & ((1u << r) - 1u))) >> r;
+  int code = ((te_b - 128 + f.bias) << f.mbits) + (int)q;
   return (uint32_t)(code < f.max_code ? code : f.max_code);
+}
+
+MX_HD uint32_t encode_magnitude(uint32_t vbits, const Format& f, bool stochastic, uint32_t rand) {
+  uint32_t a = vbits & 0x7FFFFFFFu;
+  return stochastic ? encode_magnitude_sr(a, f, rand) : encode_magnitude_rne<uint32_t, float>(a, f);
 }
 
 // One element: x (fp32) times inv_scale (2^-shared_exp) -> its b-bit code.

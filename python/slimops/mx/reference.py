@@ -1,8 +1,9 @@
 """Pure-PyTorch reference of MX quantize / dequantize: the oracle of every test.
 
-Written for clarity, on any device, in the same integer steps as the shared
-element header ``kernels/mx_element.cuh`` that the C++, CUDA and Triton kernels
-use. Everything works on the *canonical layout*: the quantized axis moved last
+Written for clarity, on any device, on the same element grid as the shared
+header ``kernels/mx_element.cuh`` that the C++ and CUDA kernels use (the header
+rounds to nearest-even with an fp32 add of 2**23, this file with integer shifts;
+both are exact, and the tests hold every kernel bit-equal to this file). Everything works on the *canonical layout*: the quantized axis moved last
 and the rest flattened into rows, ``x2d`` of shape ``(rows, L)``.
 
 Scale (one E8M0 byte per block of ``block_size`` elements, OCP MX v1.0 §6.3):
