@@ -214,6 +214,17 @@ static inline uint32_t encode_block(const void* x, int64_t off, int n, int block
 // the vector code), then the codes. sink(i, byte, codes) consumes block i.
 constexpr int kTile = 16;
 
+// Codes of a block whose scale is NaN (kept out of line, away from the fast loop).
+template <int FMT, int DT>
+__attribute__((noinline)) static void encode_nan_block(const void* x, int64_t off, int chunks, uint32_t* codes) {
+  constexpr Format f = format_of(FMT);
+  alignas(64) float v[kChunk];
+  for (int c = 0; c < chunks; ++c) {
+    load16<DT>(x, off + c * kChunk, v);
+    for (int i = 0; i < kChunk; ++i) codes[c * kChunk + i] = encode_element(v[i], 0.0f, true, f, false, 0);
+  }
+}
+
 template <int FMT, int DT, bool SR, class Sink>
 static inline void encode_run(const void* x, int64_t x_off, int64_t count, int block_size, int mode,
                               uint32_t key, Sink sink) {
@@ -240,10 +251,7 @@ static inline void encode_run(const void* x, int64_t x_off, int64_t count, int b
       const int64_t off = x_off + (t + j) * block_size;
       alignas(64) uint32_t codes[kMaxBlock];
       if (bytes[j] == kE8M0NaN) {  // rare: the scalar path
-        for (int c = 0; c < chunks; ++c) {
-          load16<DT>(x, off + c * kChunk, v);
-          for (int i = 0; i < kChunk; ++i) codes[c * kChunk + i] = encode_element(v[i], 0.0f, true, f, false, 0);
-        }
+        encode_nan_block<FMT, DT>(x, off, chunks, codes);
       } else {
         for (int c = 0; c < chunks; ++c) {
           load16<DT>(x, off + c * kChunk, v);
