@@ -90,3 +90,31 @@ def test_cuda_matches_reference(backend, fmt, dtype):
     for axis in (0, 1):
         check_against_reference(backend, "cuda", fmt, (37, 9, 70), dtype, 16, axis, scale_mode="rceil",
                                 stochastic=True, seed=5)
+
+
+@pytest.mark.parametrize("isa", ["baseline", "avx2"])
+def test_cpu_lower_isa_paths(isa):
+    """The C++ module is built for several instruction sets; each must give the reference's bits."""
+    import subprocess
+    import sys
+
+    if slimops.info()["cpu_features"].get("isa_detected") in (None, "baseline") and isa != "baseline":
+        pytest.skip(f"this CPU has no {isa}")
+    if not slimops.info()["native_cpu_built"]:
+        pytest.skip("slimops._C not built")
+    code = (
+        "import torch, slimops, sys\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from test_mx_backends import check_against_reference\n"
+        f"assert slimops.info()['cpu_features']['isa'] == {isa!r}\n"
+        "for fmt in slimops.mx.FORMATS:\n"
+        "    for dt in (torch.float32, torch.bfloat16, torch.float16):\n"
+        "        check_against_reference('native', 'cpu', fmt, (5, 203), dt)\n"
+        "    check_against_reference('native', 'cpu', fmt, (7, 96), torch.float32, 16, 0, scale_mode='rceil',\n"
+        "                            stochastic=True, seed=3)\n"
+        "print('ok')\n"
+    )
+    env = dict(__import__("os").environ, SLIMOPS_CPU_ISA=isa)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                         cwd=__import__("pathlib").Path(__file__).resolve().parents[1])
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
