@@ -166,18 +166,12 @@ static inline void encode16(const float* v, float inv, uint32_t index, uint32_t 
 }
 
 template <int FMT>
-struct DecodeTable {
-  float value[256];
-  DecodeTable() {
-    constexpr Format f = format_of(FMT);
-    for (uint32_t c = 0; c < 256; ++c) value[c] = c < (1u << f.bits) ? decode_element(c, f) : 0.0f;
-  }
-};
-
-template <int FMT>
 static inline void decode16(const uint32_t* codes, float s, float* out) {
-  static const DecodeTable<FMT> table;
-  for (int i = 0; i < kChunk; ++i) out[i] = table.value[codes[i] & 0xFFu] * s;
+  constexpr Format f = format_of(FMT);
+  u32x16 c;
+  memcpy(&c, codes, sizeof(c));
+  const f32x16 v = decode_lanes<u32x16, f32x16>(c, f) * s;
+  memcpy(out, &v, sizeof(v));
 }
 
 // ---------------------------------------------------------------------------- one block
