@@ -163,14 +163,18 @@ MX_HD U encode_magnitude_rne(U a, const Format& f) {
 
 // Stochastic-rounding magnitude code of |v| (a: fp32 bits, sign cleared) with 32
 // random bits: the 24-bit significand is shifted right by r = (te - mbits) - (exponent
-// of its last bit) after adding r random bits.
+// of its last bit) after adding r random bits (at most 31: for r > 31 the significand's
+// low r - 31 bits are dropped first, so P(round up) stays sig / 2^r to 2^-31).
 MX_HD uint32_t encode_magnitude_sr(uint32_t a, const Format& f, uint32_t rand) {
   int exp32 = (int)(a >> 23);
   int te_b = exp32 > 128 - f.bias ? exp32 : 128 - f.bias;
   uint32_t sig = (a & 0x7FFFFFu) | (exp32 > 0 ? 0x800000u : 0u);
   int e_eff = exp32 > 1 ? exp32 : 1;
   int r = te_b - f.mbits - e_eff + 23;
-  r = r < 31 ? r : 31;
+  if (r > 31) {  // 31 random bits at most: drop the significand's low bits first
+    sig = r - 31 > 24 ? 0u : sig >> (r - 31);
+    r = 31;
+  }
   uint32_t q = (sig + (rand & ((1u << r) - 1u))) >> r;
   int code = ((te_b - 128 + f.bias) << f.mbits) + (int)q;
   return (uint32_t)(code < f.max_code ? code : f.max_code);

@@ -115,8 +115,8 @@ def encode_magnitude(v: torch.Tensor, fmt: MXFormat, rand: torch.Tensor | None) 
 
     The element grid's quantum at exponent ``te = max(floor(log2|v|), 1 - bias)``
     is ``2**(te - mbits)``; the fp32 significand is shifted right by ``r`` with
-    round-to-nearest-even (or adding ``r`` random bits first, for stochastic
-    rounding). ``((te + bias - 1) << mbits) + q`` is then the code, carry into
+    round-to-nearest-even (or adding ``r`` random bits first, at most 31, for
+    stochastic rounding). ``((te + bias - 1) << mbits) + q`` is then the code, carry into
     the exponent included.
     """
     u = f32_bits(v) & 0x7FFFFFFF
@@ -124,10 +124,15 @@ def encode_magnitude(v: torch.Tensor, fmt: MXFormat, rand: torch.Tensor | None) 
     sig = (u & 0x7FFFFF) | ((exp32 > 0).to(torch.int64) << 23)
     e_eff = exp32.clamp(min=1)
     te = torch.clamp(e_eff - 127, min=1 - fmt.bias)
-    r = (te - fmt.mbits - e_eff + 150).clamp(max=31)
+    r = te - fmt.mbits - e_eff + 150
     if rand is None:
+        r = r.clamp(max=31)
         q = (sig + (1 << (r - 1)) - 1 + ((sig >> r) & 1)) >> r
     else:
+        # 31 random bits at most: beyond that, drop the significand's low bits first,
+        # so that P(round up) stays sig / 2**r (to 2**-31).
+        sig = sig >> (r - 31).clamp(0, 31)
+        r = r.clamp(max=31)
         q = (sig + (rand & ((1 << r) - 1))) >> r
     code = ((te + fmt.bias - 1) << fmt.mbits) + q
     return code.clamp(max=fmt.max_code)
@@ -195,6 +200,8 @@ def pack(codes: torch.Tensor, bits: int) -> torch.Tensor:
     nbytes = (length * bits + 7) // 8
     if bits == 8:
         return codes.to(torch.uint8)
+    if codes.numel() == 0:
+        return torch.zeros(rows, nbytes, dtype=torch.uint8, device=codes.device)
     per = {4: 2, 6: 4, 2: 4}[bits]
     pad = (-length) % per
     c = torch.nn.functional.pad(codes, (0, pad)).view(rows, -1, per)
@@ -212,6 +219,8 @@ def unpack(data: torch.Tensor, bits: int, length: int) -> torch.Tensor:
     d = data.to(torch.int64)
     if bits == 8:
         return d[:, :length]
+    if rows * length == 0:
+        return torch.zeros(rows, length, dtype=torch.int64, device=data.device)
     per = {4: 2, 6: 4, 2: 4}[bits]
     group_bytes = per * bits // 8
     ngroups = -(-length // per)
