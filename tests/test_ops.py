@@ -59,6 +59,15 @@ def test_opcheck(device, backend, case, backend_reset):
                               (x.clone().requires_grad_(), fmt, bs, axis, mode, sr, seed))
 
 
+@pytest.mark.parametrize("device,backend", device_backends())
+def test_opcheck_non_contiguous(device, backend, backend_reset):
+    """A transposed input: every kernel returns contiguous outputs, and so must the fake kernels."""
+    x = make_x((40, 70), torch.float32, device).t()
+    with slimops.use_backend(backend):
+        torch.library.opcheck(OPS.mx_quantize.default, (x, "mxfp4", 32, -1, "floor", False, 0))
+        torch.library.opcheck(OPS.mx_fake_quantize.default, (x.requires_grad_(), "mxfp8", 32, 0, "floor", False, 0))
+
+
 @pytest.fixture
 def backend_reset():
     yield

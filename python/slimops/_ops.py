@@ -110,7 +110,7 @@ def _mx_dequantize_fake(data, scales, fmt, block_size, axis, length, dtype):
 @torch.library.register_fake("slimops::mx_fake_quantize")
 def _mx_fake_quantize_fake(x, fmt, block_size, axis, scale_mode, stochastic, seed):
     check_quantize_args(x, fmt, block_size, axis, scale_mode)
-    return torch.empty_like(x)
+    return x.new_empty(x.shape)  # contiguous, as every kernel returns
 
 
 # ----------------------------------------------------------------------------- autograd
