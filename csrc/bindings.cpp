@@ -1,7 +1,7 @@
 // pybind11 module slimops._C: the C++ CPU kernels. Takes raw pointers and sizes
 // (no torch types, so it does not depend on one torch version's C++ ABI); the
 // Python side (python/slimops/backends/cpu/mx.py) allocates and wraps them as ops.
-// Every argument is checked here before any kernel runs.
+// Every argument is checked (csrc/mx_args.h) before any kernel runs.
 #include <pybind11/pybind11.h>
 
 #include <stdexcept>
@@ -47,25 +47,6 @@ const char* isa_name(Isa isa) {
   return isa == Isa::kAvx512 ? "avx512" : isa == Isa::kAvx2 ? "avx2" : "baseline";
 }
 
-void check(bool cond, const std::string& msg) {
-  if (!cond) throw py::value_error(msg);
-}
-
-void check_common(int64_t rows, int64_t length, int fmt, int block_size, int dtype, int num_threads) {
-  check(rows >= 0, "rows must be >= 0, got " + std::to_string(rows));
-  check(length >= 0, "length must be >= 0, got " + std::to_string(length));
-  check(fmt >= 0 && fmt <= 8, "fmt must be a format id in [0, 8], got " + std::to_string(fmt));
-  check(block_size == 16 || block_size == 32 || block_size == 64,
-        "block_size must be 16, 32 or 64, got " + std::to_string(block_size));
-  check(dtype >= 0 && dtype <= 2, "dtype must be 0 (float32), 1 (bfloat16) or 2 (float16), got " +
-                                      std::to_string(dtype));
-  check(num_threads >= 1, "num_threads must be >= 1, got " + std::to_string(num_threads));
-}
-
-void check_ptr(uintptr_t p, const char* name, int64_t count) {
-  check(count == 0 || p != 0, std::string(name) + " must not be a null pointer");
-}
-
 #define SLIMOPS_DISPATCH(FN, ARGS)                         \
   switch (active_isa()) {                                  \
     SLIMOPS_X86_CASES(FN, ARGS)                            \
@@ -87,13 +68,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("mx_quantize",
         [](uintptr_t x, int dtype, int64_t rows, int64_t length, uintptr_t data, uintptr_t scales, int fmt,
            int block_size, int scale_mode, bool stochastic, uint32_t seed, int num_threads) {
-          check_common(rows, length, fmt, block_size, dtype, num_threads);
-          check(scale_mode == 0 || scale_mode == 1, "scale_mode must be 0 (floor) or 1 (rceil)");
-          check_ptr(x, "x", rows * length);
-          check_ptr(data, "data", rows * length);
-          check_ptr(scales, "scales", rows * length);
-          QuantizeArgs a{(const void*)x, dtype, rows, length, (uint8_t*)data, (uint8_t*)scales, fmt,
-                         block_size, scale_mode, stochastic, seed, num_threads};
+          const QuantizeArgs a = slimops::make_quantize_args(x, dtype, rows, length, data, scales, fmt, block_size,
+                                                             scale_mode, stochastic, seed, num_threads);
           py::gil_scoped_release release;
           SLIMOPS_DISPATCH(quantize, a)
         },
@@ -104,12 +80,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("mx_dequantize",
         [](uintptr_t data, uintptr_t scales, int64_t rows, int64_t length, uintptr_t out, int dtype, int fmt,
            int block_size, int num_threads) {
-          check_common(rows, length, fmt, block_size, dtype, num_threads);
-          check_ptr(data, "data", rows * length);
-          check_ptr(scales, "scales", rows * length);
-          check_ptr(out, "out", rows * length);
-          DequantizeArgs a{(const uint8_t*)data, (const uint8_t*)scales, rows, length, (void*)out, dtype, fmt,
-                           block_size, num_threads};
+          const DequantizeArgs a =
+              slimops::make_dequantize_args(data, scales, rows, length, out, dtype, fmt, block_size, num_threads);
           py::gil_scoped_release release;
           SLIMOPS_DISPATCH(dequantize, a)
         },
@@ -119,12 +91,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("mx_fake_quantize",
         [](uintptr_t x, int dtype, int64_t rows, int64_t length, uintptr_t out, int fmt, int block_size,
            int scale_mode, bool stochastic, uint32_t seed, int num_threads) {
-          check_common(rows, length, fmt, block_size, dtype, num_threads);
-          check(scale_mode == 0 || scale_mode == 1, "scale_mode must be 0 (floor) or 1 (rceil)");
-          check_ptr(x, "x", rows * length);
-          check_ptr(out, "out", rows * length);
-          FakeQuantizeArgs a{(const void*)x, dtype, rows, length, (void*)out, fmt, block_size, scale_mode,
-                             stochastic, seed, num_threads};
+          const FakeQuantizeArgs a = slimops::make_fake_quantize_args(x, dtype, rows, length, out, fmt, block_size,
+                                                                      scale_mode, stochastic, seed, num_threads);
           py::gil_scoped_release release;
           SLIMOPS_DISPATCH(fake_quantize, a)
         },

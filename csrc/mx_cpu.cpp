@@ -202,6 +202,44 @@ static inline uint32_t encode_block(const void* x, int64_t off, int n, int block
   return byte;
 }
 
+// Split [0, total) over at most num_threads threads, in contiguous ranges of at least
+// min_per_thread items: fn(begin, end) on each thread.
+template <class Fn>
+static inline void parallel_ranges(int64_t total, int64_t min_per_thread, int num_threads, Fn fn) {
+  const int64_t want = total / min_per_thread + 1;
+  const int threads = (int)(want < num_threads ? want : num_threads);
+#pragma omp parallel num_threads(threads)
+  {
+#ifdef _OPENMP
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+    const int64_t t = 0, nt = 1;
+#endif
+    const int64_t i0 = total * t / nt, i1 = total * (t + 1) / nt;
+    if (i1 > i0) fn(i0, i1);
+  }
+}
+
+// Blocks are numbered b = row * nblocks + k; each thread takes one contiguous
+// range of them and walks it with (row, start) kept incrementally (no division
+// per block). fn(row, start, n, b) handles one block of n elements.
+template <class Fn>
+static inline void for_each_block(int64_t rows, int64_t length, int block_size, int num_threads, Fn fn) {
+  const int64_t nblocks = (length + block_size - 1) / block_size;
+  parallel_ranges(rows * nblocks, 1024, num_threads, [&](int64_t b0, int64_t b1) {
+    int64_t row = b0 / nblocks, start = (b0 % nblocks) * block_size;
+    for (int64_t b = b0; b < b1; ++b) {
+      const int n = (int)(length - start < block_size ? length - start : block_size);
+      fn(row, start, n, b);
+      start += block_size;
+      if (start >= length) {
+        start = 0;
+        ++row;
+      }
+    }
+  });
+}
+
 // Quantize `count` consecutive full blocks starting at element x_off, kTile blocks
 // at a time: first every block's amax, then the tile's scale bytes in one
 // vectorised loop (the scalar chain of one block's scale would otherwise stall
@@ -260,29 +298,20 @@ static inline void encode_run(const void* x, int64_t x_off, int64_t count, int b
 // Runs of full blocks, split over threads: the whole tensor is one run when the
 // length is a multiple of the block size; otherwise each row is a run plus a
 // partial tail block. run(row, x_off, first_block, count) then tail(row).
+
 template <class Run, class Tail>
 static inline void for_each_run(int64_t rows, int64_t length, int block_size, int num_threads, Run run, Tail tail) {
   const int64_t full = length / block_size;
-  const bool flat = length % block_size == 0;
-  const int64_t total = flat ? rows * full : rows;
-  int64_t want = (flat ? total / 1024 : total * length / 32768) + 1;  // enough work per thread
-  const int threads = (int)(want < num_threads ? want : num_threads);
-#pragma omp parallel num_threads(threads)
-  {
-#ifdef _OPENMP
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-    const int64_t t = 0, nt = 1;
-#endif
-    const int64_t i0 = total * t / nt, i1 = total * (t + 1) / nt;
-    if (flat) {
-      if (i1 > i0) run(i0 * block_size, i0, i1 - i0);
-    } else {
-      for (int64_t row = i0; row < i1; ++row) {
+  if (length % block_size == 0) {
+    parallel_ranges(rows * full, 1024, num_threads,
+                    [&](int64_t i0, int64_t i1) { run(i0 * block_size, i0, i1 - i0); });
+  } else {
+    parallel_ranges(rows, 32768 / (length + 1) + 1, num_threads, [&](int64_t r0, int64_t r1) {
+      for (int64_t row = r0; row < r1; ++row) {
         run(row * length, row * (full + 1), full);
         tail(row);
       }
-    }
+    });
   }
 }
 
@@ -314,35 +343,6 @@ static inline void store_block(const float* v, int n, void* out, int64_t off) {
 
 // ---------------------------------------------------------------------------- row loops
 
-// Blocks are numbered b = row * nblocks + k; each thread takes one contiguous
-// range of them and walks it with (row, start) kept incrementally (no division
-// per block). fn(row, start, n, b) handles one block of n elements.
-template <class Fn>
-static inline void for_each_block(int64_t rows, int64_t length, int block_size, int num_threads, Fn fn) {
-  const int64_t nblocks = (length + block_size - 1) / block_size;
-  const int64_t total = rows * nblocks;
-  int64_t want = total / 1024 + 1;  // at least ~1024 blocks a thread
-  const int threads = (int)(want < num_threads ? want : num_threads);
-#pragma omp parallel num_threads(threads)
-  {
-#ifdef _OPENMP
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-    const int64_t t = 0, nt = 1;
-#endif
-    const int64_t b0 = total * t / nt, b1 = total * (t + 1) / nt;
-    int64_t row = nblocks ? b0 / nblocks : 0, start = nblocks ? (b0 % nblocks) * block_size : 0;
-    for (int64_t b = b0; b < b1; ++b) {
-      const int n = (int)(length - start < block_size ? length - start : block_size);
-      fn(row, start, n, b);
-      start += block_size;
-      if (start >= length) {
-        start = 0;
-        ++row;
-      }
-    }
-  }
-}
 
 template <int FMT, int DT, bool SR>
 static void quantize_impl(const QuantizeArgs& a) {

@@ -1,29 +1,19 @@
-// Arguments of the MX CPU kernels (canonical layout: contiguous (rows, L)), and
-// their declarations for each instruction-set build of csrc/mx_cpu.cpp.
+// The MX CPU kernels (canonical layout: contiguous (rows, L)), declared for each
+// instruction-set build of csrc/mx_cpu.cpp; their arguments are csrc/mx_args.h.
 #pragma once
 #include <stdint.h>
+
+#include "mx_args.h"
 
 namespace slimops {
 namespace cpu {
 
-enum DType : int { kF32 = 0, kBF16 = 1, kF16 = 2 };
-
-struct QuantizeArgs {
-  const void* x; int dtype; int64_t rows, length;
-  uint8_t* data; uint8_t* scales;
-  int fmt, block_size, scale_mode; bool stochastic; uint32_t seed; int num_threads;
-};
-
-struct DequantizeArgs {
-  const uint8_t* data; const uint8_t* scales; int64_t rows, length;
-  void* out; int dtype; int fmt, block_size; int num_threads;
-};
-
-struct FakeQuantizeArgs {
-  const void* x; int dtype; int64_t rows, length;
-  void* out;  // same dtype as x
-  int fmt, block_size, scale_mode; bool stochastic; uint32_t seed; int num_threads;
-};
+using slimops::DequantizeArgs;
+using slimops::FakeQuantizeArgs;
+using slimops::QuantizeArgs;
+using slimops::kBF16;
+using slimops::kF16;
+using slimops::kF32;
 
 #define SLIMOPS_DECLARE_ISA(ISA)                 \
   namespace ISA {                                \
