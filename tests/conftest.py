@@ -57,8 +57,8 @@ def assert_bits_equal(actual: torch.Tensor, expected: torch.Tensor, what: str = 
 
 
 @pytest.fixture
-def backend():
-    """Use as ``with slimops.use_backend(name)`` in tests; here only to reset any leftover setting."""
+def backend_reset():
+    """Clears any backend setting a test left behind (set_backend, or a use_backend block that raised)."""
     yield
     slimops._backend._current.clear()
     slimops._backend._default.clear()

@@ -68,13 +68,6 @@ def test_opcheck_non_contiguous(device, backend, backend_reset):
         torch.library.opcheck(OPS.mx_fake_quantize.default, (x.requires_grad_(), "mxfp8", 32, 0, "floor", False, 0))
 
 
-@pytest.fixture
-def backend_reset():
-    yield
-    slimops._backend._current.clear()
-    slimops._backend._default.clear()
-
-
 # ----------------------------------------------------------------------------- torch.compile
 
 
