@@ -24,6 +24,7 @@ import torch
 import triton
 import triton.language as tl
 
+from ...mx import reference
 from ...mx.formats import MXFormat
 
 MASK32 = 0xFFFFFFFF
@@ -346,12 +347,7 @@ def _launch(kernel, grid, device: torch.device, *args, **meta):
 
 def _seed_key(seed: int) -> int:
     """mix32(seed mod 2**32) as a signed int32 (one kernel argument type for every seed)."""
-    x = seed & MASK32
-    x ^= x >> 16
-    x = (x * 0x7FEB352D) & MASK32
-    x ^= x >> 15
-    x = (x * 0x846CA68B) & MASK32
-    x ^= x >> 16
+    x = int(reference.mix32(torch.tensor([seed & MASK32], dtype=torch.int64))[0])
     return x - (1 << 32) if x >= 1 << 31 else x
 
 
