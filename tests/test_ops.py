@@ -362,3 +362,20 @@ def test_meta_quantize_shapes():
     assert t.data.shape == (5, 7, 53) and t.scales.shape == (5, 7, 5) and t.data.device.type == "meta"
     y = slimops.mx.fake_quantize(torch.empty(3, 9, device="meta", dtype=torch.bfloat16), "mxint4", 16, 0)
     assert y.shape == (3, 9) and y.dtype == torch.bfloat16
+
+
+def test_missing_native_module_falls_back_to_reference(monkeypatch, backend_reset):
+    """A CPU-only install without slimops._C (SLIMOPS_SKIP_NATIVE=1) still runs every op, on the reference."""
+    from slimops import _backend
+
+    real = _backend.native_module
+    monkeypatch.setattr(_backend, "native_module", lambda name: None if name == "_C" else real(name))
+    assert _backend.resolve("cpu") == "reference"
+    assert slimops.info()["active"]["cpu"] == "reference"
+    x = make_x((3, 40), torch.float32, "cpu")
+    with slimops.use_backend("reference"):
+        want = slimops.mx.quantize(x, "mxfp6")
+    got = slimops.mx.quantize(x, "mxfp6")
+    assert torch.equal(got.data, want.data) and torch.equal(got.scales, want.scales)
+    with slimops.use_backend("native"), pytest.raises(RuntimeError, match="slimops._C"):
+        slimops.mx.quantize(x, "mxfp6")
