@@ -268,7 +268,7 @@ MX_HD uint16_t f32_to_f16(float f) {
     return (uint16_t)(sign | q);  // q == 0x400 is the smallest normal
   }
   uint32_t q = (sig + 0xFFFu + ((sig >> 13) & 1u)) >> 13;  // 11 bits, may carry to 0x800
-  return (uint16_t)(sign | ((uint32_t)(exp + 14) << 10) + q);
+  return (uint16_t)(sign | ((((uint32_t)(exp + 14)) << 10) + q));
 }
 
 }  // namespace mx

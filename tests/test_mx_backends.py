@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -95,9 +100,6 @@ def test_cuda_matches_reference(backend, fmt, dtype):
 @pytest.mark.parametrize("isa", ["baseline", "avx2"])
 def test_cpu_lower_isa_paths(isa):
     """The C++ module is built for several instruction sets; each must give the reference's bits."""
-    import subprocess
-    import sys
-
     if slimops.info()["cpu_features"].get("isa_detected") in (None, "baseline") and isa != "baseline":
         pytest.skip(f"this CPU has no {isa}")
     if not slimops.info()["native_cpu_built"]:
@@ -114,7 +116,7 @@ def test_cpu_lower_isa_paths(isa):
         "                            stochastic=True, seed=3)\n"
         "print('ok')\n"
     )
-    env = dict(__import__("os").environ, SLIMOPS_CPU_ISA=isa)
+    env = dict(os.environ, SLIMOPS_CPU_ISA=isa)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
-                         cwd=__import__("pathlib").Path(__file__).resolve().parents[1])
+                         cwd=pathlib.Path(__file__).resolve().parents[1])
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]

@@ -65,13 +65,19 @@ def register_mx_kernels(dispatch_key: "str | None", pick):
         return from_2d(out, x.shape, ax)
 
 
-def implementation(device_type: str, native, triton_module):
-    """The 2-d implementation module for ``device_type`` under the selected backend."""
+def implementation(device_type: str, native):
+    """The 2-d implementation module for ``device_type`` under the selected backend.
+
+    ``native`` is the calling backend's own module (C++ on CPU, CUDA C++ on CUDA);
+    the Triton module is imported only when Triton is selected.
+    """
     from ..mx import reference as ref_impl
 
     choice = resolve(device_type)
     if choice == "native":
         return native
     if choice == "triton":
-        return triton_module()
+        from .triton import mx as triton_impl
+
+        return triton_impl
     return ref_impl

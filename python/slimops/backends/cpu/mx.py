@@ -48,10 +48,4 @@ def fake_quantize_2d(x2d: torch.Tensor, fmt: MXFormat, block_size: int, scale_mo
     return out
 
 
-def _triton():
-    from ..triton import mx
-
-    return mx
-
-
-register_mx_kernels("cpu", lambda device_type: implementation(device_type, sys.modules[__name__], _triton))
+register_mx_kernels("cpu", lambda device_type: implementation(device_type, sys.modules[__name__]))
