@@ -20,7 +20,7 @@ import slimops  # noqa: E402
 def backend_reset():
     """Clears any backend setting a test left behind (set_backend, or a use_backend block that raised)."""
     yield
-    slimops._backend._current.clear()
+    slimops._backend._selected.set(None)
     slimops._backend._default.clear()
 
 

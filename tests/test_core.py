@@ -130,3 +130,75 @@ def test_register_family_and_resolve(monkeypatch, backend_reset):
 def test_auto_never_picks_the_triton_interpreter(monkeypatch, backend_reset):
     monkeypatch.setattr(_backend, "native_module", lambda name: None)
     assert _backend.resolve("mx", "mx_quantize", "cpu") == "reference"
+
+
+# ----------------------------------------------------------------------------- concurrency
+
+
+def test_use_backend_is_thread_local(backend_reset):
+    """Thread A leaves its block while thread B is inside its own: B still runs B's backend.
+
+    With one process-global stack, A's exit popped B's entry and B's ops silently
+    ran A's backend (issue 7, found by a reliability probe)."""
+    import threading
+
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def thread_a():
+        with slimops.use_backend("reference"):
+            a_in.set()
+            b_in.wait(10)
+        a_out.set()
+
+    def thread_b():
+        a_in.wait(10)
+        with slimops.use_backend("native"):
+            b_in.set()
+            a_out.wait(10)
+            seen["b"] = slimops.current_backend()
+        seen["b_after"] = slimops.current_backend()
+
+    ta, tb = threading.Thread(target=thread_a), threading.Thread(target=thread_b)
+    ta.start(); tb.start(); ta.join(20); tb.join(20)
+    assert seen == {"b": "native", "b_after": "auto" if "SLIMOPS_BACKEND" not in os.environ
+                    else os.environ["SLIMOPS_BACKEND"]}
+    assert slimops.current_backend() == os.environ.get("SLIMOPS_BACKEND", "auto")  # the main thread saw none
+
+
+def test_use_backend_stress_two_threads(backend_reset):
+    """Two threads in opposite blocks for a second: each op resolution sees its own thread's choice."""
+    import threading
+    import time
+
+    wrong = []
+    deadline = time.monotonic() + 1.0
+
+    def worker(name, want):
+        while time.monotonic() < deadline:
+            with slimops.use_backend(name):
+                got = _backend.resolve("mx", "mx_quantize", "cpu")
+                if got != want:
+                    wrong.append((name, got))
+
+    auto = _backend.resolve("mx", "mx_quantize", "cpu")
+    ts = [threading.Thread(target=worker, args=a) for a in (("reference", "reference"), ("auto", auto))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(10)
+    assert not wrong, wrong[:5]
+
+
+def test_use_backend_is_task_local(backend_reset):
+    import asyncio
+
+    async def task(name, delay):
+        with slimops.use_backend(name):
+            await asyncio.sleep(delay)
+            return slimops.current_backend()
+
+    async def main():
+        return await asyncio.gather(task("reference", 0.02), task("native", 0.01))
+
+    assert asyncio.run(main()) == ["reference", "native"]

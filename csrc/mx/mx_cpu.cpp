@@ -166,17 +166,20 @@ static inline void encode16(const float* v, float inv, uint32_t index, uint32_t 
   }
 }
 
-// 16 codes of a block with scale byte `byte` -> fp32 values. Scale byte 0 (2^-127,
-// an fp32 subnormal, e.g. all-zero blocks) multiplies in two exact steps, since a
-// subnormal operand is slow on x86; the result is the same single rounding.
-template <int FMT>
+// 16 codes of a block with scale byte `byte` -> the fp32 values written to an output
+// of dtype DT (finish_decoded: canonical NaN, saturation at DT's largest finite value).
+// Scale byte 0 (2^-127, an fp32 subnormal, e.g. all-zero blocks) multiplies in two
+// exact steps, since a subnormal operand is slow on x86; the result is the same
+// single rounding.
+template <int FMT, int DT>
 static inline void decode16(const uint32_t* codes, uint32_t byte, float* out) {
   constexpr Format f = format_of(FMT);
   u32x16 c;
   memcpy(&c, codes, sizeof(c));
   const f32x16 d = decode_lanes<u32x16, f32x16>(c, f);
   const f32x16 v = byte == 0 ? (d * 0x1p-64f) * 0x1p-63f : d * scale_of(byte);
-  memcpy(out, &v, sizeof(v));
+  const f32x16 r = finish_decoded<u32x16, f32x16>(d, v, max_bits_of(DT));
+  memcpy(out, &r, sizeof(r));
 }
 
 // ---------------------------------------------------------------------------- one block
@@ -377,7 +380,7 @@ static void fake_quantize_impl(const FakeQuantizeArgs& a) {
                                 [&, chunks, x_off, block_size, out](int64_t i, uint32_t byte, const uint32_t* codes) {
                                   alignas(64) float v[kChunk];
                                   for (int c = 0; c < chunks; ++c) {
-                                    decode16<FMT>(codes + c * kChunk, byte, v);
+                                    decode16<FMT, DT>(codes + c * kChunk, byte, v);
                                     store16<DT>(v, out, x_off + i * block_size + c * kChunk);
                                   }
                                 });
@@ -388,7 +391,7 @@ static void fake_quantize_impl(const FakeQuantizeArgs& a) {
         alignas(64) float v[kMaxBlock];
         alignas(64) uint32_t codes[kMaxBlock];
         uint32_t byte = encode_block<FMT, DT, SR>(a.x, off, n, a.block_size, a.scale_mode, key, v, codes);
-        for (int c = 0; c < chunks_of(n); ++c) decode16<FMT>(codes + c * kChunk, byte, v + c * kChunk);
+        for (int c = 0; c < chunks_of(n); ++c) decode16<FMT, DT>(codes + c * kChunk, byte, v + c * kChunk);
         store_block<DT>(v, n, a.out, off);
       });
 }
@@ -411,7 +414,7 @@ static void dequantize_impl(const DequantizeArgs& a) {
     const uint32_t byte = a.scales[b];
     for (int c = 0; c < chunks; ++c) {
       unpack16<f.bits>(src + c * 2 * f.bits, codes + c * kChunk);
-      decode16<FMT>(codes + c * kChunk, byte, v + c * kChunk);
+      decode16<FMT, DT>(codes + c * kChunk, byte, v + c * kChunk);
     }
     store_block<DT>(v, n, a.out, row * a.length + start);
   });

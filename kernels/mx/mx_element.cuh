@@ -231,6 +231,34 @@ MX_HD F decode_lanes(U code, const Format& f) {
 
 MX_HD float decode_element(uint32_t code, const Format& f) { return decode_lanes<uint32_t, float>(code, f); }
 
+// Largest finite value of the output dtype, as fp32 bits (every conversion below
+// maps it to that dtype's largest finite value exactly).
+constexpr uint32_t kF32MaxBits = 0x7F7FFFFFu, kBF16MaxBits = 0x7F7F0000u, kF16MaxBits = 0x477FE000u;
+constexpr uint32_t kCanonicalNaN = 0x7FC00000u;  // -> bf16 0x7FC0, fp16 0x7E00
+
+// The value written for a decoded element d times its block's scale, v = d * 2^e
+// (U/F scalar or SIMD lanes, as decode_lanes): NaN becomes the canonical quiet NaN
+// (the same bits on every backend and dtype); a finite element is saturated at the
+// output dtype's largest finite value max_bits (an RCEIL scale near the top of a
+// range must not turn a finite input into Inf); an Inf element (an E5M2 Inf code)
+// stays Inf. Rounding then saturating equals saturating then rounding, so the
+// conversions that follow may round to nearest even as usual.
+template <class U, class F>
+MX_HD F finish_decoded(F d, F v, uint32_t max_bits) {
+  const U vb = bitcast<U>(v);
+  const U av = vb & 0x7FFFFFFFu;
+  const U ad = bitcast<U>(d) & 0x7FFFFFFFu;
+  const U sat = (vb & 0x80000000u) | max_bits;
+  U out = av > max_bits ? (ad == 0x7F800000u ? vb : sat) : vb;
+  out = av > 0x7F800000u ? U() + kCanonicalNaN : out;
+  return bitcast<F>(out);
+}
+
+// max_bits of finish_decoded for an output dtype (0 fp32, 1 bf16, 2 fp16).
+MX_HD constexpr uint32_t max_bits_of(int dtype) {
+  return dtype == 1 ? kBF16MaxBits : dtype == 2 ? kF16MaxBits : kF32MaxBits;
+}
+
 // ---------------------------------------------------------------------------- float I/O
 
 MX_HD float bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }

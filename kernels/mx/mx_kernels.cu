@@ -112,8 +112,10 @@ __device__ __forceinline__ uint32_t f32_to_half(float v) {
 #if SLIMOPS_MX_HEADER_CVT
   return DT == kBF16 ? (uint32_t)f32_to_bf16(v) : (uint32_t)f32_to_f16(v);
 #else
-  if constexpr (DT == kBF16) return __bfloat16_as_ushort(__float2bfloat16_rn(v));
-  else return __half_as_ushort(__float2half_rn(v));
+  // The hardware conversions give 0x7FFF for NaN; the header's (and torch's CPU casts) the
+  // canonical quiet NaN: 0x7FC0 (bf16), 0x7E00 (fp16).
+  if constexpr (DT == kBF16) return v != v ? 0x7FC0u : __bfloat16_as_ushort(__float2bfloat16_rn(v));
+  else return v != v ? 0x7E00u : __half_as_ushort(__float2half_rn(v));
 #endif
 }
 
@@ -123,8 +125,13 @@ __device__ __forceinline__ uint32_t f32x2_to_half2(float a, float b) {
 #if SLIMOPS_MX_HEADER_CVT
   return f32_to_half<DT>(a) | (f32_to_half<DT>(b) << 16);
 #else
-  if constexpr (DT == kBF16) return bitcast<uint32_t>(__floats2bfloat162_rn(a, b));
-  else return bitcast<uint32_t>(__floats2half2_rn(a, b));
+  uint32_t w;
+  if constexpr (DT == kBF16) w = bitcast<uint32_t>(__floats2bfloat162_rn(a, b));
+  else w = bitcast<uint32_t>(__floats2half2_rn(a, b));
+  const uint32_t nan = DT == kBF16 ? 0x7FC0u : 0x7E00u;  // as f32_to_half: the canonical NaN
+  if (a != a) w = (w & 0xFFFF0000u) | nan;
+  if (b != b) w = (w & 0x0000FFFFu) | (nan << 16);
+  return w;
 #endif
 }
 
@@ -360,7 +367,10 @@ __global__ void __launch_bounds__(kThreads) mx_quantize_kernel(const QuantizePar
       const float s = scale_of(byte);  // NaN for a NaN block, whatever the codes
       float r[kChunk];
 #pragma unroll
-      for (int i = 0; i < kChunk; ++i) r[i] = table.value[codes[i]] * s;
+      for (int i = 0; i < kChunk; ++i) {
+        const float d = table.value[codes[i]];
+        r[i] = finish_decoded<uint32_t, float>(d, d * s, max_bits_of(DT));
+      }
       if (FLAT && c.n == kChunk) store_vec<DT>(p.out, c.x_off, r);
       else store_scalar<DT>(p.out, c.x_off, c.n, r);
     } else {
@@ -394,7 +404,10 @@ __global__ void __launch_bounds__(kThreads) mx_dequantize_kernel(const Dequantiz
     unpack<f.bits>(packed, codes);
     float r[kChunk];
 #pragma unroll
-    for (int i = 0; i < kChunk; ++i) r[i] = table.value[codes[i]] * s;
+    for (int i = 0; i < kChunk; ++i) {
+      const float d = table.value[codes[i]];
+      r[i] = finish_decoded<uint32_t, float>(d, d * s, max_bits_of(DT));
+    }
     if (FLAT) store_vec<DT>(p.out, c.x_off, r);
     else store_scalar<DT>(p.out, c.x_off, c.n, r);
   }

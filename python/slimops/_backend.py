@@ -18,6 +18,7 @@ Each family declares, per op and device type, the implementations it has
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import importlib
 import os
@@ -26,7 +27,10 @@ from typing import Mapping
 import torch
 
 BACKENDS = ("auto", "reference", "native", "triton")
-_current: list[str] = []
+# The selection of use_backend blocks: context-local (each thread and each asyncio task
+# sees its own), so one thread's block never changes what another thread's ops run.
+_selected: contextvars.ContextVar = contextvars.ContextVar("slimops_backend", default=None)
+_default: list[str] = []  # set_backend: the process-wide default
 
 
 def _validate(name: str) -> str:
@@ -36,29 +40,38 @@ def _validate(name: str) -> str:
 
 
 def current_backend() -> str:
-    if _current:
-        return _current[-1]
+    """The backend selected here: the innermost ``use_backend`` block of this thread / task, else
+    ``set_backend``'s, else ``SLIMOPS_BACKEND``, else ``"auto"``."""
+    sel = _selected.get()
+    if sel is not None:
+        return sel
     if _default:
         return _default[0]
     return _validate(os.environ.get("SLIMOPS_BACKEND", "auto"))
 
 
-_default: list[str] = []
-
-
 def set_backend(name: str) -> None:
-    """Select the backend for the rest of the process (overrides ``SLIMOPS_BACKEND``)."""
+    """Select the backend for the rest of the process, in every thread (overrides ``SLIMOPS_BACKEND``)."""
     _default[:] = [_validate(name)]
 
 
 @contextlib.contextmanager
 def use_backend(name: str):
-    """Select the backend inside a block: ``with slimops.use_backend("triton"): ...``."""
-    _current.append(_validate(name))
+    """Select the backend inside a block: ``with slimops.use_backend("triton"): ...``.
+
+    The selection is context-local (``contextvars``): it holds for the thread or
+    asyncio task that entered the block, not for others. Autograd runs backward
+    on threads of its own, which do not see it: an op whose backward runs a
+    kernel records the backend it resolved in forward and re-enters it there
+    (``with use_backend(ctx.backend)``). A generator suspended inside the block
+    keeps the selection active for its caller until it resumes and leaves, as
+    with any context manager.
+    """
+    token = _selected.set(_validate(name))
     try:
         yield
     finally:
-        _current.pop()
+        _selected.reset(token)
 
 
 @functools.lru_cache(maxsize=None)

@@ -9,7 +9,7 @@ import torch
 import slimops
 from slimops.mx.formats import FORMATS
 
-from slimops.testing import DEVICES, assert_bits_equal, cpu_backends, device_backends
+from slimops.testing import DEVICES, assert_bits_equal, cpu_backends, device_backends, gpu_backends
 
 OPS = torch.ops.slimops
 
@@ -286,3 +286,137 @@ def test_meta_quantize_shapes():
     assert t.data.shape == (5, 7, 53) and t.scales.shape == (5, 7, 5) and t.data.device.type == "meta"
     y = slimops.mx.fake_quantize(torch.empty(3, 9, device="meta", dtype=torch.bfloat16), "mxint4", 16, 0)
     assert y.shape == (3, 9) and y.dtype == torch.bfloat16
+
+
+# ----------------------------------------------------------------------------- bad input found by a probe
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(fmt="mxfp9"), ValueError, "mxfp9"),
+    (dict(block_size=48), ValueError, "block_size"),
+    (dict(axis=5), ValueError, "axis=5"),
+    (dict(shape=(3, 64)), ValueError, "data has shape"),  # a wrong row count used to be ignored
+    (dict(shape=(4, 96)), ValueError, "expected"),
+    (dict(shape=(4, -64)), ValueError, "non-negative"),
+    (dict(data_dtype=torch.int8), TypeError, "data must be uint8"),
+    (dict(scales_dtype=torch.float32), TypeError, "scales must be uint8"),
+])
+def test_mxtensor_validates_at_construction(kwargs, exc, match):
+    t = slimops.mx.quantize(torch.randn(4, 64), "mxfp6")
+    data = t.data.to(kwargs.pop("data_dtype", torch.uint8))
+    scales = t.scales.to(kwargs.pop("scales_dtype", torch.uint8))
+    args = dict(data=data, scales=scales, fmt="mxfp6", block_size=32, axis=1, shape=t.shape)
+    args.update(kwargs)
+    with pytest.raises(exc, match=match):
+        slimops.mx.MXTensor(**args)
+
+
+def test_mxtensor_normalises_format_and_axis():
+    t = slimops.mx.quantize(torch.randn(4, 64), "mxfp6")
+    u = slimops.mx.MXTensor(t.data, t.scales, "mxfp6", 32, -1, tuple(t.shape))
+    assert u.fmt == "mxfp6_e2m3" and u.axis == 1 and u.shape == torch.Size([4, 64])
+    assert_bits_equal(u.dequantize(), t.dequantize(), "rebuilt")
+
+
+@pytest.mark.parametrize("backend", cpu_backends())
+def test_seed_uses_all_64_bits(backend, backend_reset):
+    """seed=1 and seed=1+2**32 used to give the same bits (the seed was cut to 32 bits without a word)."""
+    x = torch.randn(8, 64)
+    with slimops.use_backend(backend):
+        a = slimops.mx.quantize(x, "mxfp4", stochastic=True, seed=1)
+        b = slimops.mx.quantize(x, "mxfp4", stochastic=True, seed=1 + 2**32)
+        c = slimops.mx.quantize(x, "mxfp4", stochastic=True, seed=2**63 - 1)
+        d = slimops.mx.quantize(x, "mxfp4", stochastic=True, seed=-(2**63))
+    assert not torch.equal(a.data, b.data)
+    assert not torch.equal(c.data, d.data)
+    with slimops.use_backend("reference"):  # and every backend agrees on the new keys
+        assert torch.equal(slimops.mx.quantize(x, "mxfp4", stochastic=True, seed=1 + 2**32).data, b.data)
+        assert torch.equal(slimops.mx.fake_quantize(x, "mxfp4", stochastic=True, seed=2**63 - 1),
+                           slimops.mx.dequantize(c))
+
+
+@pytest.mark.parametrize("seed,exc", [(2**63, ValueError), (-(2**63) - 1, ValueError), (1.5, TypeError),
+                                      (True, TypeError)])
+def test_seed_out_of_range_is_refused_clearly(seed, exc):
+    with pytest.raises(exc, match="seed must"):
+        slimops.mx.quantize(torch.randn(2, 32), "mxfp8", stochastic=True, seed=seed)
+    with pytest.raises(exc, match="seed must"):
+        slimops.mx.fake_quantize(torch.randn(2, 32), "mxfp8", stochastic=True, seed=seed)
+
+
+# ----------------------------------------------------------------------------- out=
+
+
+@pytest.mark.parametrize("device,backend", device_backends())
+@pytest.mark.parametrize("fmt", ["mxfp8", "mxfp6", "mxint4"])
+@pytest.mark.parametrize("axis,contiguous", [(-1, True), (0, True), (-1, False)])
+def test_out_variants_write_the_callers_buffer(device, backend, fmt, axis, contiguous, backend_reset):
+    x = make_x((6, 70), torch.bfloat16, device)
+    with slimops.use_backend(backend):
+        t = slimops.mx.quantize(x, fmt, 32, axis)
+        want_dq, want_fq = t.dequantize(torch.bfloat16), slimops.mx.fake_quantize(x, fmt, 32, axis)
+        buf = torch.full((70, 6), 7.0, dtype=torch.bfloat16, device=device).t() if not contiguous \
+            else torch.full((6, 70), 7.0, dtype=torch.bfloat16, device=device)
+        ptr = buf.data_ptr()
+        assert t.dequantize(out=buf) is buf and buf.data_ptr() == ptr
+        assert_bits_equal(buf, want_dq, "dequantize out=")
+        buf.fill_(7.0)
+        assert slimops.mx.fake_quantize(x, fmt, 32, axis, out=buf) is buf
+        assert_bits_equal(buf, want_fq, "fake_quantize out=")
+
+
+def test_out_variants_check_their_argument():
+    x = torch.randn(4, 64)
+    t = slimops.mx.quantize(x, "mxfp8")
+    with pytest.raises(ValueError, match=r"out has shape \[4, 32\], expected \[4, 64\]"):
+        t.dequantize(out=torch.empty(4, 32))
+    with pytest.raises(TypeError, match="out must be torch.float16"):
+        slimops.mx.fake_quantize(x.half(), "mxfp8", out=torch.empty(4, 64))
+    with pytest.raises(TypeError, match="disagree"):
+        t.dequantize(torch.bfloat16, out=torch.empty(4, 64))
+    with pytest.raises(RuntimeError, match="not differentiable"):
+        slimops.mx.fake_quantize(x.requires_grad_(), "mxfp8", out=torch.empty(4, 64))
+
+
+@pytest.mark.parametrize("backend", ["reference", "native"])
+def test_out_variants_opcheck(backend, backend_reset):
+    if backend == "native" and slimops._backend.native_module("_C") is None:
+        pytest.skip("slimops._C not built")
+    x = make_x((5, 70), torch.float32, "cpu")
+    t = slimops.mx.quantize(x, "mxfp4")
+    with slimops.use_backend(backend):
+        torch.library.opcheck(torch.ops.slimops.mx_dequantize_out.default,
+                              (t.data, t.scales, "mxfp4_e2m1", 32, 1, 70, torch.empty(5, 70)))
+        torch.library.opcheck(torch.ops.slimops.mx_fake_quantize_out.default,
+                              (x, "mxint8", 32, 1, "floor", False, 0, torch.empty(5, 70)))
+
+
+# ----------------------------------------------------------------------------- CUDA graphs
+
+
+@pytest.mark.parametrize("backend", [p.values[0] for p in gpu_backends()])
+def test_cuda_graph_capture_and_replay(backend, backend_reset):
+    """No host synchronisation inside the ops: a graph captures quantize / dequantize / fake-quantize."""
+    if not torch.cuda.is_available():
+        pytest.skip("CUDA graphs need a CUDA device; there is none here")
+    if not slimops._backend.built(backend, "cuda"):
+        pytest.skip(f"backend {backend} is not built here")
+    x = torch.randn(256, 1024, device="cuda")
+    with slimops.use_backend(backend):
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm up (compile, allocate) outside the capture
+            for _ in range(2):
+                slimops.mx.quantize(x, "mxfp4").dequantize(torch.bfloat16)
+                slimops.mx.fake_quantize(x, "mxfp8", stochastic=True, seed=3)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            y = slimops.mx.quantize(x, "mxfp4").dequantize(torch.bfloat16)
+            z = slimops.mx.fake_quantize(x, "mxfp8", stochastic=True, seed=3)
+        x.copy_(torch.randn_like(x))
+        graph.replay()
+        torch.cuda.synchronize()
+    with slimops.use_backend("reference"):
+        assert_bits_equal(y, slimops.mx.quantize(x, "mxfp4").dequantize(torch.bfloat16), "replayed dequantize")
+        assert_bits_equal(z, slimops.mx.fake_quantize(x, "mxfp8", stochastic=True, seed=3), "replayed fake_quantize")

@@ -219,8 +219,11 @@ def test_hand_computed_dequantize(backend, fmt):
     codes, values = zip(*HAND_DECODE[fmt])
     for byte, factor in ((127, 1.0), (128, 2.0), (120, 2.0**-7), (0, 2.0**-127), (254, 2.0**127)):
         t = make_mx([list(codes)], [[byte]], fmt, 32)
-        # exact in float64; products beyond fp32 overflow to Inf (byte 254), as they must
-        want = (torch.tensor([list(values)], dtype=torch.float64) * factor).float()
+        # exact in float64; a finite product beyond fp32 saturates at its largest finite value
+        # (byte 254), an Inf element (E5M2) stays Inf
+        exact = torch.tensor([list(values)], dtype=torch.float64) * factor
+        top = torch.finfo(torch.float32).max
+        want = torch.where(torch.tensor([list(values)]).isinf(), exact, exact.clamp(-top, top)).float()
         assert_bits_equal(dq(t, backend=backend), want, f"{fmt} byte {byte}")
     t = make_mx([list(codes)], [[255]], fmt, 32)
     assert torch.isnan(dq(t, backend=backend)).all()
@@ -358,3 +361,56 @@ def test_swizzle_layout_by_hand():
     assert torch.equal(out[pos.flatten()], (s % 256).flatten())
     t = slimops.mx.quantize(torch.randn(5, 96), "mxfp8")
     assert torch.equal(t.swizzled_scales(), slimops.mx.swizzle_scales(t.scales))
+
+
+# ============================================================================ (f) output saturation and NaN bits
+
+
+@pytest.mark.parametrize("backend", cpu_backends())
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
+@pytest.mark.parametrize("fmt", ["mxfp8", "mxfp8_e5m2", "mxfp6", "mxfp4", "mxint8"])
+def test_rceil_top_of_range_saturates_not_inf(backend, dtype, fmt):
+    """fake_quantize(full 65504 fp16, rceil) used to be all Inf (scale byte 135): finite in, finite out."""
+    top = torch.finfo(dtype).max
+    x = torch.full((2, 32), top, dtype=dtype)
+    x[1] = -top
+    with slimops.use_backend(backend):
+        t = slimops.mx.quantize(x, fmt, scale_mode="rceil")
+        y = slimops.mx.fake_quantize(x, fmt, scale_mode="rceil")
+        z = t.dequantize(dtype)
+    assert torch.isfinite(y).all() and torch.isfinite(z).all(), (y, t.scales)
+    assert_bits_equal(y, z, "fake_quantize == dequantize(quantize)")
+    assert (y.abs() <= top).all() and (y[0] > 0).all() and (y[1] < 0).all()
+    with slimops.use_backend("reference"):
+        assert_bits_equal(y, slimops.mx.fake_quantize(x, fmt, scale_mode="rceil"), "vs reference")
+
+
+@pytest.mark.parametrize("backend", cpu_backends())
+def test_e5m2_inf_element_stays_inf(backend):
+    codes = torch.tensor([[0x7C, 0xFC] + [0] * 30])
+    t = make_mx(codes, [[127 + 100]], "mxfp8_e5m2")
+    with slimops.use_backend(backend):
+        for dt in (torch.float32, torch.bfloat16, torch.float16):
+            y = t.dequantize(dt)
+            assert y[0, 0].item() == INF and y[0, 1].item() == -INF, dt
+
+
+@pytest.mark.parametrize("backend", cpu_backends())
+@pytest.mark.parametrize("dtype,nan_bits", [(torch.float32, 0x7FC00000), (torch.bfloat16, 0x7FC0),
+                                            (torch.float16, 0x7E00)], ids=str)
+@pytest.mark.parametrize("fmt", ["mxfp8", "mxfp8_e5m2", "mxint8", "mxfp4"])
+def test_nan_outputs_are_canonical(backend, dtype, nan_bits, fmt):
+    """Every NaN written is the dtype's canonical quiet NaN: NaN blocks, negative NaN inputs, NaN codes."""
+    x = torch.randn(3, 32).to(dtype)
+    x[0, 3] = NAN
+    x[1, 5] = -NAN
+    x[2, 0] = -INF
+    with slimops.use_backend(backend):
+        ys = [slimops.mx.fake_quantize(x, fmt), slimops.mx.quantize(x, fmt).dequantize(dtype)]
+        if fmt.startswith("mxfp8"):  # negative NaN element codes in a finite block
+            code = 0xFF if fmt == "mxfp8" else 0xFF
+            ys.append(make_mx([[code] + [0] * 31], [[127]], fmt).dequantize(dtype))
+    ints = torch.int32 if dtype == torch.float32 else torch.int16
+    for y in ys:
+        got = y[y.isnan()].view(ints).to(torch.int64) & (2 ** (8 * y.element_size()) - 1)
+        assert len(got) and (got == nan_bits).all(), [hex(v) for v in got.tolist()]

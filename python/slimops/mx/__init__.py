@@ -42,6 +42,26 @@ class MXTensor:
     axis: int
     shape: torch.Size
 
+    def __post_init__(self):
+        """Check every field against the others now, not at first use (clear errors naming the field)."""
+        f = get_format(self.fmt)  # ValueError naming the unknown format
+        self.fmt = f.name
+        schemas.check(isinstance(self.shape, (tuple, list, torch.Size)), TypeError,
+                      f"shape must be a tuple or torch.Size, got {type(self.shape).__name__}")
+        self.shape = torch.Size(self.shape)
+        schemas.check(all(isinstance(d, int) and d >= 0 for d in self.shape), ValueError,
+                      f"shape must hold non-negative ints, got {tuple(self.shape)}")
+        schemas.check(isinstance(self.data, torch.Tensor) and isinstance(self.scales, torch.Tensor), TypeError,
+                      "data and scales must be torch.Tensors")
+        self.axis = schemas.normalize_axis(self.axis, len(self.shape))
+        length = self.shape[self.axis]
+        schemas.check_dequantize_args(self.data, self.scales, f.name, self.block_size, self.axis, length,
+                                      torch.float32)
+        want_data = schemas.packed_shape(self.shape, self.axis, f.packed_bytes(length))
+        schemas.check(list(self.data.shape) == want_data, ValueError,
+                      f"data has shape {list(self.data.shape)}, expected {want_data} for shape "
+                      f"{list(self.shape)} in {f.name} along axis {self.axis}")
+
     @property
     def format(self) -> MXFormat:
         return get_format(self.fmt)
@@ -60,8 +80,8 @@ class MXTensor:
     def device(self) -> torch.device:
         return self.data.device
 
-    def dequantize(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        return dequantize(self, dtype)
+    def dequantize(self, dtype: "torch.dtype | None" = None, *, out: "torch.Tensor | None" = None) -> torch.Tensor:
+        return dequantize(self, dtype, out=out)
 
     def swizzled_scales(self) -> torch.Tensor:
         """Scales in the 128x4 blocked layout of cuBLAS block-scaled GEMM (see :func:`swizzle_scales`)."""
@@ -76,23 +96,47 @@ def quantize(x: torch.Tensor, fmt: str, block_size: int = 32, axis: int = -1, *,
     """Quantize ``x`` (fp32, bf16 or fp16) to ``fmt`` in blocks of ``block_size`` along ``axis``.
 
     ``scale_mode`` is ``"floor"`` (the OCP spec's) or ``"rceil"`` (NVIDIA's);
-    ``stochastic=True`` rounds stochastically, reproducibly for a given ``seed``.
+    ``stochastic=True`` rounds stochastically, reproducibly for a given ``seed`` (any
+    int64; all 64 bits count, seeds in [0, 2**32) as they always did).
     """
     f = get_format(fmt)
+    schemas.check_seed(seed)
     data, scales = torch.ops.slimops.mx_quantize(x, f.name, block_size, axis, scale_mode, stochastic, seed)
     ax = axis % x.dim() if x.dim() else axis
     return MXTensor(data, scales, f.name, block_size, ax, x.shape)
 
 
-def dequantize(t: MXTensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Decode an :class:`MXTensor` to ``dtype`` (fp32, bf16 or fp16)."""
+def dequantize(t: MXTensor, dtype: "torch.dtype | None" = None, *, out: "torch.Tensor | None" = None) -> torch.Tensor:
+    """Decode an :class:`MXTensor` to ``dtype`` (fp32, bf16 or fp16; default fp32, or ``out``'s).
+
+    ``out=`` (torch's convention): write into the caller's tensor of the logical shape and
+    return it, with no allocation; not differentiable.
+    """
     if not isinstance(t, MXTensor):
         raise TypeError(f"t must be an MXTensor, got {type(t).__name__}")
-    return torch.ops.slimops.mx_dequantize(t.data, t.scales, t.fmt, t.block_size, t.axis, t.shape[t.axis], dtype)
+    length = t.shape[t.axis]
+    if out is None:
+        return torch.ops.slimops.mx_dequantize(t.data, t.scales, t.fmt, t.block_size, t.axis, length,
+                                               dtype or torch.float32)
+    schemas.check(dtype is None or dtype == getattr(out, "dtype", None), TypeError,
+                  f"dtype={dtype} and out (dtype {getattr(out, 'dtype', None)}) disagree")
+    torch.ops.slimops.mx_dequantize_out(t.data, t.scales, t.fmt, t.block_size, t.axis, length, out)
+    return out
 
 
 def fake_quantize(x: torch.Tensor, fmt: str, block_size: int = 32, axis: int = -1, *, scale_mode: str = "floor",
-                  stochastic: bool = False, seed: int = 0) -> torch.Tensor:
-    """Quantize-dequantize in one pass, same dtype as ``x``; gradient straight through (for QAT)."""
+                  stochastic: bool = False, seed: int = 0, out: "torch.Tensor | None" = None) -> torch.Tensor:
+    """Quantize-dequantize in one pass, same dtype as ``x``; gradient straight through (for QAT).
+
+    ``out=`` (torch's convention): write into the caller's tensor of ``x``'s shape and dtype
+    and return it, with no allocation; not differentiable (as torch's ``out=`` ops).
+    """
     f = get_format(fmt)
-    return torch.ops.slimops.mx_fake_quantize(x, f.name, block_size, axis, scale_mode, stochastic, seed)
+    schemas.check_seed(seed)
+    if out is None:
+        return torch.ops.slimops.mx_fake_quantize(x, f.name, block_size, axis, scale_mode, stochastic, seed)
+    schemas.check(not (torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.requires_grad), RuntimeError,
+                  "fake_quantize(..., out=...) is not differentiable (as torch's out= ops): call it without out= "
+                  "to get the straight-through gradient, or under torch.no_grad()")
+    torch.ops.slimops.mx_fake_quantize_out(x, f.name, block_size, axis, scale_mode, stochastic, seed, out)
+    return out

@@ -33,9 +33,9 @@ def quantize_2d(x2d: torch.Tensor, fmt: MXFormat, block_size: int, scale_mode: s
 
 
 def dequantize_2d(data: torch.Tensor, scales: torch.Tensor, fmt: MXFormat, block_size: int, length: int,
-                  dtype: torch.dtype):
+                  dtype: torch.dtype, out: "torch.Tensor | None" = None):
     rows = data.shape[0]
-    out = torch.empty(rows, length, dtype=dtype, device=data.device)
+    out = torch.empty(rows, length, dtype=dtype, device=data.device) if out is None else out
     with torch.cuda.device(data.device):
         _C_cuda().mx_dequantize(data.data_ptr(), scales.data_ptr(), rows, length, out.data_ptr(),
                                 DTYPE_CODES[dtype], fmt.format_id, block_size, _stream(data))
@@ -43,9 +43,9 @@ def dequantize_2d(data: torch.Tensor, scales: torch.Tensor, fmt: MXFormat, block
 
 
 def fake_quantize_2d(x2d: torch.Tensor, fmt: MXFormat, block_size: int, scale_mode: str = "floor",
-                     stochastic: bool = False, seed: int = 0):
+                     stochastic: bool = False, seed: int = 0, out: "torch.Tensor | None" = None):
     rows, length = x2d.shape
-    out = torch.empty_like(x2d)
+    out = torch.empty_like(x2d) if out is None else out
     with torch.cuda.device(x2d.device):
         _C_cuda().mx_fake_quantize(x2d.data_ptr(), DTYPE_CODES[x2d.dtype], rows, length, out.data_ptr(),
                                    fmt.format_id, block_size, SCALE_MODE_CODES[scale_mode], stochastic,

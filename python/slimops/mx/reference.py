@@ -85,9 +85,16 @@ def mix32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
+def seed32(seed: int) -> int:
+    """The 32-bit key material of a 64-bit seed: ``lo ^ mix32(hi)`` of its two's-complement halves,
+    ``lo`` itself when ``hi`` is 0 (seeds in [0, 2**32) unchanged). Every backend takes this value."""
+    lo, hi = seed & MASK32, (seed >> 32) & MASK32
+    return lo if hi == 0 else lo ^ int(mix32(torch.tensor([hi], dtype=torch.int64))[0])
+
+
 def random_bits(seed: int, rows: int, length: int, device) -> torch.Tensor:
-    """32 random bits per element: ``mix32((row * L + j) ^ mix32(seed))`` (uint32 wrap)."""
-    key = int(mix32(torch.tensor([seed & MASK32], dtype=torch.int64))[0])
+    """32 random bits per element: ``mix32((row * L + j) ^ mix32(seed32(seed)))`` (uint32 wrap)."""
+    key = int(mix32(torch.tensor([seed32(seed)], dtype=torch.int64))[0])
     idx = torch.arange(rows * length, device=device, dtype=torch.int64).view(rows, length)
     return mix32((idx & MASK32) ^ key)
 
@@ -250,15 +257,38 @@ def quantize_2d(x2d: torch.Tensor, fmt: MXFormat, block_size: int, scale_mode: s
     return pack(codes, fmt.bits), scale_bytes.to(torch.uint8)
 
 
+# The largest finite value of each output dtype, and its canonical quiet NaN bits.
+MAX_FINITE = {torch.float32: torch.finfo(torch.float32).max, torch.bfloat16: torch.finfo(torch.bfloat16).max,
+              torch.float16: torch.finfo(torch.float16).max}
+CANONICAL_NAN = {torch.float32: (torch.int32, 0x7FC00000), torch.bfloat16: (torch.int16, 0x7FC0),
+                 torch.float16: (torch.int16, 0x7E00)}
+
+
+def finish(values: torch.Tensor, elements_inf: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """fp32 decoded values -> ``dtype``: nearest even, a finite element saturated at ``dtype``'s
+    largest finite value (an RCEIL scale near the top of a range must not turn a finite input into
+    Inf; an Inf element, an E5M2 Inf code, stays Inf), every NaN the canonical quiet NaN."""
+    big = MAX_FINITE[dtype]
+    out = values.to(dtype)
+    out = torch.where(out.isinf() & ~elements_inf, torch.full_like(out, big).copysign(values.to(dtype)), out)
+    ints, nan_bits = CANONICAL_NAN[dtype]
+    nan = torch.full(out.shape, nan_bits if nan_bits < 2 ** (8 * out.element_size() - 1)
+                     else nan_bits - 2 ** (8 * out.element_size()), dtype=ints, device=out.device).view(dtype)
+    return torch.where(out.isnan(), nan, out)
+
+
 def dequantize_2d(data: torch.Tensor, scales: torch.Tensor, fmt: MXFormat, block_size: int,
-                  length: int, dtype: torch.dtype) -> torch.Tensor:
-    """(packed data, scales) in the canonical layout -> (rows, length) of ``dtype``."""
+                  length: int, dtype: torch.dtype, out: "torch.Tensor | None" = None) -> torch.Tensor:
+    """(packed data, scales) in the canonical layout -> (rows, length) of ``dtype`` (see :func:`finish`)."""
     codes = unpack(data, fmt.bits, length)
-    return decode(codes, scales, fmt, block_size).to(dtype)
+    values = decode(codes, scales, fmt, block_size)
+    elements_inf = decode(codes, torch.full_like(scales, E8M0_BIAS), fmt, block_size).isinf()
+    res = finish(values, elements_inf, dtype)
+    return res if out is None else out.copy_(res)
 
 
 def fake_quantize_2d(x2d: torch.Tensor, fmt: MXFormat, block_size: int, scale_mode: str = "floor",
-                     stochastic: bool = False, seed: int = 0) -> torch.Tensor:
-    """Quantize then dequantize, back in the input's dtype."""
+                     stochastic: bool = False, seed: int = 0, out: "torch.Tensor | None" = None) -> torch.Tensor:
+    """Quantize then dequantize, back in the input's dtype (into ``out`` when given)."""
     data, scales = quantize_2d(x2d, fmt, block_size, scale_mode, stochastic, seed)
-    return dequantize_2d(data, scales, fmt, block_size, x2d.shape[1], x2d.dtype)
+    return dequantize_2d(data, scales, fmt, block_size, x2d.shape[1], x2d.dtype, out)

@@ -12,6 +12,15 @@ import torch
 from .._library import FLOAT_DTYPES, check, lib
 from .formats import BLOCK_SIZES, SCALE_MODES, MXFormat, get_format
 
+lib.define(
+    "mx_dequantize_out(Tensor data, Tensor scales, str fmt, int block_size, int axis, int length, "
+    "Tensor(a!) out) -> ()"
+)
+lib.define(
+    "mx_fake_quantize_out(Tensor x, str fmt, int block_size, int axis, str scale_mode, bool stochastic, "
+    "int seed, Tensor(a!) out) -> ()"
+)
+
 OPS = ("mx_quantize", "mx_dequantize", "mx_fake_quantize")
 
 lib.define(
@@ -55,6 +64,18 @@ def check_quantize_args(x: torch.Tensor, fmt: str, block_size: int, axis: int, s
     return f, normalize_axis(axis, x.dim())
 
 
+SEED_RANGE = (-(2**63), 2**63)
+
+
+def check_seed(seed) -> int:
+    """A seed is any int64 (the op schemas' ``int``); all 64 bits count (``reference.seed32``)."""
+    check(isinstance(seed, int) and not isinstance(seed, bool), TypeError,
+          f"seed must be an int, got {type(seed).__name__}")
+    check(SEED_RANGE[0] <= seed < SEED_RANGE[1], ValueError,
+          f"seed must fit in int64 ([-2**63, 2**63)), got {seed}")
+    return seed
+
+
 def packed_shape(shape, axis: int, n: int) -> list[int]:
     out = list(shape)
     out[axis] = n
@@ -83,6 +104,14 @@ def check_dequantize_args(data: torch.Tensor, scales: torch.Tensor, fmt: str, bl
     return f, ax
 
 
+def check_out(out, shape, dtype: torch.dtype, device: torch.device, what: str) -> None:
+    """``out=`` of the caller: a tensor of the result's shape, dtype and device (any strides)."""
+    check(isinstance(out, torch.Tensor), TypeError, f"out must be a torch.Tensor, got {type(out).__name__}")
+    check(out.dtype == dtype, TypeError, f"out must be {dtype} (the {what} dtype), got {out.dtype}")
+    check(list(out.shape) == list(shape), ValueError, f"out has shape {list(out.shape)}, expected {list(shape)}")
+    check(out.device == device, ValueError, f"out must be on {device}, got {out.device}")
+
+
 # ----------------------------------------------------------------------------- fake kernels
 
 
@@ -105,6 +134,18 @@ def _mx_dequantize_fake(data, scales, fmt, block_size, axis, length, dtype):
 def _mx_fake_quantize_fake(x, fmt, block_size, axis, scale_mode, stochastic, seed):
     check_quantize_args(x, fmt, block_size, axis, scale_mode)
     return x.new_empty(x.shape)  # contiguous, as every kernel returns
+
+
+@torch.library.register_fake("slimops::mx_dequantize_out")
+def _mx_dequantize_out_fake(data, scales, fmt, block_size, axis, length, out):
+    _, ax = check_dequantize_args(data, scales, fmt, block_size, axis, length, out.dtype)
+    check_out(out, packed_shape(data.shape, ax, length), out.dtype, data.device, "output")
+
+
+@torch.library.register_fake("slimops::mx_fake_quantize_out")
+def _mx_fake_quantize_out_fake(x, fmt, block_size, axis, scale_mode, stochastic, seed, out):
+    check_quantize_args(x, fmt, block_size, axis, scale_mode)
+    check_out(out, x.shape, x.dtype, x.device, "input's")
 
 
 # ----------------------------------------------------------------------------- autograd

@@ -146,12 +146,15 @@ def _encode(xbits, byte, rand, MBITS: tl.constexpr, BIAS: tl.constexpr, MAX_CODE
 
 @triton.jit
 def _decode(code, byte, MBITS: tl.constexpr, BIAS: tl.constexpr, IS_INT: tl.constexpr, BITS: tl.constexpr,
-            SPECIAL: tl.constexpr):
+            SPECIAL: tl.constexpr, OUT_KIND: tl.constexpr):
     """Element code (int32) and scale byte -> fp32 bits (int32) of element * 2**(byte - 127), RN.
 
     The value is m * 2**E with a small integer m; fp32 bits are built directly (nearest-even onto
-    the subnormal grid, Inf past the top). SPECIAL: 1 = E4M3 NaN code, 2 = E5M2 Inf/NaN codes.
+    the subnormal grid), saturated at the largest finite value of the output dtype OUT_KIND (an
+    Inf element, an E5M2 Inf code, stays Inf); every NaN is the canonical 0x7FC00000 (as the
+    header's finish_decoded). SPECIAL: 1 = E4M3 NaN code, 2 = E5M2 Inf/NaN codes.
     """
+    MAXB: tl.constexpr = 0x7F7FFFFF if OUT_KIND == 0 else (0x7F7F0000 if OUT_KIND == 1 else 0x477FE000)
     if IS_INT:
         sv = code - ((code >> (BITS - 1)) << BITS)
         neg = sv < 0
@@ -183,12 +186,12 @@ def _decode(code, byte, MBITS: tl.constexpr, BIAS: tl.constexpr, IS_INT: tl.cons
     t = tl.minimum(tl.maximum(-sh, 1), 31)
     sub_r = (m + (1 << (t - 1)) - 1 + ((m >> t) & 1)) >> t
     sub = tl.where(sh >= 0, m << tl.minimum(tl.maximum(sh, 0), 31), sub_r)
-    bits = tl.where(be >= 255, 0x7F800000, tl.where(be >= 1, normal, sub))
+    bits = tl.where(be >= 255, MAXB, tl.where(be >= 1, normal, sub))
+    bits = tl.where(bits > MAXB, MAXB, bits)
     bits = tl.where(m == 0, 0, bits)
     bits = tl.where(inf, 0x7F800000, bits)
-    bits = tl.where(nan, 0x7FC00000, bits)
     bits = bits | (neg.to(tl.int32) << 31)
-    return tl.where(byte == 255, 0x7FC00000, bits)
+    return tl.where(nan | (byte == 255), 0x7FC00000, bits)
 
 
 @triton.jit
@@ -313,7 +316,7 @@ def _mx_dequantize_kernel(data_ptr, scale_ptr, out_ptr, npairs, nblocks, L, nbyt
             ev = tl.join(word & cm, (word >> (2 * BITS)) & cm)
             od = tl.join((word >> BITS) & cm, (word >> (3 * BITS)) & cm)
             code = tl.reshape(tl.join(ev, od), [R, BS])
-    bits = _decode(code, byte[:, None], MBITS, BIAS, IS_INT, BITS, SPECIAL)
+    bits = _decode(code, byte[:, None], MBITS, BIAS, IS_INT, BITS, SPECIAL, OUT_KIND)
     _store_f32_bits(out_ptr, row[:, None] * L + col, bits, mask, OUT_KIND)
 
 
@@ -329,7 +332,7 @@ def _mx_fake_quantize_kernel(x_ptr, out_ptr, npairs, nblocks, L, key,
     p, row, blk, col, ok, mask, offs, byte, code = _block_codes(
         x_ptr, pid, npairs, nblocks, L, key, R, BS, IDX64, IN_KIND, MBITS, BIAS, EMAX, MAX_CODE, NAN_MAG,
         IS_INT, BITS, RCEIL, MB, MFL, STOCHASTIC)
-    bits = _decode(code, byte[:, None], MBITS, BIAS, IS_INT, BITS, SPECIAL)
+    bits = _decode(code, byte[:, None], MBITS, BIAS, IS_INT, BITS, SPECIAL, IN_KIND)
     _store_f32_bits(out_ptr, offs, bits, mask, IN_KIND)
 
 
@@ -395,13 +398,13 @@ def quantize_2d(x2d: torch.Tensor, fmt: MXFormat, block_size: int, scale_mode: s
 
 
 def dequantize_2d(data: torch.Tensor, scales: torch.Tensor, fmt: MXFormat, block_size: int, length: int,
-                  dtype: torch.dtype):
+                  dtype: torch.dtype, out: "torch.Tensor | None" = None):
     """(packed data, scales) -> (rows, length) ``dtype`` values ``element * 2**(byte - 127)``."""
     data, scales = data.contiguous(), scales.contiguous()
     if scales.dtype != torch.uint8:  # float8_e8m0fnu: the same bytes
         scales = scales.view(torch.uint8)
     rows = data.shape[0]
-    out = torch.empty(rows, length, dtype=dtype, device=data.device)
+    out = torch.empty(rows, length, dtype=dtype, device=data.device) if out is None else out
     nblocks = -(-length // block_size)
     npairs = rows * nblocks
     if npairs == 0:
@@ -414,11 +417,11 @@ def dequantize_2d(data: torch.Tensor, scales: torch.Tensor, fmt: MXFormat, block
 
 
 def fake_quantize_2d(x2d: torch.Tensor, fmt: MXFormat, block_size: int, scale_mode: str = "floor",
-                     stochastic: bool = False, seed: int = 0):
-    """Quantize then dequantize in one pass, in x2d's dtype."""
+                     stochastic: bool = False, seed: int = 0, out: "torch.Tensor | None" = None):
+    """Quantize then dequantize in one pass, in x2d's dtype (into ``out`` when given)."""
     x2d = x2d.contiguous()
     rows, length = x2d.shape
-    out = torch.empty_like(x2d)
+    out = torch.empty_like(x2d) if out is None else out
     nblocks = -(-length // block_size)
     npairs = rows * nblocks
     if npairs == 0:
