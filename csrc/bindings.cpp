@@ -14,6 +14,7 @@
 #endif
 
 namespace py = pybind11;
+void bind_slicescale(py::module_& m);  // csrc/slicescale/bind_slicescale.cpp
 using namespace slimops::cpu;
 
 namespace {
@@ -99,6 +100,8 @@ PYBIND11_MODULE(_C, m) {
         py::arg("x"), py::arg("dtype"), py::arg("rows"), py::arg("length"), py::arg("out"), py::arg("fmt"),
         py::arg("block_size"), py::arg("scale_mode"), py::arg("stochastic"), py::arg("seed"),
         py::arg("num_threads") = 1);
+
+  bind_slicescale(m);
 
   m.def("cpu_features", [] {
     py::dict d;

@@ -1,0 +1,48 @@
+// Arguments of the Slice-and-Scale conversion kernels (CPU: csrc/slicescale/slicescale_cpu.cpp,
+// CUDA: kernels/slicescale/slicescale_kernels.cu) and their checks. Canonical layout:
+// packed source data (rows, ceil(L * bits_src / 8)) and scales (rows, ceil(L / block)),
+// both contiguous; the outputs the same in the target format. make_convert_args validates
+// everything before any kernel runs and throws std::invalid_argument (a Python ValueError).
+#pragma once
+#include <stdint.h>
+
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "slicescale/slicescale_element.cuh"
+
+namespace slimops {
+
+struct ConvertArgs {
+  const uint8_t* data; const uint8_t* scales; int64_t rows, length;
+  uint8_t* out_data; uint8_t* out_scales;
+  int src, dst, block_size; bool truncate;
+  int num_threads;  // CPU only
+};
+
+inline ConvertArgs make_convert_args(uintptr_t data, uintptr_t scales, int64_t rows, int64_t length,
+                                     uintptr_t out_data, uintptr_t out_scales, int src, int dst, int block_size,
+                                     bool truncate, int num_threads) {
+  auto check = [](bool cond, const std::string& msg) {
+    if (!cond) throw std::invalid_argument(msg);
+  };
+  check(rows >= 0, "rows must be >= 0, got " + std::to_string(rows));
+  check(length >= 0, "length must be >= 0, got " + std::to_string(length));
+  check(length == 0 || rows <= std::numeric_limits<int64_t>::max() / 8 / length,
+        "rows * length is too large: " + std::to_string(rows) + " * " + std::to_string(length));
+  check(src >= 0 && src <= 8, "src must be a format id in [0, 8], got " + std::to_string(src));
+  check(dst >= 0 && dst <= 8, "dst must be a format id in [0, 8], got " + std::to_string(dst));
+  check(src != dst && slicescale::pair_supported(src, dst),
+        "unsupported conversion " + std::to_string(src) + " -> " + std::to_string(dst) +
+            " (same family, fewer bits; the identity is done by the caller)");
+  check(block_size == 16 || block_size == 32 || block_size == 64,
+        "block_size must be 16, 32 or 64, got " + std::to_string(block_size));
+  check(num_threads >= 1, "num_threads must be >= 1, got " + std::to_string(num_threads));
+  const bool empty = rows == 0 || length == 0;
+  check(empty || (data && scales && out_data && out_scales), "data, scales, out_data and out_scales must be non-null");
+  return {(const uint8_t*)data, (const uint8_t*)scales, rows, length, (uint8_t*)out_data, (uint8_t*)out_scales,
+          src, dst, block_size, truncate, num_threads};
+}
+
+}  // namespace slimops
