@@ -6,6 +6,8 @@
 * ``slimops profile OP [--fmt mxfp8] [--device ...] [--out ...]``: one op
   (mx_quantize, mx_dequantize, mx_fake_quantize) per provider under torch.profiler,
   chrome traces and key-averages tables; NVML clocks/power/memory on a GPU.
+* ``slimops convert IN.safetensors --to FMT -o OUT.safetensors``: an anchor checkpoint to a
+  lower MX format (Slice-and-Scale), or float weights to an anchor (slimops.slicescale.cli).
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     p_info.add_argument("--json", action="store_true", help="print JSON")
     p_bench = sub.add_parser("bench", help="MX microbenchmarks: slimops vs reference vs torchao")
     p_prof = sub.add_parser("profile", help="one op per provider under torch.profiler (+ NVML on GPU)")
+    p_conv = sub.add_parser("convert", help="anchor checkpoint -> lower MX format; float checkpoint -> anchor")
     # The benchmark modules import nothing heavy at module level; their arguments live with them.
     from slimops.benchmarks import mx as bench_mx
     from slimops.benchmarks import profile as bench_profile
 
     bench_mx.add_arguments(p_bench)
     bench_profile.add_arguments(p_prof)
+    from slimops.slicescale import cli as convert_cli
+
+    convert_cli.add_arguments(p_conv)
     args = parser.parse_args(argv)
 
     if args.command == "info":
@@ -42,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         return bench_mx.main(args)
     if args.command == "profile":
         return bench_profile.main(args)
+    if args.command == "convert":
+        return convert_cli.main(args)
     return 2
 
 
