@@ -49,7 +49,7 @@ def _src_code(data_ptr, row_off, e, valid, SBITS: tl.constexpr, SRC_NBYTES_GUARD
 @triton.jit
 def _mx_convert_kernel(data_ptr, scale_ptr, table_ptr, out_ptr, out_scale_ptr, npairs, nblocks, L, src_nbytes,
                        dst_nbytes, R: tl.constexpr, BS: tl.constexpr, SBITS: tl.constexpr, DBITS: tl.constexpr,
-                       DELTA: tl.constexpr, MAX_CODE: tl.constexpr, NE: tl.constexpr):
+                       DELTA: tl.constexpr, MAX_CODE: tl.constexpr, NE: tl.constexpr, OBP: tl.constexpr):
     pid = tl.program_id(0)
     p = pid.to(tl.int64) * R + tl.arange(0, R)
     ok = p < npairs
@@ -68,9 +68,10 @@ def _mx_convert_kernel(data_ptr, scale_ptr, table_ptr, out_ptr, out_scale_ptr, n
     tl.store(out_scale_ptr + p, tl.where(bad, 255, b_dst).to(tl.uint8), mask=ok)
     # 2. the target bytes, each from the elements overlapping it
     OB: tl.constexpr = BS * DBITS // 8
-    q = k[:, None] * OB + tl.arange(0, OB)[None, :]  # byte index in the target row
-    qmask = ok[:, None] & (q < dst_nbytes)
-    acc = tl.zeros([R, OB], tl.int32)
+    cols = tl.arange(0, OBP)[None, :]  # OBP: OB rounded up to a power of two (6-bit targets)
+    q = k[:, None] * OB + cols  # byte index in the target row
+    qmask = ok[:, None] & (q < dst_nbytes) & (cols < OB)
+    acc = tl.zeros([R, OBP], tl.int32)
     for m in tl.static_range(NE):
         el = (q * 8) // DBITS + m
         s = (el * DBITS - q * 8).to(tl.int32)  # bit offset of the element relative to the byte
@@ -131,5 +132,6 @@ def convert_2d(data: torch.Tensor, scales: torch.Tensor, src: MXFormat, dst: MXF
     _launch(_mx_convert_kernel, grid, data.device, data, scales, _table(src, dst, rounding, data.device), out_data,
             out_scales, npairs, nblocks, length, data.shape[1], out_data.shape[1], R=r, BS=block_size,
             SBITS=src.bits, DBITS=dst.bits, DELTA=reference.delta_of(src, dst), MAX_CODE=dst.max_code, NE=ne,
+            OBP=triton.next_power_of_2(block_size * dst.bits // 8),
             num_warps=NUM_WARPS)
     return out_data, out_scales
