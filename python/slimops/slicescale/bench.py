@@ -61,12 +61,13 @@ def sqnr_rows(shape=(1024, 1024)) -> list[dict]:
     return rows
 
 
-def bandwidth_rows(device="cpu", shape=(4096, 4096), budget_s: float = 0.5, quick: bool = False) -> list[dict]:
+def bandwidth_rows(device="cpu", shape=(4096, 4096), budget_s: float = 0.5, quick: bool = False,
+                   copy_nbytes: int | None = None) -> list[dict]:
     import slimops
     from slimops.benchmarks.harness import copy_bandwidth, device_name, measure
 
     dev = torch.device(device)
-    copy_gbs = copy_bandwidth(dev)
+    copy_gbs = copy_bandwidth(dev, copy_nbytes)
     x = torch.randn(shape, device=dev)
     rows = []
     pairs = PAIRS[1:2] + PAIRS[5:6] if quick else PAIRS
