@@ -5,30 +5,30 @@
 
 #include <cuda_runtime_api.h>
 
-#include <stdexcept>
-#include <string>
-
-#include "slicescale/slicescale_args.h"
-#include "slicescale/slicescale_cuda.h"
+#include "csrc/common/cuda_errors.h"
+#include "csrc/slicescale/slicescale_args.h"
+#include "kernels/slicescale/slicescale_cuda.h"
 
 namespace py = pybind11;
+
+namespace slimops {
 
 void bind_slicescale_cuda(py::module_& m) {
   m.def("mx_convert",
         [](uintptr_t data, uintptr_t scales, int64_t rows, int64_t length, uintptr_t out_data, uintptr_t out_scales,
            int src, int dst, int block_size, bool truncate, uintptr_t stream) {
-          const slimops::ConvertArgs a = slimops::make_convert_args(data, scales, rows, length, out_data, out_scales,
+          const ConvertArgs a = make_convert_args(data, scales, rows, length, out_data, out_scales,
                                                                     src, dst, block_size, truncate, 1);
           cudaError_t err;
           {
             py::gil_scoped_release release;
-            err = slimops::cuda::convert(a, (cudaStream_t)stream);
+            err = slicescale_cuda::convert(a, (cudaStream_t)stream);
           }
-          if (err != cudaSuccess)
-            throw std::runtime_error(std::string("slimops._C_cuda.mx_convert: CUDA error ") + cudaGetErrorName(err) +
-                                     ": " + cudaGetErrorString(err));
+          raise_if_cuda_error(err, "mx_convert");
         },
         "Slice-and-Scale conversion of packed MX data on the GPU (raw device pointers)", py::arg("data"),
         py::arg("scales"), py::arg("rows"), py::arg("length"), py::arg("out_data"), py::arg("out_scales"),
         py::arg("src"), py::arg("dst"), py::arg("block_size"), py::arg("truncate"), py::arg("stream"));
 }
+
+}  // namespace slimops

@@ -1,32 +1,21 @@
-// Arguments of the Slice-and-Scale conversion kernels (CPU: csrc/slicescale/slicescale_cpu.cpp,
-// CUDA: kernels/slicescale/slicescale_kernels.cu) and their checks. Canonical layout:
-// packed source data (rows, ceil(L * bits_src / 8)) and scales (rows, ceil(L / block)),
-// both contiguous; the outputs the same in the target format. make_convert_args validates
-// everything before any kernel runs and throws std::invalid_argument (a Python ValueError).
+// Checks of the Slice-and-Scale kernels' arguments (kernels/slicescale/slicescale_params.h).
+// The bindings build the struct through make_convert_args, which validates everything before
+// any kernel runs and throws std::invalid_argument (a Python ValueError) naming the argument.
 #pragma once
 #include <stdint.h>
 
 #include <limits>
-#include <stdexcept>
 #include <string>
 
-#include "slicescale/slicescale_element.cuh"
+#include "csrc/common/checks.h"
+#include "kernels/slicescale/slicescale_element.cuh"
+#include "kernels/slicescale/slicescale_params.h"
 
 namespace slimops {
-
-struct ConvertArgs {
-  const uint8_t* data; const uint8_t* scales; int64_t rows, length;
-  uint8_t* out_data; uint8_t* out_scales;
-  int src, dst, block_size; bool truncate;
-  int num_threads;  // CPU only
-};
 
 inline ConvertArgs make_convert_args(uintptr_t data, uintptr_t scales, int64_t rows, int64_t length,
                                      uintptr_t out_data, uintptr_t out_scales, int src, int dst, int block_size,
                                      bool truncate, int num_threads) {
-  auto check = [](bool cond, const std::string& msg) {
-    if (!cond) throw std::invalid_argument(msg);
-  };
   check(rows >= 0, "rows must be >= 0, got " + std::to_string(rows));
   check(length >= 0, "length must be >= 0, got " + std::to_string(length));
   check(length == 0 || rows <= std::numeric_limits<int64_t>::max() / 8 / length,

@@ -21,14 +21,12 @@
 #include <immintrin.h>
 #endif
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#include "slicescale_cpu.h"
+#include "csrc/common/parallel.h"
+#include "csrc/slicescale/slicescale_cpu.h"
+#include "kernels/slicescale/slicescale_element.cuh"
 
 namespace slimops {
-namespace cpu {
+namespace slicescale_cpu {
 namespace SLIMOPS_ISA {
 namespace {
 
@@ -42,24 +40,6 @@ using slimops::slicescale::unpack16;
 constexpr int kMaxBlock = 64;
 typedef uint32_t u32x16 __attribute__((vector_size(64)));
 typedef float f32x16 __attribute__((vector_size(64)));
-
-// Split [0, total) over at most num_threads threads in contiguous ranges of at least
-// min_per_thread items: fn(begin, end) on each.
-template <class Fn>
-void parallel_ranges(int64_t total, int64_t min_per_thread, int num_threads, Fn fn) {
-  const int64_t want = total / min_per_thread + 1;
-  const int threads = (int)(want < num_threads ? want : num_threads);
-#pragma omp parallel num_threads(threads)
-  {
-#ifdef _OPENMP
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-    const int64_t t = 0, nt = 1;
-#endif
-    const int64_t b = total * t / nt, e = total * (t + 1) / nt;
-    if (b < e) fn(b, e);
-  }
-}
 
 // One block of n <= block_size elements; returns the target scale byte.
 template <int SRC, int DST>
@@ -209,7 +189,7 @@ struct ConvertRows {
     const bool use_lut = kLut && bs % 32 == 0;
     const Lut256 lut = use_lut ? make_lut<SRC, DST>(a.truncate) : Lut256{};
 #endif
-    parallel_ranges(a.rows * nblocks, 1024, a.num_threads, [&](int64_t b0, int64_t b1) {
+    slimops::parallel_ranges(a.rows * nblocks, 1024, a.num_threads, [&](int64_t b0, int64_t b1) {
       int64_t row = b0 / nblocks, k = b0 - row * nblocks;
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t start = k * bs;
@@ -247,5 +227,5 @@ void convert(const ConvertArgs& a) {
 }
 
 }  // namespace SLIMOPS_ISA
-}  // namespace cpu
+}  // namespace slicescale_cpu
 }  // namespace slimops

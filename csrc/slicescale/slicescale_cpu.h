@@ -1,10 +1,10 @@
 // The Slice-and-Scale CPU kernel, declared for each instruction-set build of
-// csrc/slicescale/slicescale_cpu.cpp; its arguments are slicescale_args.h.
+// csrc/slicescale/slicescale_cpu.cpp (namespace slimops::slicescale_cpu::<isa>).
 #pragma once
-#include "slicescale_args.h"
+#include "kernels/slicescale/slicescale_params.h"
 
 namespace slimops {
-namespace cpu {
+namespace slicescale_cpu {
 #define SLIMOPS_SS_DECLARE_ISA(ISA) \
   namespace ISA {                   \
   void convert(const ConvertArgs& a); \
@@ -15,5 +15,5 @@ SLIMOPS_SS_DECLARE_ISA(avx2)
 SLIMOPS_SS_DECLARE_ISA(avx512)
 #endif
 #undef SLIMOPS_SS_DECLARE_ISA
-}  // namespace cpu
+}  // namespace slicescale_cpu
 }  // namespace slimops

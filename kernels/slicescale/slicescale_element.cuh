@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "mx_element.cuh"
+#include "kernels/mx/mx_element.cuh"
 
 namespace slimops {
 namespace slicescale {

@@ -10,11 +10,11 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
-#include "slicescale/slicescale_args.h"
-#include "slicescale/slicescale_cuda.h"
+#include "kernels/slicescale/slicescale_cuda.h"
+#include "kernels/slicescale/slicescale_element.cuh"
 
 namespace slimops {
-namespace cuda {
+namespace slicescale_cuda {
 namespace {
 
 using namespace slimops::mx;
@@ -100,5 +100,5 @@ cudaError_t convert(const ConvertArgs& a, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
-}  // namespace cuda
+}  // namespace slicescale_cuda
 }  // namespace slimops

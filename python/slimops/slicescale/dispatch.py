@@ -12,9 +12,13 @@ import math
 
 import torch
 
+from .._backend import register_family, resolve
 from . import reference
-from ._compat import resolve_backend
 from .schemas import check_convert_args, packed_shape
+
+FAMILY = "slicescale"
+# The implementations besides the reference, in the order "auto" prefers them.
+register_family(FAMILY, {"mx_convert": {"cpu": ("native", "triton"), "cuda": ("triton", "native")}})
 
 
 def to_2d(x: torch.Tensor, axis: int) -> torch.Tensor:
@@ -30,7 +34,7 @@ def from_2d(y2d: torch.Tensor, shape, axis: int) -> torch.Tensor:
 
 def implementation(device_type: str):
     """The module whose ``convert_2d`` runs on ``device_type`` under the selected backend."""
-    choice = resolve_backend(device_type)
+    choice = resolve(FAMILY, "mx_convert", device_type)
     if choice == "triton":
         from . import triton as impl
     elif choice == "native" and device_type == "cpu":

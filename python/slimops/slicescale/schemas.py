@@ -12,8 +12,10 @@ from __future__ import annotations
 import torch
 
 from ..mx.formats import BLOCK_SIZES, MXFormat, get_format
-from ._compat import check, lib
+from .._library import check, lib
 from .reference import ROUNDINGS, check_pair
+
+OPS = ("mx_convert",)
 
 lib.define(
     "mx_convert(Tensor data, Tensor scales, str src_fmt, str dst_fmt, int block_size, int axis, int length, "
