@@ -52,7 +52,7 @@ def run(backend, data, scales, src, dst, bs, axis, length, rounding="nearest"):
 def test_random_bytes_bit_exact(backend, src, dst, backend_reset):
     bs = 32
     length = 150  # 4 full blocks and a partial one (also a partial 6-bit group)
-    data, scales = random_anchor(src, 40, length, bs, seed=hash((src, dst)) % 1000)
+    data, scales = random_anchor(src, 40, length, bs, seed=ALL_PAIRS.index((src, dst)))
     want = run("reference", data, scales, src, dst, bs, -1, length)
     got = run(backend, data, scales, src, dst, bs, -1, length)
     assert_same(got[1], want[1], f"{backend} scales")
