@@ -15,6 +15,7 @@ from ._info import info
 
 # The kernel families: importing one registers its ops and kernels (one line per family).
 from . import mx  # noqa: E402
+from . import slicescale  # noqa: E402  (mx_convert; builds on mx)
 
 __version__ = "0.1.0"
 __all__ = ["BACKENDS", "current_backend", "info", "mx", "set_backend", "use_backend"]

@@ -9,6 +9,8 @@
 * ``slimops profile FAMILY|FAMILY_OP [suite options] [--device ...] [--out ...]``:
   the first case the options select, per provider, under torch.profiler (chrome
   traces, key-averages tables; NVML clocks/power/memory on a GPU).
+* ``slimops convert IN.safetensors --to FMT -o OUT.safetensors``: an anchor checkpoint to a
+  lower MX format (Slice-and-Scale), or float weights to an anchor (``slimops.slicescale.cli``).
 
 Every argument is checked before any work starts; a bad one ends the command
 with one line on stderr and exit status 2.
@@ -102,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "(mx_quantize, ...)")
     _common_options(p_prof, "results/profile")
     bench_profile.add_arguments(p_prof)
+    p_conv = sub.add_parser("convert", help="anchor checkpoint -> lower MX format; float checkpoint -> anchor")
+    from slimops.slicescale import cli as convert_cli
+
+    convert_cli.add_arguments(p_conv)
     for family in SUITES:  # each suite's own options, on both commands
         suite = load_suite(family)
         suite.add_arguments(_SharedOptions(p_bench))
@@ -169,6 +175,10 @@ def main(argv: "list[str] | None" = None) -> int:
         d = slimops.info()
         print(json.dumps(d, indent=2) if args.json else format_info(d))
         return 0
+    if args.command == "convert":
+        from slimops.slicescale import cli as convert_cli
+
+        return convert_cli.main(args)
     why = _check_out(args.out)
     if why:
         return _fail(f"{args.command}: {why}")

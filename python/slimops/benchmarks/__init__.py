@@ -21,6 +21,7 @@ import importlib
 # family -> the module holding its suite (an instance named SUITE of runner.Suite)
 SUITES = {
     "mx": "slimops.mx.bench",
+    "slicescale": "slimops.slicescale.bench",
 }
 
 

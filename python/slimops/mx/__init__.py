@@ -90,6 +90,14 @@ class MXTensor:
     def to(self, device) -> "MXTensor":
         return dataclasses.replace(self, data=self.data.to(device), scales=self.scales.to(device))
 
+    def convert(self, dst_fmt: str, *, rounding: str = "nearest") -> "MXTensor":
+        """Slice-and-Scale to a lower MX format, packed to packed: the op ``slimops::mx_convert``
+        (defined by the slicescale family, ``slimops.slicescale``). Same block size and axis."""
+        f = get_format(dst_fmt)
+        data, scales = torch.ops.slimops.mx_convert(self.data, self.scales, self.fmt, f.name, self.block_size,
+                                                    self.axis, self.shape[self.axis], rounding)
+        return dataclasses.replace(self, data=data, scales=scales, fmt=f.name)
+
 
 def quantize(x: torch.Tensor, fmt: str, block_size: int = 32, axis: int = -1, *, scale_mode: str = "floor",
              stochastic: bool = False, seed: int = 0) -> MXTensor:

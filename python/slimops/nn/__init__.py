@@ -1,0 +1,5 @@
+"""Model layers built on slimops ops (one file per layer)."""
+
+from .mx_linear import MXLinear, convert_linears, load_anchor_into, mx_state_dict, set_format
+
+__all__ = ["MXLinear", "convert_linears", "load_anchor_into", "mx_state_dict", "set_format"]
