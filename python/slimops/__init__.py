@@ -10,8 +10,9 @@ from __future__ import annotations
 from . import _ops  # noqa: F401  (op schemas, first)
 from . import backends  # noqa: F401  (kernel registrations)
 from . import mx
+from . import distributed
 from ._backend import BACKENDS, current_backend, set_backend, use_backend
 from ._info import info
 
 __version__ = "0.1.0"
-__all__ = ["BACKENDS", "current_backend", "info", "mx", "set_backend", "use_backend"]
+__all__ = ["BACKENDS", "current_backend", "distributed", "info", "mx", "set_backend", "use_backend"]
