@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime
 import multiprocessing as mp
 import os
+import pickle
+import queue as queue_mod
 import tempfile
 import time
 import traceback
@@ -34,10 +36,13 @@ def _worker(fn, rank, world, store, timeout, args, queue):
         dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
                                 timeout=datetime.timedelta(seconds=timeout))
         out = fn(rank, world, *args)
-        queue.put((rank, "ok", out))
+        # plain pickle bytes: tensors by value, not by shared-memory handles that die with this process
+        queue.put((rank, "ok", pickle.dumps(out)))
     except BaseException:  # noqa: BLE001
         queue.put((rank, "error", traceback.format_exc()))
     finally:
+        queue.close()
+        queue.join_thread()  # the result is flushed to the pipe
         os._exit(0)  # never wait on the process group's teardown
 
 
@@ -57,11 +62,14 @@ def spawn(fn, world: int, *args, timeout: float = 60.0, collective_timeout: floa
         while len(results) + len(errors) < world and time.monotonic() < deadline:
             try:
                 rank, status, value = queue.get(timeout=max(0.05, min(1.0, deadline - time.monotonic())))
-            except Exception:  # noqa: BLE001 - queue.Empty
+            except queue_mod.Empty:
                 if all(not p.is_alive() for p in procs) and queue.empty():
                     break
                 continue
-            (results if status == "ok" else errors)[rank] = value
+            if status == "ok":
+                results[rank] = pickle.loads(value)  # noqa: S301 - bytes from our own forked worker
+            else:
+                errors[rank] = value
         for r, p in enumerate(procs):
             p.join(timeout=max(0.0, deadline - time.monotonic()) if r not in results and r not in errors else 5.0)
             if p.is_alive():
