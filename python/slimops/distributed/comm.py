@@ -38,27 +38,35 @@ class Comm:
             try:
                 ok = w.wait(datetime.timedelta(seconds=self.timeout))
             except Exception as e:  # noqa: BLE001 - gloo raises RuntimeError or DistBackendError
-                raise HaloExchangeError(f"rank {self.rank}: {what} with rank {peer} failed ({self.where}): the peer "
-                                        f"died, raised or timed out (timeout {self.timeout:g} s): {e}") from e
+                raise self._fail(peer, what, e) from e
             if ok is False:
                 raise HaloExchangeError(f"rank {self.rank}: {what} with rank {peer} timed out after "
                                         f"{self.timeout:g} s ({self.where})")
 
+    def _fail(self, peer, what: str, e: Exception) -> HaloExchangeError:
+        return HaloExchangeError(f"rank {self.rank}: {what} with rank {peer} failed ({self.where}): the peer died, "
+                                 f"raised or timed out (timeout {self.timeout:g} s): {e}")
+
     def sendrecv(self, sends: dict, recv_sizes: dict, device=None) -> dict:
         """Send ``sends[p]`` (flat uint8) to each p and receive ``recv_sizes[p]`` bytes from each p, all at once."""
         works, out = [], {}
-        for p, n in recv_sizes.items():
-            buf = torch.empty(int(n), dtype=torch.uint8, device=device)
-            out[p] = buf
-            if n:
-                works.append((p, dist.irecv(buf, src=p)))
-        for p, t in sends.items():
+        for t in sends.values():
             if t.dtype != torch.uint8 or t.dim() != 1:
                 raise HaloExchangeError(f"rank {self.rank}: a send buffer must be flat uint8, got {t.dtype} "
                                         f"{list(t.shape)}")
-            if t.numel():
-                works.append((p, dist.isend(t.contiguous(), dst=p)))
-                self.bytes[self.kind] += t.numel()
+        peer = None
+        try:
+            for peer, n in recv_sizes.items():
+                buf = torch.empty(int(n), dtype=torch.uint8, device=device)
+                out[peer] = buf
+                if n:
+                    works.append((peer, dist.irecv(buf, src=peer)))
+            for peer, t in sends.items():
+                if t.numel():
+                    works.append((peer, dist.isend(t.contiguous(), dst=peer)))
+                    self.bytes[self.kind] += t.numel()
+        except Exception as e:  # noqa: BLE001 - gloo raises when a peer's connection is gone
+            raise self._fail(peer, "halo exchange", e) from e
         self.calls += 1
         self._wait(works, "halo exchange")
         return out

@@ -52,6 +52,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--degree", type=int, default=10, help="synthetic graph: mean degree")
     p.add_argument("--features", type=int, default=128, help="synthetic graph: feature width")
     p.add_argument("--classes", type=int, default=8, help="synthetic graph: classes")
+    p.add_argument("--graph-seed", type=int, default=0, help="synthetic graph: its seed (--seed drives the model)")
     p.add_argument("--hidden", type=int, default=16)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--dropout", type=float, default=0.5)
@@ -67,14 +68,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+_GRAPHS: dict = {}  # loaded graphs, by what defines them (several runs in one process load once)
+
+
 def load_graph(args):
     if args.dataset == "synthetic":
         from ..data.synthetic import synthetic_graph
 
-        return synthetic_graph(args.nodes, args.degree, args.features, args.classes, seed=args.seed)
+        key = ("synthetic", args.nodes, args.degree, args.features, args.classes, args.graph_seed)
+        if key not in _GRAPHS:
+            _GRAPHS[key] = synthetic_graph(args.nodes, args.degree, args.features, args.classes, seed=args.graph_seed)
+        return _GRAPHS[key]
     from ..data.planetoid import load_planetoid
 
-    return load_planetoid(args.root, args.dataset)
+    key = (args.dataset, os.path.abspath(args.root))
+    if key not in _GRAPHS:
+        _GRAPHS.clear()
+        _GRAPHS[key] = load_planetoid(args.root, args.dataset)
+    return _GRAPHS[key]
 
 
 def _rss_peak() -> int:
