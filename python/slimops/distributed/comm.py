@@ -26,7 +26,7 @@ class Comm:
 
     def __init__(self, rank: int, world: int, timeout: float = 60.0):
         self.rank, self.world, self.timeout = rank, world, float(timeout)
-        self.bytes = {"halo": 0, "allreduce": 0, "eval": 0}
+        self.bytes = {"halo": 0, "allreduce": 0, "eval": 0, "control": 0}
         self.kind = "halo"  # which counter sends go to (the trainer switches it to "eval" for evaluation)
         self.where = ""  # what is being exchanged, for error messages
         self.live_halo = 0  # bytes of received halo tensors alive now, and the peak
@@ -47,25 +47,49 @@ class Comm:
         return HaloExchangeError(f"rank {self.rank}: {what} with rank {peer} failed ({self.where}): the peer died, "
                                  f"raised or timed out (timeout {self.timeout:g} s): {e}")
 
-    def sendrecv(self, sends: dict, recv_sizes: dict, device=None) -> dict:
-        """Send ``sends[p]`` (flat uint8) to each p and receive ``recv_sizes[p]`` bytes from each p, all at once."""
-        works, out = [], {}
+    def sendrecv(self, sends: dict, recv_sizes: dict, device=None, shapes: dict | None = None,
+                 recv_shapes: dict | None = None) -> dict:
+        """Send ``sends[p]`` (flat uint8) to each p and receive ``recv_sizes[p]`` bytes from each p, all at once.
+
+        Each message is preceded by a 16-byte header (int64 rows, width, as the sender sees them), checked
+        against ``recv_shapes[p]`` before the payload is received, so ranks that disagree on a shape fail
+        with a clear error instead of reading a wrong-sized buffer. Headers count as ``bytes["control"]``.
+        """
+        shapes = shapes or {p: (-1, -1) for p in sends}
+        recv_shapes = recv_shapes or {p: (-1, -1) for p in recv_sizes}
         for t in sends.values():
             if t.dtype != torch.uint8 or t.dim() != 1:
                 raise HaloExchangeError(f"rank {self.rank}: a send buffer must be flat uint8, got {t.dtype} "
                                         f"{list(t.shape)}")
+        works, heads, out = [], [], {}
         peer = None
+        try:
+            for peer, t in sends.items():
+                h = torch.tensor([*shapes[peer]], dtype=torch.int64).view(torch.uint8)
+                works.append((peer, dist.isend(h, dst=peer)))
+                self.bytes["control"] += h.numel()
+                if t.numel():
+                    works.append((peer, dist.isend(t.contiguous(), dst=peer)))
+                    self.bytes[self.kind] += t.numel()
+            for peer in recv_sizes:
+                h = torch.empty(16, dtype=torch.uint8)
+                heads.append((peer, dist.irecv(h, src=peer), h))
+        except Exception as e:  # noqa: BLE001 - gloo raises when a peer's connection is gone
+            raise self._fail(peer, "halo exchange", e) from e
+        self._wait([(p, w) for p, w, _ in heads], "halo exchange (header)")
+        for peer, _, h in heads:
+            got = tuple(h.view(torch.int64).tolist())
+            if got != tuple(recv_shapes[peer]):
+                raise HaloExchangeError(f"rank {self.rank}: rank {peer} sends rows of shape {list(got)}, the plan "
+                                        f"here expects {list(recv_shapes[peer])} ({self.where}): mismatched plan or "
+                                        f"shape")
         try:
             for peer, n in recv_sizes.items():
                 buf = torch.empty(int(n), dtype=torch.uint8, device=device)
                 out[peer] = buf
                 if n:
                     works.append((peer, dist.irecv(buf, src=peer)))
-            for peer, t in sends.items():
-                if t.numel():
-                    works.append((peer, dist.isend(t.contiguous(), dst=peer)))
-                    self.bytes[self.kind] += t.numel()
-        except Exception as e:  # noqa: BLE001 - gloo raises when a peer's connection is gone
+        except Exception as e:  # noqa: BLE001
             raise self._fail(peer, "halo exchange", e) from e
         self.calls += 1
         self._wait(works, "halo exchange")

@@ -103,7 +103,9 @@ class _ExchangeAll(torch.autograd.Function):
         for p, s in zip(peers, sends):
             codec.check(s, len(plan.send_idx[p]), f, f"rank {plan.rank} -> {p}")
         bufs = comm.sendrecv({p: codec.encode(s, hctx.next_seed()) for p, s in zip(peers, sends)},
-                             {p: codec.nbytes(len(plan.recv_ids[p]), f) for p in peers})
+                             {p: codec.nbytes(len(plan.recv_ids[p]), f) for p in peers},
+                             shapes={p: tuple(s.shape) for p, s in zip(peers, sends)},
+                             recv_shapes={p: (len(plan.recv_ids[p]), f) for p in peers})
         ctx.hctx, ctx.f, ctx.where = hctx, f, comm.where
         return tuple(comm.track(codec.decode(bufs[p], len(plan.recv_ids[p]), f)) for p in peers)
 
@@ -113,11 +115,12 @@ class _ExchangeAll(torch.autograd.Function):
         plan, comm, codec = hctx.plan, hctx.comm, hctx.bwd_wire
         comm.where = ctx.where.replace("forward", "backward")
         peers = plan.peers()
-        sends = {}
+        sends, shapes = {}, {}
         for p, g in zip(peers, grads):
             g = torch.zeros(len(plan.recv_ids[p]), f) if g is None else g
-            sends[p] = codec.encode(g, hctx.next_seed())
-        bufs = comm.sendrecv(sends, {p: codec.nbytes(len(plan.send_idx[p]), f) for p in peers})
+            sends[p], shapes[p] = codec.encode(g, hctx.next_seed()), tuple(g.shape)
+        bufs = comm.sendrecv(sends, {p: codec.nbytes(len(plan.send_idx[p]), f) for p in peers}, shapes=shapes,
+                             recv_shapes={p: (len(plan.send_idx[p]), f) for p in peers})
         return (None, None) + tuple(codec.decode(bufs[p], len(plan.send_idx[p]), f) for p in peers)
 
 
@@ -160,7 +163,8 @@ def _fetch(z, hctx: HaloContext, ps: int, pr: int, lparams, k: int) -> torch.Ten
         s = _encode(s, lparams[0], lparams[1], k)
     f = s.shape[1]
     codec.check(s, len(plan.send_idx[ps]), f, f"rank {plan.rank} -> {ps}")
-    bufs = comm.sendrecv({ps: codec.encode(s, hctx.next_seed())}, {pr: codec.nbytes(len(plan.recv_ids[pr]), f)})
+    bufs = comm.sendrecv({ps: codec.encode(s, hctx.next_seed())}, {pr: codec.nbytes(len(plan.recv_ids[pr]), f)},
+                         shapes={ps: tuple(s.shape)}, recv_shapes={pr: (len(plan.recv_ids[pr]), f)})
     return comm.track(codec.decode(bufs[pr], len(plan.recv_ids[pr]), f))
 
 
@@ -206,8 +210,8 @@ class _SARAggregate(torch.autograd.Function):
                 gp[3] += gdb
                 gh = gcode
             f = gh.shape[1]
-            bufs = comm.sendrecv({pr: bwd.encode(gh, hctx.next_seed())},
-                                 {ps: bwd.nbytes(len(plan.send_idx[ps]), f)})
+            bufs = comm.sendrecv({pr: bwd.encode(gh, hctx.next_seed())}, {ps: bwd.nbytes(len(plan.send_idx[ps]), f)},
+                                 shapes={pr: tuple(gh.shape)}, recv_shapes={ps: (len(plan.send_idx[ps]), f)})
             gsend = bwd.decode(bufs[ps], len(plan.send_idx[ps]), f)
             idx = plan.send_idx[ps]
             if learned:

@@ -189,8 +189,8 @@ def train(args, rank: int, world: int) -> dict:
     elapsed = time.perf_counter() - t0
     comm.where = "final report"
     per_rank = comm.all_gather(torch.tensor(per_epoch, dtype=torch.int64))  # (W, epochs)
-    extra = comm.all_gather(torch.tensor([_rss_peak(), comm.peak_halo, comm.bytes["allreduce"], comm.bytes["eval"]],
-                                         dtype=torch.int64))
+    extra = comm.all_gather(torch.tensor([_rss_peak(), comm.peak_halo, comm.bytes["allreduce"], comm.bytes["eval"],
+                                          comm.bytes["control"]], dtype=torch.int64))
     total_per_epoch = per_rank.sum(0)
     return {
         "args": vars(args), "world_size": world, "epochs": args.epochs,
@@ -198,6 +198,7 @@ def train(args, rank: int, world: int) -> dict:
         "bytes_sent": int(total_per_epoch.sum()), "bytes_sent_per_epoch": [int(b) for b in total_per_epoch],
         "bytes_sent_per_rank": [int(b) for b in per_rank.sum(1)],
         "bytes_allreduce": int(extra[:, 2].sum()), "bytes_eval": int(extra[:, 3].sum()),
+        "bytes_control": int(extra[:, 4].sum()),
         "peak_mem_bytes": [int(b) for b in extra[:, 0]], "peak_mem_kind": "VmHWM during training (CPU RSS)",
         "peak_halo_bytes": [int(b) for b in extra[:, 1]],
         "nodes_per_rank": [int(c) for c in comm.all_gather(torch.tensor([plan.num_local]))[:, 0]],
