@@ -16,6 +16,8 @@
 namespace py = pybind11;
 using namespace slimops::cpu;
 
+void bind_distributed(py::module_& m);  // csrc/distributed/bind_distributed.cpp
+
 namespace {
 
 enum class Isa { kBaseline, kAvx2, kAvx512 };
@@ -99,6 +101,8 @@ PYBIND11_MODULE(_C, m) {
         py::arg("x"), py::arg("dtype"), py::arg("rows"), py::arg("length"), py::arg("out"), py::arg("fmt"),
         py::arg("block_size"), py::arg("scale_mode"), py::arg("stochastic"), py::arg("seed"),
         py::arg("num_threads") = 1);
+
+  bind_distributed(m);
 
   m.def("cpu_features", [] {
     py::dict d;

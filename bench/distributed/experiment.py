@@ -63,7 +63,7 @@ def accuracy(a):
             for label, codec, sched in CONFIGS:
                 argv = ["--dataset", ds, "--root", a.root, "--model", "gcn", "--codec", codec, "--schedule", sched,
                         "--mode", "all", "--partitioner", "metis", "--epochs", str(a.epochs), "--seed", str(seed),
-                        "--timeout", "120", "--nodes", str(a.nodes), "--features", "64"]
+                        "--timeout", "120", "--nodes", str(a.nodes), "--features", "64", "--noise", "10"]
                 runs.append((f"acc-{ds}-{codec}-{sched}-s{seed}", argv))
         run_all(a.out, runs, 4)
 

@@ -52,6 +52,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--degree", type=int, default=10, help="synthetic graph: mean degree")
     p.add_argument("--features", type=int, default=128, help="synthetic graph: feature width")
     p.add_argument("--classes", type=int, default=8, help="synthetic graph: classes")
+    p.add_argument("--noise", type=float, default=3.0, help="synthetic graph: feature noise (std)")
     p.add_argument("--graph-seed", type=int, default=0, help="synthetic graph: its seed (--seed drives the model)")
     p.add_argument("--hidden", type=int, default=16)
     p.add_argument("--layers", type=int, default=2)
@@ -75,9 +76,10 @@ def load_graph(args):
     if args.dataset == "synthetic":
         from ..data.synthetic import synthetic_graph
 
-        key = ("synthetic", args.nodes, args.degree, args.features, args.classes, args.graph_seed)
+        key = ("synthetic", args.nodes, args.degree, args.features, args.classes, args.noise, args.graph_seed)
         if key not in _GRAPHS:
-            _GRAPHS[key] = synthetic_graph(args.nodes, args.degree, args.features, args.classes, seed=args.graph_seed)
+            _GRAPHS[key] = synthetic_graph(args.nodes, args.degree, args.features, args.classes, noise=args.noise,
+                                           seed=args.graph_seed)
         return _GRAPHS[key]
     from ..data.planetoid import load_planetoid
 
