@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from . import reference, schemas  # noqa: F401  (ops first)
-from . import cpu  # noqa: F401  (C++ kernels for "cpu" when slimops._C has them)
+from . import cpu, cuda  # noqa: F401  (kernels for "cpu" (C++) and "cuda" (Triton))
 from .codecs import CODECS, IntCodec, MXCodec, WireCodec, get_codec
 from .comm import Comm, HaloExchangeError, verify_plan
 from .exchange import HaloContext, LearnedCodec, aggregate

@@ -1,7 +1,7 @@
 """C++ CPU kernels of the per-row integer codec (``slimops._C.rowq_*``), registered for the "cpu" dispatch key.
 
 The backend is chosen per call as for every family (``slimops.use_backend``):
-native when ``slimops._C`` is built, else the reference.
+native when ``slimops._C`` is built, Triton when asked for (in its interpreter on CPU), else the reference.
 """
 
 from __future__ import annotations
@@ -12,10 +12,20 @@ from .._backend import native_module, resolve
 from . import reference, schemas
 
 
+def _pick():
+    choice = resolve("cpu")
+    if choice == "triton":
+        from . import triton as triton_impl
+
+        return triton_impl
+    return None if choice == "native" else reference
+
+
 def quantize(x: torch.Tensor, bits: int, stochastic: bool, seed: int):
     schemas.check_quantize_args(x, bits)
-    if resolve("cpu") != "native":
-        return reference.quantize(x, bits, stochastic, seed)
+    other = _pick()
+    if other is not None:
+        return other.quantize(x, bits, stochastic, seed)
     xf = x.float().contiguous()
     rows, length = xf.shape
     data = torch.empty(rows, schemas.packed_row_bytes(length, bits), dtype=torch.uint8)
@@ -28,8 +38,9 @@ def quantize(x: torch.Tensor, bits: int, stochastic: bool, seed: int):
 
 def dequantize(data: torch.Tensor, params: torch.Tensor, bits: int, length: int, dtype: torch.dtype):
     schemas.check_dequantize_args(data, params, bits, length, dtype)
-    if resolve("cpu") != "native":
-        return reference.dequantize(data, params, bits, length, dtype)
+    other = _pick()
+    if other is not None:
+        return other.dequantize(data, params, bits, length, dtype)
     rows = data.shape[0]
     out = torch.empty(rows, length, dtype=torch.float32)
     if rows and length:
