@@ -1,7 +1,7 @@
 // slimops._C entries of the distributed family (raw pointers and sizes; see python/slimops/distributed/cpu.py).
 #include <pybind11/pybind11.h>
 
-#include "distributed/distributed_args.h"
+#include "csrc/distributed/distributed_args.h"
 
 namespace py = pybind11;
 
@@ -12,6 +12,7 @@ void rowq_dequantize_cpu(const RowqArgs& a);
 }  // namespace distributed
 }  // namespace slimops
 
+namespace slimops {
 void bind_distributed(py::module_& m) {
   using slimops::distributed::RowqArgs;
   m.def("rowq_quantize",
@@ -40,3 +41,4 @@ void bind_distributed(py::module_& m) {
         py::arg("data"), py::arg("params"), py::arg("rows"), py::arg("length"), py::arg("out"), py::arg("bits"),
         py::arg("num_threads") = 1);
 }
+}  // namespace slimops

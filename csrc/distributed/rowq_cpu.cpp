@@ -3,8 +3,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "distributed/distributed_args.h"
-#include "distributed/rowq_element.cuh"
+#include "csrc/distributed/distributed_args.h"
+#include "kernels/distributed/rowq_element.cuh"
 
 namespace slimops {
 namespace distributed {

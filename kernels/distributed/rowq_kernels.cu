@@ -1,12 +1,12 @@
 // CUDA kernels of the per-row integer codec (AdaQP): one warp per row for the min/max, then one thread per
 // output byte packs its codes. Element math: rowq_element.cuh (the CPU kernels compile the same header).
-// Not yet linked into slimops._C_cuda (see python/slimops/distributed/README in the family docs); compile check:
-//   nvcc -std=c++17 -arch=sm_90a -c kernels/distributed/rowq_kernels.cu -I kernels -I csrc -o /tmp/rowq.o
+// Not yet linked into slimops._C_cuda (no bind_distributed_cuda yet: CUDA tensors run the Triton kernels).
+// Compile check from the repository root: nvcc -std=c++17 -arch=sm_90a -c kernels/distributed/rowq_kernels.cu -I . -o /tmp/rowq.o
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
 
-#include "distributed/rowq_element.cuh"
+#include "kernels/distributed/rowq_element.cuh"
 
 namespace slimops {
 namespace distributed {

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from . import reference, schemas  # noqa: F401  (ops first)
-from . import cpu, cuda  # noqa: F401  (kernels for "cpu" (C++) and "cuda" (Triton))
+from . import schemas  # noqa: F401  (op schemas first)
+from . import dispatch  # noqa: F401  (their kernels: reference, C++ CPU, Triton)
 from .codecs import CODECS, IntCodec, MXCodec, WireCodec, get_codec
 from .comm import Comm, HaloExchangeError, verify_plan
 from .exchange import HaloContext, LearnedCodec, aggregate

@@ -23,7 +23,7 @@ import math
 import torch
 
 from ..mx.formats import get_format
-from . import reference  # noqa: F401  (registers the rowq kernels)
+from . import dispatch  # noqa: F401  (registers the rowq kernels)
 
 MX_CODECS = ("mxfp8", "mxint8", "mxfp6", "mxfp4", "mxint4", "mxint2")
 INT_CODECS = ("int8", "int4", "int2")

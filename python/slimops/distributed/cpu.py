@@ -1,31 +1,14 @@
-"""C++ CPU kernels of the per-row integer codec (``slimops._C.rowq_*``), registered for the "cpu" dispatch key.
-
-The backend is chosen per call as for every family (``slimops.use_backend``):
-native when ``slimops._C`` is built, Triton when asked for (in its interpreter on CPU), else the reference.
-"""
+"""C++ CPU kernels of the per-row integer codec (``slimops._C.rowq_*``, raw pointers), on 2-d fp32 rows."""
 
 from __future__ import annotations
 
 import torch
 
-from .._backend import native_module, resolve
-from . import reference, schemas
-
-
-def _pick():
-    choice = resolve("cpu")
-    if choice == "triton":
-        from . import triton as triton_impl
-
-        return triton_impl
-    return None if choice == "native" else reference
+from .._backend import native_module
+from . import schemas
 
 
 def quantize(x: torch.Tensor, bits: int, stochastic: bool, seed: int):
-    schemas.check_quantize_args(x, bits)
-    other = _pick()
-    if other is not None:
-        return other.quantize(x, bits, stochastic, seed)
     xf = x.float().contiguous()
     rows, length = xf.shape
     data = torch.empty(rows, schemas.packed_row_bytes(length, bits), dtype=torch.uint8)
@@ -37,10 +20,6 @@ def quantize(x: torch.Tensor, bits: int, stochastic: bool, seed: int):
 
 
 def dequantize(data: torch.Tensor, params: torch.Tensor, bits: int, length: int, dtype: torch.dtype):
-    schemas.check_dequantize_args(data, params, bits, length, dtype)
-    other = _pick()
-    if other is not None:
-        return other.dequantize(data, params, bits, length, dtype)
     rows = data.shape[0]
     out = torch.empty(rows, length, dtype=torch.float32)
     if rows and length:
@@ -52,8 +31,3 @@ def dequantize(data: torch.Tensor, params: torch.Tensor, bits: int, length: int,
 def native_available() -> bool:
     m = native_module("_C")
     return m is not None and hasattr(m, "rowq_quantize")
-
-
-if native_available():
-    torch.library.register_kernel("slimops::rowq_quantize", "cpu", quantize)
-    torch.library.register_kernel("slimops::rowq_dequantize", "cpu", dequantize)

@@ -1,4 +1,4 @@
-"""Pure-PyTorch reference of the per-row integer codec (the oracle), registered as the default kernel."""
+"""Pure-PyTorch reference of the per-row integer codec: the oracle, and the default kernel (:mod:`.dispatch`)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,3 @@ def dequantize(data: torch.Tensor, params: torch.Tensor, bits: int, length: int,
     q = q.reshape(rows, data.shape[1] * per)[:, :length].float()
     return (params[:, :1] + q * params[:, 1:2]).to(dtype)
 
-
-torch.library.register_kernel("slimops::rowq_quantize", None, quantize)
-torch.library.register_kernel("slimops::rowq_dequantize", None, dequantize)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import torch
 
-from .._ops import FLOAT_DTYPES, lib
+from .._library import FLOAT_DTYPES, lib
 
 BITS = (2, 4, 8)
+OPS = ("rowq_quantize", "rowq_dequantize")
 
 lib.define("rowq_quantize(Tensor x, int bits, bool stochastic, int seed) -> (Tensor data, Tensor params)")
 lib.define("rowq_dequantize(Tensor data, Tensor params, int bits, int length, ScalarType dtype) -> Tensor")
