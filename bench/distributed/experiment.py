@@ -109,12 +109,13 @@ def report(a):
     mem = _load(a.out, "mem-")
     if mem:
         lines += ["\n### Memory per worker (synthetic graph, GCN hidden 256, no compression)\n",
-                  "| W | mode | peak RSS per rank (MB) | peak live halo tensors per rank (MB) | nodes / rank | "
-                  "halo rows / rank | s / epoch |", "|---|---|---|---|---|---|---|"]
+                  "| W | mode | peak RSS per rank (MB) | peak RSS - RSS at training start (MB) | peak live halo tensors "
+                  "per rank (MB) | nodes / rank | halo rows / rank | s / epoch |", "|---|---|---|---|---|---|---|---|"]
         for k, r in sorted(mem.items(), key=lambda kv: (kv[1]["world_size"], kv[1]["args"]["mode"])):
             rss = max(r["peak_mem_bytes"]) / 2**20
             halo = max(r["peak_halo_bytes"]) / 2**20
-            lines.append(f"| {r['world_size']} | {r['args']['mode']} | {rss:.0f} | {halo:.1f} | "
+            grow = max(p - s for p, s in zip(r["peak_mem_bytes"], r.get("rss_train_start_bytes", [0] * 99))) / 2**20
+            lines.append(f"| {r['world_size']} | {r['args']['mode']} | {rss:.0f} | {grow:.0f} | {halo:.1f} | "
                          f"{max(r['nodes_per_rank'])} | {max(r['halo_rows_per_rank'])} | "
                          f"{r['train_seconds'] / r['epochs']:.2f} |")
     text = "\n".join(lines) + "\n"

@@ -102,6 +102,17 @@ def _rss_peak() -> int:
     return 0
 
 
+def _rss_now() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _reset_rss_peak() -> None:
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -146,6 +157,7 @@ def train(args, rank: int, world: int) -> dict:
     per_epoch, history = [], []
     best = (-1.0, 0.0, -1)  # val, test, epoch
     _reset_rss_peak()
+    rss_start = _rss_now()
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
         if fault and fault[0] == rank and fault[1] == epoch:
@@ -192,7 +204,7 @@ def train(args, rank: int, world: int) -> dict:
     comm.where = "final report"
     per_rank = comm.all_gather(torch.tensor(per_epoch, dtype=torch.int64))  # (W, epochs)
     extra = comm.all_gather(torch.tensor([_rss_peak(), comm.peak_halo, comm.bytes["allreduce"], comm.bytes["eval"],
-                                          comm.bytes["control"]], dtype=torch.int64))
+                                          comm.bytes["control"], rss_start], dtype=torch.int64))
     total_per_epoch = per_rank.sum(0)
     return {
         "args": vars(args), "world_size": world, "epochs": args.epochs,
@@ -202,6 +214,7 @@ def train(args, rank: int, world: int) -> dict:
         "bytes_allreduce": int(extra[:, 2].sum()), "bytes_eval": int(extra[:, 3].sum()),
         "bytes_control": int(extra[:, 4].sum()),
         "peak_mem_bytes": [int(b) for b in extra[:, 0]], "peak_mem_kind": "VmHWM during training (CPU RSS)",
+        "rss_train_start_bytes": [int(b) for b in extra[:, 5]],
         "peak_halo_bytes": [int(b) for b in extra[:, 1]],
         "nodes_per_rank": [int(c) for c in comm.all_gather(torch.tensor([plan.num_local]))[:, 0]],
         "halo_rows_per_rank": [int(c) for c in comm.all_gather(torch.tensor([sum(plan.recv_counts())]))[:, 0]],
