@@ -16,12 +16,14 @@ namespace py = pybind11;
 namespace slimops {
 void bind_mx(py::module_& m);
 void bind_slicescale(py::module_& m);
+void bind_distributed(py::module_& m);
 }  // namespace slimops
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "slimops C++ CPU kernels (raw pointers; use the torch.ops.slimops ops instead)";
   slimops::bind_mx(m);
   slimops::bind_slicescale(m);
+  slimops::bind_distributed(m);
 
   m.def("cpu_features", [] {
     py::dict d;

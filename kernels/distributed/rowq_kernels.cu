@@ -1,0 +1,92 @@
+// CUDA kernels of the per-row integer codec (AdaQP): one warp per row for the min/max, then one thread per
+// output byte packs its codes. Element math: rowq_element.cuh (the CPU kernels compile the same header).
+// Not yet linked into slimops._C_cuda (no bind_distributed_cuda yet: CUDA tensors run the Triton kernels).
+// Compile check from the repository root: nvcc -std=c++17 -arch=sm_90a -c kernels/distributed/rowq_kernels.cu -I . -o /tmp/rowq.o
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdint.h>
+
+#include "kernels/distributed/rowq_element.cuh"
+
+namespace slimops {
+namespace distributed {
+
+namespace {
+
+__device__ __forceinline__ float warp_min(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fminf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// blockDim.x = 32 * warps; each warp owns one row.
+__global__ void rowq_quantize_kernel(const float* __restrict__ x, uint8_t* __restrict__ data,
+                                     float* __restrict__ params, int64_t rows, int64_t length, int64_t packed,
+                                     int bits, bool stochastic, uint32_t key) {
+  const int lane = threadIdx.x & 31;
+  const int64_t r = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (r >= rows) return;
+  const float* xr = x + r * length;
+  float mn = INFINITY, mx = -INFINITY;
+  for (int64_t j = lane; j < length; j += 32) {
+    mn = fminf(mn, xr[j]);
+    mx = fmaxf(mx, xr[j]);
+  }
+  mn = warp_min(mn);
+  mx = warp_max(mx);
+  if (length == 0) mn = mx = 0.0f;
+  const rowq::RowParams p = rowq::row_params(mn, mx, bits);
+  if (lane == 0) {
+    params[2 * r] = p.mn;
+    params[2 * r + 1] = p.scale;
+  }
+  const int per = 8 / bits;
+  const uint32_t base = (uint32_t)((uint64_t)r * (uint64_t)length);
+  for (int64_t b = lane; b < packed; b += 32) {
+    uint32_t byte = 0;
+    for (int k = 0; k < per; ++k) {
+      const int64_t j = b * per + k;
+      if (j < length) byte |= rowq::encode(xr[j], p, bits, stochastic, key, base + (uint32_t)j) << (k * bits);
+    }
+    data[r * packed + b] = (uint8_t)byte;
+  }
+}
+
+__global__ void rowq_dequantize_kernel(const uint8_t* __restrict__ data, const float* __restrict__ params,
+                                       float* __restrict__ out, int64_t rows, int64_t length, int64_t packed,
+                                       int bits) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= rows * length) return;
+  const int64_t r = i / length, j = i % length;
+  const int per = 8 / bits;
+  const uint32_t q = (data[r * packed + j / per] >> ((j % per) * bits)) & ((1u << bits) - 1);
+  out[i] = rowq::decode(q, params[2 * r], params[2 * r + 1]);
+}
+
+}  // namespace
+
+void rowq_quantize_cuda(const float* x, uint8_t* data, float* params, int64_t rows, int64_t length, int bits,
+                        bool stochastic, uint32_t seed, cudaStream_t stream) {
+  if (rows == 0) return;
+  const int warps = 8;
+  const int64_t packed = (length * bits + 7) / 8;
+  const unsigned grid = (unsigned)((rows + warps - 1) / warps);
+  rowq_quantize_kernel<<<grid, 32 * warps, 0, stream>>>(x, data, params, rows, length, packed, bits, stochastic,
+                                                         rowq::mix32(seed));
+}
+
+void rowq_dequantize_cuda(const uint8_t* data, const float* params, float* out, int64_t rows, int64_t length,
+                          int bits, cudaStream_t stream) {
+  const int64_t n = rows * length;
+  if (n == 0) return;
+  const int64_t packed = (length * bits + 7) / 8;
+  rowq_dequantize_kernel<<<(unsigned)((n + 255) / 256), 256, 0, stream>>>(data, params, out, rows, length, packed,
+                                                                          bits);
+}
+
+}  // namespace distributed
+}  // namespace slimops

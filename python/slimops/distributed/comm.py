@@ -1,0 +1,146 @@
+"""Point-to-point transport of the halo exchange over torch.distributed, with exact byte counts and timeouts.
+
+Only ``isend`` / ``irecv`` of uint8 buffers (which gloo and NCCL both have) plus
+``all_gather`` / ``all_reduce`` for the one-off plan check and the gradients. The
+receiver knows every buffer's length from the plan and the codec, so nothing
+but payload crosses the wire. Every wait is bounded by the timeout; a peer that
+died or raised makes the wait fail, and :class:`HaloExchangeError` says which
+rank, which peer and which exchange.
+"""
+
+from __future__ import annotations
+
+import datetime
+import weakref
+
+import torch
+import torch.distributed as dist
+
+
+class HaloExchangeError(RuntimeError):
+    """A halo exchange failed: a peer died, raised, timed out, or sent what the plan does not say."""
+
+
+class Comm:
+    """One rank's endpoint: ``sendrecv`` moves buffers; ``bytes`` counts what this rank handed over, by kind."""
+
+    def __init__(self, rank: int, world: int, timeout: float = 60.0):
+        self.rank, self.world, self.timeout = rank, world, float(timeout)
+        self.bytes = {"halo": 0, "allreduce": 0, "eval": 0, "control": 0}
+        self.kind = "halo"  # which counter sends go to (the trainer switches it to "eval" for evaluation)
+        self.where = ""  # what is being exchanged, for error messages
+        self.live_halo = 0  # bytes of received halo tensors alive now, and the peak
+        self.peak_halo = 0
+        self.calls = 0
+
+    def _wait(self, works, what: str) -> None:
+        for peer, w in works:
+            try:
+                ok = w.wait(datetime.timedelta(seconds=self.timeout))
+            except Exception as e:  # noqa: BLE001 - gloo raises RuntimeError or DistBackendError
+                raise self._fail(peer, what, e) from e
+            if ok is False:
+                raise HaloExchangeError(f"rank {self.rank}: {what} with rank {peer} timed out after "
+                                        f"{self.timeout:g} s ({self.where})")
+
+    def _fail(self, peer, what: str, e: Exception) -> HaloExchangeError:
+        return HaloExchangeError(f"rank {self.rank}: {what} with rank {peer} failed ({self.where}): the peer died, "
+                                 f"raised or timed out (timeout {self.timeout:g} s): {e}")
+
+    def sendrecv(self, sends: dict, recv_sizes: dict, device=None, shapes: dict | None = None,
+                 recv_shapes: dict | None = None) -> dict:
+        """Send ``sends[p]`` (flat uint8) to each p and receive ``recv_sizes[p]`` bytes from each p, all at once.
+
+        Each message is preceded by a 16-byte header (int64 rows, width, as the sender sees them), checked
+        against ``recv_shapes[p]`` before the payload is received, so ranks that disagree on a shape fail
+        with a clear error instead of reading a wrong-sized buffer. Headers count as ``bytes["control"]``.
+        """
+        shapes = shapes or {p: (-1, -1) for p in sends}
+        recv_shapes = recv_shapes or {p: (-1, -1) for p in recv_sizes}
+        for t in sends.values():
+            if t.dtype != torch.uint8 or t.dim() != 1:
+                raise HaloExchangeError(f"rank {self.rank}: a send buffer must be flat uint8, got {t.dtype} "
+                                        f"{list(t.shape)}")
+        works, heads, out = [], [], {}
+        peer = None
+        try:
+            for peer, t in sends.items():
+                h = torch.tensor([*shapes[peer]], dtype=torch.int64).view(torch.uint8)
+                works.append((peer, dist.isend(h, dst=peer)))
+                self.bytes["control"] += h.numel()
+                if t.numel():
+                    works.append((peer, dist.isend(t.contiguous(), dst=peer)))
+                    self.bytes[self.kind] += t.numel()
+            for peer in recv_sizes:
+                h = torch.empty(16, dtype=torch.uint8)
+                heads.append((peer, dist.irecv(h, src=peer), h))
+        except Exception as e:  # noqa: BLE001 - gloo raises when a peer's connection is gone
+            raise self._fail(peer, "halo exchange", e) from e
+        self._wait([(p, w) for p, w, _ in heads], "halo exchange (header)")
+        for peer, _, h in heads:
+            got = tuple(h.view(torch.int64).tolist())
+            if got != tuple(recv_shapes[peer]):
+                raise HaloExchangeError(f"rank {self.rank}: rank {peer} sends rows of shape {list(got)}, the plan "
+                                        f"here expects {list(recv_shapes[peer])} ({self.where}): mismatched plan or "
+                                        f"shape")
+        try:
+            for peer, n in recv_sizes.items():
+                buf = torch.empty(int(n), dtype=torch.uint8, device=device)
+                out[peer] = buf
+                if n:
+                    works.append((peer, dist.irecv(buf, src=peer)))
+        except Exception as e:  # noqa: BLE001
+            raise self._fail(peer, "halo exchange", e) from e
+        self.calls += 1
+        self._wait(works, "halo exchange")
+        return out
+
+    def track(self, t: torch.Tensor) -> torch.Tensor:
+        """Count ``t`` as live halo memory until it is freed (for the SAR vs all-at-once memory figures)."""
+        n = t.numel() * t.element_size()
+        if n:
+            self.live_halo += n
+            self.peak_halo = max(self.peak_halo, self.live_halo)
+            weakref.finalize(t, self._free, n)
+        return t
+
+    def _free(self, n: int) -> None:
+        self.live_halo -= n
+
+    def all_reduce_(self, t: torch.Tensor, count: bool = True) -> torch.Tensor:
+        if self.world > 1:
+            if count:
+                self.bytes["allreduce"] += t.numel() * t.element_size()
+            try:
+                dist.all_reduce(t)
+            except Exception as e:  # noqa: BLE001
+                raise HaloExchangeError(f"rank {self.rank}: all_reduce failed ({self.where}): a peer died, raised "
+                                        f"or timed out (timeout {self.timeout:g} s): {e}") from e
+        return t
+
+    def all_gather(self, t: torch.Tensor) -> torch.Tensor:
+        if self.world == 1:
+            return t[None]
+        out = [torch.empty_like(t) for _ in range(self.world)]
+        try:
+            dist.all_gather(out, t)
+        except Exception as e:  # noqa: BLE001
+            raise HaloExchangeError(f"rank {self.rank}: all_gather failed ({self.where}): {e}") from e
+        return torch.stack(out)
+
+
+def verify_plan(comm: Comm, send_counts: list, recv_counts: list) -> None:
+    """Check once that what each rank sends each other rank is what that rank expects to receive."""
+    w = comm.world
+    if len(send_counts) != w or len(recv_counts) != w:
+        raise ValueError(f"rank {comm.rank}: the plan has {len(send_counts)} send and {len(recv_counts)} receive "
+                         f"lists, expected {w} (the world size)")
+    mine = torch.tensor([send_counts, recv_counts], dtype=torch.int64)
+    comm.where = "plan check"
+    every = comm.all_gather(mine)  # (w, 2, w)
+    sends, recvs = every[:, 0], every[:, 1]
+    bad = [(s, d) for s in range(w) for d in range(w) if s != d and int(sends[s, d]) != int(recvs[d, s])]
+    if bad:
+        s, d = bad[0]
+        raise HaloExchangeError(f"rank {comm.rank}: mismatched halo plan: rank {s} sends {int(sends[s, d])} rows to "
+                                f"rank {d}, which expects {int(recvs[d, s])} ({len(bad)} mismatched pairs)")

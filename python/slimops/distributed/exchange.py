@@ -1,0 +1,243 @@
+"""The halo exchange as autograd functions: all halos at once, or SAR's one remote partition at a time.
+
+* :func:`exchange_all` sends each peer its rows and returns the halos received,
+  as an ordinary autograd node (backward sends the halo gradients back, through
+  the backward codec). Aggregation after it is plain autograd, which keeps every
+  halo of every layer alive until backward: simple, most memory.
+* :func:`sar_aggregate` (Sequential Aggregation and Rematerialisation, Mostafa
+  2021) computes ``A_local z + sum_p A_p halo_p`` visiting peers in ring order
+  (step k: send to rank + k, receive from rank - k), freeing each halo once
+  aggregated, and saves only ``z``. Backward walks the ring again: it sends each
+  peer the gradient of its halo and, where the backward needs the halo values
+  themselves (the learned codec's decoder), fetches them again first
+  (rematerialisation). Sum/mean aggregation is linear, so without a learned
+  codec the gradient needs no halo values and nothing is fetched twice.
+
+A :class:`HaloContext` carries the plan, the transport, the codec in force and
+the mode; the model's layers call :func:`aggregate`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .codecs import WireCodec, get_codec
+from .comm import Comm
+from .partition import HaloPlan
+
+MODES = ("sar", "all")
+
+
+class LearnedCodec(nn.Module):
+    """VARCO's learned low-rank codec: encoder f -> k and decoder k -> f, the first k = ceil(f / ratio) units used.
+
+    Initialised as an orthogonal projection and its transpose (so truncating to
+    k units starts as projecting onto k random directions), then trained with the model.
+    """
+
+    def __init__(self, f: int):
+        super().__init__()
+        q = torch.linalg.qr(torch.randn(f, f))[0]
+        self.enc_weight = nn.Parameter(q.clone())
+        self.enc_bias = nn.Parameter(torch.zeros(f))
+        self.dec_weight = nn.Parameter(q.t().contiguous())
+        self.dec_bias = nn.Parameter(torch.zeros(f))
+        self.f = f
+
+    def latent(self, ratio: float) -> int:
+        return max(1, min(self.f, math.ceil(self.f / ratio)))
+
+    def params(self) -> tuple:
+        return self.enc_weight, self.enc_bias, self.dec_weight, self.dec_bias
+
+
+def _encode(x, ew, eb, k):
+    return F.linear(x, ew[:k], eb[:k])
+
+
+def _decode(c, dw, db, k):
+    return F.linear(c, dw[:, :k], db)
+
+
+class HaloContext:
+    """Plan + transport + codec state of one rank; ``set_codec`` switches the codec (schedules call it per epoch)."""
+
+    def __init__(self, plan: HaloPlan, comm: Comm, codec: str = "none", mode: str = "sar",
+                 backward_codec: str = "same", mx_stochastic: bool = False, ratio: float = 8.0, seed: int = 0):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if backward_codec not in ("same", "none"):
+            raise ValueError(f"backward_codec must be 'same' or 'none', got {backward_codec!r}")
+        self.plan, self.comm, self.mode = plan, comm, mode
+        self.backward_codec, self.mx_stochastic = backward_codec, mx_stochastic
+        self.seed, self.counter = seed, 0
+        self.set_codec(codec, ratio)
+
+    def set_codec(self, name: str, ratio: float = 1.0) -> None:
+        self.codec_name = name
+        self.learned = name == "learned"
+        self.ratio = float(ratio)
+        self.wire = get_codec(name, self.mx_stochastic)
+        self.bwd_wire = self.wire if self.backward_codec == "same" else WireCodec()
+
+    def next_seed(self) -> int:
+        self.counter += 1
+        return (self.seed * 1_000_003 + self.plan.rank * 7919 + self.counter * 104_729) & 0x7FFFFFFF
+
+    def describe(self) -> str:
+        return f"learned/{self.ratio:.3g}" if self.learned else self.codec_name
+
+
+# ----------------------------------------------------------------------------- all at once
+
+
+class _ExchangeAll(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hctx: HaloContext, f: int, *sends):
+        plan, comm, codec = hctx.plan, hctx.comm, hctx.wire
+        peers = plan.peers()
+        for p, s in zip(peers, sends):
+            codec.check(s, len(plan.send_idx[p]), f, f"rank {plan.rank} -> {p}")
+        bufs = comm.sendrecv({p: codec.encode(s, hctx.next_seed()) for p, s in zip(peers, sends)},
+                             {p: codec.nbytes(len(plan.recv_ids[p]), f) for p in peers},
+                             shapes={p: tuple(s.shape) for p, s in zip(peers, sends)},
+                             recv_shapes={p: (len(plan.recv_ids[p]), f) for p in peers})
+        ctx.hctx, ctx.f, ctx.where = hctx, f, comm.where
+        return tuple(comm.track(codec.decode(bufs[p], len(plan.recv_ids[p]), f)) for p in peers)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        hctx, f = ctx.hctx, ctx.f
+        plan, comm, codec = hctx.plan, hctx.comm, hctx.bwd_wire
+        comm.where = ctx.where.replace("forward", "backward")
+        peers = plan.peers()
+        sends, shapes = {}, {}
+        for p, g in zip(peers, grads):
+            g = torch.zeros(len(plan.recv_ids[p]), f) if g is None else g
+            sends[p], shapes[p] = codec.encode(g, hctx.next_seed()), tuple(g.shape)
+        bufs = comm.sendrecv(sends, {p: codec.nbytes(len(plan.send_idx[p]), f) for p in peers}, shapes=shapes,
+                             recv_shapes={p: (len(plan.send_idx[p]), f) for p in peers})
+        return (None, None) + tuple(codec.decode(bufs[p], len(plan.send_idx[p]), f) for p in peers)
+
+
+def exchange_all(z: torch.Tensor, hctx: HaloContext, codec: "LearnedCodec | None" = None) -> list:
+    """Halo rows from every peer (decoded), in ``plan.peers()`` order; differentiable."""
+    plan = hctx.plan
+    sends = [z[plan.send_idx[p]] for p in plan.peers()]
+    f = z.shape[1]
+    if hctx.learned:
+        k = codec.latent(hctx.ratio)
+        sends = [_encode(s, codec.enc_weight, codec.enc_bias, k) for s in sends]
+        halos = _ExchangeAll.apply(hctx, k, *sends)
+        return [hctx.comm.track(_decode(h, codec.dec_weight, codec.dec_bias, k)) for h in halos]
+    return list(_ExchangeAll.apply(hctx, f, *sends))
+
+
+def aggregate_all(z: torch.Tensor, hctx: HaloContext, codec=None) -> torch.Tensor:
+    plan = hctx.plan
+    out = torch.sparse.mm(plan.adj_local, z) if plan.num_local else z.new_zeros(0, z.shape[1])
+    for p, h in zip(plan.peers(), exchange_all(z, hctx, codec)):
+        if h.shape[0]:
+            out = out + torch.sparse.mm(plan.adj_remote[p], h)
+    return out
+
+
+# ----------------------------------------------------------------------------- SAR
+
+
+def _ring(plan: HaloPlan):
+    r, w = plan.rank, plan.world
+    for k in range(1, w):
+        yield (r + k) % w, (r - k) % w  # send to, receive from
+
+
+def _fetch(z, hctx: HaloContext, ps: int, pr: int, lparams, k: int) -> torch.Tensor:
+    """One ring step of the forward exchange: send ``ps`` its rows, return the (encoded-space) rows from ``pr``."""
+    plan, comm, codec = hctx.plan, hctx.comm, hctx.wire
+    s = z[plan.send_idx[ps]]
+    if lparams is not None:
+        s = _encode(s, lparams[0], lparams[1], k)
+    f = s.shape[1]
+    codec.check(s, len(plan.send_idx[ps]), f, f"rank {plan.rank} -> {ps}")
+    bufs = comm.sendrecv({ps: codec.encode(s, hctx.next_seed())}, {pr: codec.nbytes(len(plan.recv_ids[pr]), f)},
+                         shapes={ps: tuple(s.shape)}, recv_shapes={pr: (len(plan.recv_ids[pr]), f)})
+    return comm.track(codec.decode(bufs[pr], len(plan.recv_ids[pr]), f))
+
+
+def _spmm(a, x):
+    return torch.sparse.mm(a, x) if x.shape[0] and a.shape[0] else x.new_zeros(a.shape[0], x.shape[1])
+
+
+class _SARAggregate(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hctx: HaloContext, z, *lparams):
+        plan = hctx.plan
+        learned = len(lparams) > 0
+        k = hctx.codec_latent if learned else z.shape[1]
+        out = _spmm(plan.adj_local, z)
+        for ps, pr in _ring(plan):
+            halo = _fetch(z, hctx, ps, pr, lparams if learned else None, k)
+            if learned:
+                halo = hctx.comm.track(_decode(halo, lparams[2], lparams[3], k))
+            out += _spmm(plan.adj_remote[pr], halo)
+            del halo
+        ctx.hctx, ctx.k, ctx.where = hctx, k, hctx.comm.where
+        ctx.save_for_backward(z, *lparams)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        hctx, k = ctx.hctx, ctx.k
+        z, *lparams = ctx.saved_tensors
+        plan, comm, bwd = hctx.plan, hctx.comm, hctx.bwd_wire
+        learned = len(lparams) > 0
+        comm.where = ctx.where.replace("forward", "backward")
+        g = g.contiguous()
+        gz = _spmm(plan.adj_local_t, g)
+        gp = [torch.zeros_like(p) for p in lparams]
+        for ps, pr in _ring(plan):
+            gh = _spmm(plan.adj_remote_t[pr], g)  # gradient of the halo from pr
+            if learned:  # rematerialise: fetch pr's code again, then backprop through the decoder
+                code = _fetch(z, hctx, ps, pr, lparams, k).requires_grad_()
+                with torch.enable_grad():
+                    h = _decode(code, lparams[2], lparams[3], k)
+                    gcode, gdw, gdb = torch.autograd.grad(h, (code, lparams[2], lparams[3]), gh)
+                gp[2] += gdw
+                gp[3] += gdb
+                gh = gcode
+            f = gh.shape[1]
+            bufs = comm.sendrecv({pr: bwd.encode(gh, hctx.next_seed())}, {ps: bwd.nbytes(len(plan.send_idx[ps]), f)},
+                                 shapes={pr: tuple(gh.shape)}, recv_shapes={ps: (len(plan.send_idx[ps]), f)})
+            gsend = bwd.decode(bufs[ps], len(plan.send_idx[ps]), f)
+            idx = plan.send_idx[ps]
+            if learned:
+                with torch.enable_grad():
+                    zs = z[idx].detach().requires_grad_()
+                    c = _encode(zs, lparams[0], lparams[1], k)
+                    gzs, gew, geb = torch.autograd.grad(c, (zs, lparams[0], lparams[1]), gsend)
+                gp[0] += gew
+                gp[1] += geb
+                gsend = gzs
+            gz.index_add_(0, idx, gsend)
+        return (None, gz, *gp)
+
+
+def sar_aggregate(z: torch.Tensor, hctx: HaloContext, codec: "LearnedCodec | None" = None) -> torch.Tensor:
+    if hctx.learned:
+        hctx.codec_latent = codec.latent(hctx.ratio)
+        return _SARAggregate.apply(hctx, z, *codec.params())
+    return _SARAggregate.apply(hctx, z)
+
+
+def aggregate(z: torch.Tensor, hctx: HaloContext, codec: "LearnedCodec | None" = None) -> torch.Tensor:
+    """``A z`` over the whole graph for this rank's rows (A normalised as the plan was built)."""
+    if z.dim() != 2 or z.shape[0] != hctx.plan.num_local:
+        raise ValueError(f"rank {hctx.plan.rank}: aggregate expects ({hctx.plan.num_local}, f) rows (this rank's "
+                         f"nodes), got {list(z.shape)}")
+    if hctx.learned and codec is None:
+        raise ValueError("the learned codec needs the layer's LearnedCodec module")
+    return (sar_aggregate if hctx.mode == "sar" else aggregate_all)(z, hctx, codec)

@@ -1,0 +1,263 @@
+"""Distributed full-graph GNN training with compressed halo exchange.
+
+    torchrun --nproc-per-node W -m slimops.distributed.train --dataset cora|citeseer|synthetic --root DIR \\
+        --model gcn|gat --codec none|mxfp8|mxint8|mxfp6|mxfp4|mxint4|mxint2|int8|int4|int2|learned \\
+        --schedule fixed|exp|linear --mode sar|all --partitioner metis|random|contiguous \\
+        --epochs N --seed S --timeout SECONDS --report OUT.json
+
+Without torchrun it runs one process (W = 1, the same code). From Python:
+``main(argv)`` in a process that torch.distributed already joined, or
+:func:`slimops.distributed.launch.spawn` for W local processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import tempfile
+import time
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from .codecs import CODECS
+from .comm import Comm, verify_plan
+from .exchange import MODES, HaloContext
+from .models import MODELS, DistGNN
+from .partition import PARTITIONERS, build_plan, partition
+from .schedule import SCHEDULES, codec_at
+from .schedule import __doc__ as SCHEDULE_DOC
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="slimops.distributed.train", description=__doc__.split("\n\n")[0],
+                                epilog=SCHEDULE_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=("cora", "citeseer", "synthetic"), default="cora")
+    p.add_argument("--root", default=os.environ.get("SLIMOPS_DATA", "data/planetoid"),
+                   help="directory of the raw Planetoid files (Cora/raw/ind.cora.x, ...)")
+    p.add_argument("--model", choices=MODELS, default="gcn")
+    p.add_argument("--codec", choices=CODECS, default="none", help="compression used from the first epoch")
+    p.add_argument("--schedule", choices=SCHEDULES, default="fixed")
+    p.add_argument("--mode", choices=MODES, default="sar", help="sar: one remote partition at a time; all: at once")
+    p.add_argument("--partitioner", choices=PARTITIONERS, default="metis")
+    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=60.0, help="bound on every collective, seconds")
+    p.add_argument("--report", default=None, help="write the run's results as JSON here (rank 0)")
+    p.add_argument("--nodes", type=int, default=10000, help="synthetic graph: nodes")
+    p.add_argument("--degree", type=int, default=10, help="synthetic graph: mean degree")
+    p.add_argument("--features", type=int, default=128, help="synthetic graph: feature width")
+    p.add_argument("--classes", type=int, default=8, help="synthetic graph: classes")
+    p.add_argument("--noise", type=float, default=3.0, help="synthetic graph: feature noise (std)")
+    p.add_argument("--graph-seed", type=int, default=0, help="synthetic graph: its seed (--seed drives the model)")
+    p.add_argument("--hidden", type=int, default=16)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--ratio", type=float, default=8.0, help="learned codec: starting compression ratio")
+    p.add_argument("--backward-codec", choices=("same", "none"), default="same",
+                   help="gradients of the halo travel with the codec in force (same) or as fp32 (none)")
+    p.add_argument("--mx-stochastic", action="store_true", help="MX codecs round stochastically")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    p.add_argument("--inject-fault", default=None, metavar="RANK:EPOCH[:exit]",
+                   help="testing: that rank raises (or exits at once) at the start of that epoch")
+    return p
+
+
+_GRAPHS: dict = {}  # loaded graphs, by what defines them (several runs in one process load once)
+
+
+def load_graph(args):
+    if args.dataset == "synthetic":
+        from ..data.synthetic import synthetic_graph
+
+        key = ("synthetic", args.nodes, args.degree, args.features, args.classes, args.noise, args.graph_seed)
+        if key not in _GRAPHS:
+            _GRAPHS[key] = synthetic_graph(args.nodes, args.degree, args.features, args.classes, noise=args.noise,
+                                           seed=args.graph_seed)
+        return _GRAPHS[key]
+    from ..data.planetoid import load_planetoid
+
+    key = (args.dataset, os.path.abspath(args.root))
+    if key not in _GRAPHS:
+        _GRAPHS.clear()
+        _GRAPHS[key] = load_planetoid(args.root, args.dataset)
+    return _GRAPHS[key]
+
+
+def _rss_peak() -> int:
+    """Peak resident set size of this process (VmHWM), bytes; 0 where /proc is absent."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _rss_now() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _reset_rss_peak() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def setup(args, rank: int, world: int, comm: Comm):
+    """Graph, partition (rank 0's, broadcast), checked plan, halo context and model, identical on every rank."""
+    g = load_graph(args)
+    if args.model == "gat":
+        raise SystemExit("--model gat needs the fused-GAT family (issue 9, slimops.gat), which is not in this build")
+    comm.where = "partition"
+    part = partition(g.edge_index, g.num_nodes, world, args.partitioner, args.seed)
+    if world > 1:
+        dist.broadcast(part, 0)
+    model_norm = "gcn" if args.model == "gcn" else "mean"
+    plan = build_plan(g.edge_index, g.num_nodes, part, rank, world, model_norm)
+    verify_plan(comm, plan.send_counts(), plan.recv_counts())
+    torch.manual_seed(args.seed)  # same initial weights on every rank
+    model = DistGNN(args.model, g.x.shape[1], args.hidden, g.num_classes, args.layers, args.dropout,
+                    learned=args.codec == "learned")
+    torch.manual_seed(args.seed * 7919 + rank + 1)  # dropout differs per rank
+    hctx = HaloContext(plan, comm, "none", args.mode, args.backward_codec, args.mx_stochastic, seed=args.seed)
+    return g, plan, hctx, model
+
+
+def train(args, rank: int, world: int) -> dict:
+    comm = Comm(rank, world, args.timeout)
+    g, plan, hctx, model = setup(args, rank, world, comm)
+    own = plan.own
+    x, y = g.x[own], g.y[own]
+    masks = [m[own] for m in (g.train_mask, g.val_mask, g.test_mask)]
+    n_train = int(g.train_mask.sum())
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    params = [p for p in model.parameters()]
+    fault = None
+    if args.inject_fault:
+        bits = args.inject_fault.split(":")
+        fault = (int(bits[0]), int(bits[1]), bits[2] if len(bits) > 2 else "raise")
+    per_epoch, history = [], []
+    best = (-1.0, 0.0, -1)  # val, test, epoch
+    _reset_rss_peak()
+    rss_start = _rss_now()
+    t0 = time.perf_counter()
+    for epoch in range(args.epochs):
+        if fault and fault[0] == rank and fault[1] == epoch:
+            if fault[2] == "exit":
+                os._exit(3)
+            raise RuntimeError(f"rank {rank}: injected fault at epoch {epoch}")
+        name, ratio = codec_at(args.codec, args.schedule, epoch, args.epochs, args.ratio)
+        hctx.set_codec(name, ratio)
+        comm.kind = "halo"
+        before = comm.bytes["halo"]
+        model.train()
+        opt.zero_grad(set_to_none=False)
+        out = model(x, hctx)
+        loss = F.cross_entropy(out[masks[0]], y[masks[0]], reduction="sum") / n_train
+        loss.backward()
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
+        comm.where = f"gradient all-reduce, epoch {epoch}"
+        comm.all_reduce_(flat)
+        i = 0
+        for p in params:
+            p.grad.copy_(flat[i:i + p.numel()].view_as(p))
+            i += p.numel()
+        opt.step()
+        per_epoch.append(comm.bytes["halo"] - before)
+        comm.kind = "eval"
+        model.eval()
+        with torch.no_grad():
+            pred = model(x, hctx).argmax(1)
+        stats = torch.tensor([loss.item()] + [float(((pred == y) & m).sum()) for m in masks] +
+                             [float(m.sum()) for m in masks], dtype=torch.float64)
+        comm.where = f"metrics all-reduce, epoch {epoch}"
+        comm.all_reduce_(stats, count=False)
+        loss_all = float(stats[0])
+        acc = [float(stats[1 + j] / max(stats[4 + j], 1)) for j in range(3)]
+        if acc[1] > best[0]:
+            best = (acc[1], acc[2], epoch)
+        epoch_bytes = comm.all_reduce_(torch.tensor([per_epoch[-1]], dtype=torch.int64), count=False)
+        history.append({"epoch": epoch, "loss": loss_all, "train_acc": acc[0], "val_acc": acc[1], "test_acc": acc[2],
+                        "codec": hctx.describe(), "bytes": int(epoch_bytes)})
+        if rank == 0 and not args.quiet:
+            print(f"epoch {epoch:4d}  loss {loss_all:.4f}  train {acc[0]:.3f}  val {acc[1]:.3f}  test {acc[2]:.3f}"
+                  f"  bytes {int(epoch_bytes):>10d}  codec {hctx.describe()}", flush=True)
+    elapsed = time.perf_counter() - t0
+    comm.where = "final report"
+    per_rank = comm.all_gather(torch.tensor(per_epoch, dtype=torch.int64))  # (W, epochs)
+    extra = comm.all_gather(torch.tensor([_rss_peak(), comm.peak_halo, comm.bytes["allreduce"], comm.bytes["eval"],
+                                          comm.bytes["control"], rss_start], dtype=torch.int64))
+    total_per_epoch = per_rank.sum(0)
+    return {
+        "args": vars(args), "world_size": world, "epochs": args.epochs,
+        "test_acc": best[1], "val_acc": best[0], "best_epoch": best[2],
+        "bytes_sent": int(total_per_epoch.sum()), "bytes_sent_per_epoch": [int(b) for b in total_per_epoch],
+        "bytes_sent_per_rank": [int(b) for b in per_rank.sum(1)],
+        "bytes_allreduce": int(extra[:, 2].sum()), "bytes_eval": int(extra[:, 3].sum()),
+        "bytes_control": int(extra[:, 4].sum()),
+        "peak_mem_bytes": [int(b) for b in extra[:, 0]], "peak_mem_kind": "VmHWM during training (CPU RSS)",
+        "rss_train_start_bytes": [int(b) for b in extra[:, 5]],
+        "peak_halo_bytes": [int(b) for b in extra[:, 1]],
+        "nodes_per_rank": [int(c) for c in comm.all_gather(torch.tensor([plan.num_local]))[:, 0]],
+        "halo_rows_per_rank": [int(c) for c in comm.all_gather(torch.tensor([sum(plan.recv_counts())]))[:, 0]],
+        "train_seconds": elapsed, "history": history,
+    }
+
+
+def _init_from_env(timeout: float) -> tuple[int, int]:
+    td = datetime.timedelta(seconds=timeout)
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        dist.init_process_group("gloo", timeout=td)
+    else:  # plain `python -m`: one process, the same code
+        fd, path = tempfile.mkstemp(prefix="slimops-dist-")
+        os.close(fd)
+        os.unlink(path)
+        dist.init_process_group("gloo", init_method=f"file://{path}", rank=0, world_size=1, timeout=td)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def main(argv=None) -> dict:
+    args = parser().parse_args(argv)
+    rank, world = _init_from_env(args.timeout)
+    report = train(args, rank, world)
+    if rank == 0 and args.report:
+        with open(args.report, "w") as f:
+            json.dump(report, f, indent=1)
+    return report
+
+
+def _cli() -> None:
+    try:
+        main()
+    except SystemExit:
+        raise
+    except BaseException as e:  # noqa: BLE001 - end at once, never hang in the process group's teardown
+        print(f"slimops.distributed.train: rank {os.environ.get('RANK', '0')} failed: {type(e).__name__}: {e}",
+              file=sys.stderr, flush=True)
+        os._exit(1)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    _cli()

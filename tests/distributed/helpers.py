@@ -1,0 +1,71 @@
+"""Shared pieces of the distributed tests: a small graph, a dense full-graph oracle, worker functions."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+
+PLANETOID = os.environ.get("SLIMOPS_PLANETOID", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared",
+                                                             "data", "planetoid"))
+TIMEOUT = 60.0  # whole-spawn bound; collectives use less
+
+
+def small_graph(nodes=240, seed=0):
+    from slimops.data import synthetic_graph
+
+    return synthetic_graph(nodes, degree=6, features=12, classes=4, seed=seed)
+
+
+def dense_adj(edge_index, n, norm):
+    a = torch.zeros(n, n)
+    a[edge_index[1], edge_index[0]] = 1.0  # row = target
+    if norm == "gcn":
+        a = a + torch.eye(n)
+        d = a.sum(1).rsqrt()
+        return d[:, None] * a * d[None, :]
+    return a / a.sum(1, keepdim=True).clamp_min(1)
+
+
+def dense_forward(model, x, adj):
+    """The model's forward on one process with a dense adjacency (the oracle)."""
+    h = x
+    for i, conv in enumerate(model.convs):
+        if model.norm == "gcn":
+            h = adj @ conv.lin(h) + conv.bias
+        else:
+            h = conv.lin_self(h) + adj @ conv.lin_neigh(h)
+        if i < len(model.convs) - 1:
+            h = F.relu(h)
+    return h
+
+
+class Args:
+    """The few fields of the CLI that setup() reads, for workers that build a model directly."""
+
+    def __init__(self, **kw):
+        from slimops.distributed.train import parser
+
+        ns = parser().parse_args([])
+        ns.__dict__.update(kw)
+        self.ns = ns
+
+
+def fwd_bwd_worker(rank, world, model_kind, mode, partitioner, codec="none", nodes=240):
+    """Distributed forward and backward (dropout 0); returns own ids, logits and all-reduced gradients."""
+    from slimops.distributed.comm import Comm
+    from slimops.distributed.train import setup
+
+    ns = Args(dataset="synthetic", nodes=nodes, degree=6, features=12, classes=4, model=model_kind, mode=mode,
+              partitioner=partitioner, dropout=0.0, codec=codec, hidden=8).ns
+    comm = Comm(rank, world, 20.0)
+    g, plan, hctx, model = setup(ns, rank, world, comm)
+    hctx.set_codec(codec, 4.0)
+    x = g.x[plan.own]
+    out = model(x, hctx)
+    tm = g.train_mask[plan.own]
+    loss = F.cross_entropy(out[tm], g.y[plan.own][tm], reduction="sum") / int(g.train_mask.sum())
+    loss.backward()
+    grads = {n: comm.all_reduce_(p.grad.clone()) for n, p in model.named_parameters()}
+    return {"own": plan.own, "out": out.detach(), "grads": grads, "bytes": dict(comm.bytes)}
