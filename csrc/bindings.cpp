@@ -62,6 +62,8 @@ const char* isa_name(Isa isa) {
 
 }  // namespace
 
+void bind_gat(py::module_& m);
+
 PYBIND11_MODULE(_C, m) {
   m.doc() = "slimops C++ CPU kernels (raw pointers; use the torch.ops.slimops ops instead)";
 
@@ -99,6 +101,8 @@ PYBIND11_MODULE(_C, m) {
         py::arg("x"), py::arg("dtype"), py::arg("rows"), py::arg("length"), py::arg("out"), py::arg("fmt"),
         py::arg("block_size"), py::arg("scale_mode"), py::arg("stochastic"), py::arg("seed"),
         py::arg("num_threads") = 1);
+
+  bind_gat(m);
 
   m.def("cpu_features", [] {
     py::dict d;

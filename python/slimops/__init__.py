@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import _ops  # noqa: F401  (op schemas, first)
 from . import backends  # noqa: F401  (kernel registrations)
-from . import mx
+from . import gat, mx
 from ._backend import BACKENDS, current_backend, set_backend, use_backend
 from ._info import info
 

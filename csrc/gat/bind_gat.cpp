@@ -1,0 +1,45 @@
+// slimops._C entries of the GAT family (raw pointers; python/slimops/gat/cpu.py wraps them).
+#include <pybind11/pybind11.h>
+
+#include "gat_args.h"
+#include "gat_cpu.h"
+
+namespace py = pybind11;
+
+void bind_gat(py::module_& m) {
+  using namespace slimops::gat;
+  m.def("gat_forward",
+        [](uintptr_t h, uintptr_t a_src, uintptr_t a_dst, uintptr_t indptr, uintptr_t indices, uintptr_t out,
+           uintptr_t lse, int64_t n_src, int64_t n_dst, int64_t heads, int64_t channels, int64_t n_edges, int dtype,
+           int index_bits, double negative_slope, double dropout, int64_t seed, int64_t offset, int num_threads) {
+          const GatArgs a = make_gat_args(n_src, n_dst, heads, channels, n_edges, dtype, index_bits, negative_slope,
+                                          dropout, seed, offset, num_threads);
+          py::gil_scoped_release release;
+          check_csr(a, indptr, indices);
+          forward_cpu(a, ForwardPtrs{h, a_src, a_dst, indptr, indices, out, lse});
+        },
+        py::arg("h"), py::arg("a_src"), py::arg("a_dst"), py::arg("indptr"), py::arg("indices"), py::arg("out"),
+        py::arg("lse"), py::arg("n_src"), py::arg("n_dst"), py::arg("heads"), py::arg("channels"),
+        py::arg("n_edges"), py::arg("dtype"), py::arg("index_bits"), py::arg("negative_slope"), py::arg("dropout"),
+        py::arg("seed"), py::arg("offset"), py::arg("num_threads") = 1);
+
+  m.def("gat_backward",
+        [](uintptr_t grad_out, uintptr_t h, uintptr_t a_src, uintptr_t a_dst, uintptr_t indptr, uintptr_t indices,
+           uintptr_t out, uintptr_t lse, uintptr_t grad_h, uintptr_t grad_a_src, uintptr_t grad_a_dst,
+           uintptr_t colptr, uintptr_t csc_edge, uintptr_t delta, int64_t n_src, int64_t n_dst, int64_t heads,
+           int64_t channels, int64_t n_edges, int dtype, int index_bits, double negative_slope, double dropout,
+           int64_t seed, int64_t offset, int num_threads) {
+          const GatArgs a = make_gat_args(n_src, n_dst, heads, channels, n_edges, dtype, index_bits, negative_slope,
+                                          dropout, seed, offset, num_threads);
+          py::gil_scoped_release release;
+          check_csr(a, indptr, indices);
+          backward_cpu(a, BackwardPtrs{grad_out, h, a_src, a_dst, indptr, indices, out, lse, grad_h, grad_a_src,
+                                       grad_a_dst, colptr, csc_edge, delta});
+        },
+        py::arg("grad_out"), py::arg("h"), py::arg("a_src"), py::arg("a_dst"), py::arg("indptr"),
+        py::arg("indices"), py::arg("out"), py::arg("lse"), py::arg("grad_h"), py::arg("grad_a_src"),
+        py::arg("grad_a_dst"), py::arg("colptr"), py::arg("csc_edge"), py::arg("delta"), py::arg("n_src"),
+        py::arg("n_dst"), py::arg("heads"), py::arg("channels"), py::arg("n_edges"), py::arg("dtype"),
+        py::arg("index_bits"), py::arg("negative_slope"), py::arg("dropout"), py::arg("seed"), py::arg("offset"),
+        py::arg("num_threads") = 1);
+}
