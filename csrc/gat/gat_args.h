@@ -18,7 +18,7 @@ inline GatArgs make_gat_args(int64_t n_src, int64_t n_dst, int64_t heads, int64_
   };
   need(n_src >= 0 && n_dst >= 0 && n_edges >= 0, "gat: sizes must be non-negative");
   need(heads >= 1 && channels >= 1, "gat: heads and channels must be >= 1");
-  need(dtype == kF32 || dtype == kBF16 || dtype == kF16, "gat: dtype code must be 0 (f32), 1 (bf16) or 2 (f16)");
+  need(dtype == 0 || dtype == 1 || dtype == 2, "gat: dtype code must be 0 (f32), 1 (bf16) or 2 (f16)");
   need(index_bits == 32 || index_bits == 64, "gat: index_bits must be 32 or 64");
   need(dropout >= 0.0 && dropout < 1.0, "gat: dropout must be in [0, 1)");
   need(index_bits == 64 || (n_edges < 2147483647LL && n_src < 2147483647LL), "gat: int32 indices need E, N < 2^31");
