@@ -150,6 +150,19 @@ def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slop
     return grad_h.to(h.dtype), grad_a_src.to(a_src.dtype), grad_a_dst.to(a_dst.dtype)
 
 
+def transposed_index(indptr, indices, n_src):
+    """(colptr [n_src + 1] int64, csc_edge [E], csc_row [E]): CSR positions grouped by source, stable."""
+    n_dst, n_edges = indptr.numel() - 1, indices.numel()
+    src = indices.long()
+    csc_edge = torch.argsort(src, stable=True)
+    counts = torch.zeros(n_src + 1, dtype=torch.int64, device=indices.device)
+    counts.index_add_(0, src + 1, torch.ones_like(src))
+    colptr = counts.cumsum(0)
+    row = torch.repeat_interleave(torch.arange(n_dst, device=indices.device), (indptr[1:] - indptr[:-1]).long(),
+                                  output_size=n_edges)
+    return colptr, csc_edge.to(indices.dtype), row[csc_edge].to(indices.dtype)
+
+
 def merge(outs: torch.Tensor, lses: torch.Tensor):
     """Combine P partials (outs [P, N, H, C], lses [P, N, H] fp32) exactly as an online softmax does."""
     lse = torch.logsumexp(lses, dim=0)

@@ -196,19 +196,6 @@ def forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, off
     return out, lse
 
 
-def transposed_index(indptr, indices, n_src):
-    """(colptr [n_src + 1] int64, csc_edge [E], csc_row [E]): CSR positions grouped by source, stable."""
-    n_dst, n_edges = indptr.numel() - 1, indices.numel()
-    src = indices.long()
-    csc_edge = torch.argsort(src, stable=True)
-    counts = torch.zeros(n_src + 1, dtype=torch.int64, device=indices.device)
-    counts.index_add_(0, src + 1, torch.ones_like(src))
-    colptr = counts.cumsum(0)
-    row = torch.repeat_interleave(torch.arange(n_dst, device=indices.device), (indptr[1:] - indptr[:-1]).long(),
-                                  output_size=n_edges)
-    return colptr, csc_edge.to(indices.dtype), row[csc_edge].to(indices.dtype)
-
-
 def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed, offset):
     n_src, heads, channels = h.shape
     n_dst = a_dst.shape[0]
@@ -221,7 +208,7 @@ def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slop
         _launch(_bwd_dst, (n_dst, heads), h.device, grad_out, h, a_src, a_dst, indptr, indices, out, lse, delta,
                 grad_a_dst, heads, channels, *sc, offset, **meta)
     if n_src:
-        colptr, csc_edge, csc_row = transposed_index(indptr, indices, n_src)
+        colptr, csc_edge, csc_row = reference.transposed_index(indptr, indices, n_src)
         _launch(_bwd_src, (n_src, heads), h.device, grad_out, h, a_src, a_dst, colptr, csc_edge, csc_row, lse,
                 delta, grad_h, grad_a_src, heads, channels, *sc, offset, **meta)
     return grad_h, grad_a_src, grad_a_dst
