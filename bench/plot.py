@@ -13,7 +13,7 @@ from pathlib import Path
 
 from slimops.benchmarks import harness
 
-LABELS = {"gb_s": "GB/s (read + write)", "time_ms": "median time per call, ms",
+LABELS = {"gb_s": "GB/s (read + write)", "time_ms": "minimum time per call over the interleaved rounds, ms", "median_ms": "median time per call, ms",
           "frac_of_copy_bw": "fraction of the measured copy bandwidth", "peak_mem_mb": "peak memory, MB"}
 
 

@@ -68,23 +68,29 @@ def main():
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=200)
     ap.add_argument("--out", default="bench/reports/gat-cora")
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--providers", default="slimops,pyg", help="slimops and/or pyg")
     args = ap.parse_args()
     data = load_planetoid(args.root, "Cora")
-    providers = {"slimops FusedGATConv": FusedGATConv}
+    wanted = args.providers.split(",")
+    providers = {"slimops FusedGATConv": FusedGATConv} if "slimops" in wanted else {}
     try:
         from torch_geometric.nn import GATConv
 
-        providers["PyG GATConv"] = GATConv
+        if "pyg" in wanted:
+            providers["PyG GATConv"] = GATConv
     except ImportError:
         print("PyG not installed: FusedGATConv only")
     results = {}
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for name, conv in providers.items():  # interleaved
             r = run(conv, data, seed, args.epochs)
             results.setdefault(name, []).append(r)
             print(f"{name:22s} seed {seed}: test {r['test_at_best_val']:.4f} (val {r['best_val']:.4f}) "
                   f"{r['seconds']:.1f}s", flush=True)
     os.makedirs(args.out, exist_ok=True)
+    if len(next(iter(results.values()))) < 2:
+        return
     lines = [f"# 2-layer GAT on Cora, {args.seeds} seeds x {args.epochs} epochs",
              f"device: CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads); "
              f"torch {torch.__version__}; slimops {slimops.__version__}; backend {slimops.current_backend()}", "",

@@ -1,10 +1,24 @@
 // slimops._C entries of the GAT family (raw pointers; python/slimops/gat/cpu.py wraps them).
 #include <pybind11/pybind11.h>
 
-#include "gat_args.h"
-#include "gat_cpu.h"
+#include "csrc/common/isa.h"
+#include "csrc/gat/gat_args.h"
+#include "csrc/gat/gat_cpu.h"
 
 namespace py = pybind11;
+
+namespace slimops {
+
+#if defined(__x86_64__)
+#define GAT_DISPATCH(FN, A, P)                                           \
+  switch (::slimops::isa::active()) {                                    \
+    case ::slimops::isa::Isa::kAvx512: gat::avx512::FN(A, P); break;     \
+    case ::slimops::isa::Isa::kAvx2: gat::avx2::FN(A, P); break;         \
+    default: gat::baseline::FN(A, P); break;                             \
+  }
+#else
+#define GAT_DISPATCH(FN, A, P) gat::baseline::FN(A, P);
+#endif
 
 void bind_gat(py::module_& m) {
   using namespace slimops::gat;
@@ -16,7 +30,8 @@ void bind_gat(py::module_& m) {
                                           dropout, seed, offset, num_threads);
           py::gil_scoped_release release;
           check_csr(a, indptr, indices);
-          forward_cpu(a, ForwardPtrs{h, a_src, a_dst, indptr, indices, out, lse});
+          const ForwardPtrs p{h, a_src, a_dst, indptr, indices, out, lse};
+          GAT_DISPATCH(forward, a, p)
         },
         py::arg("h"), py::arg("a_src"), py::arg("a_dst"), py::arg("indptr"), py::arg("indices"), py::arg("out"),
         py::arg("lse"), py::arg("n_src"), py::arg("n_dst"), py::arg("heads"), py::arg("channels"),
@@ -33,8 +48,9 @@ void bind_gat(py::module_& m) {
                                           dropout, seed, offset, num_threads);
           py::gil_scoped_release release;
           check_csr(a, indptr, indices);
-          backward_cpu(a, BackwardPtrs{grad_out, h, a_src, a_dst, indptr, indices, out, lse, grad_h, grad_a_src,
-                                       grad_a_dst, colptr, csc_edge, delta});
+          const BackwardPtrs p{grad_out, h, a_src, a_dst, indptr, indices, out, lse, grad_h, grad_a_src,
+                               grad_a_dst, colptr, csc_edge, delta};
+          GAT_DISPATCH(backward, a, p)
         },
         py::arg("grad_out"), py::arg("h"), py::arg("a_src"), py::arg("a_dst"), py::arg("indptr"),
         py::arg("indices"), py::arg("out"), py::arg("lse"), py::arg("grad_h"), py::arg("grad_a_src"),
@@ -43,3 +59,5 @@ void bind_gat(py::module_& m) {
         py::arg("index_bits"), py::arg("negative_slope"), py::arg("dropout"), py::arg("seed"), py::arg("offset"),
         py::arg("num_threads") = 1);
 }
+
+}  // namespace slimops

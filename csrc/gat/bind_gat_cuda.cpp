@@ -8,20 +8,13 @@
 #include <stdexcept>
 #include <string>
 
-#include "gat/gat_cuda.h"
-#include "gat_args.h"
+#include "csrc/common/cuda_errors.h"
+#include "csrc/gat/gat_args.h"
+#include "kernels/gat/gat_cuda.h"
 
 namespace py = pybind11;
 
-namespace {
-
-void raise_if_cuda_error(cudaError_t err, const char* op) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string("slimops._C_cuda.") + op + ": CUDA error " + std::to_string((int)err) +
-                             " (" + cudaGetErrorName(err) + "): " + cudaGetErrorString(err));
-}
-
-}  // namespace
+namespace slimops {
 
 void bind_gat_cuda(py::module_& m) {
   using namespace slimops::gat;
@@ -69,3 +62,5 @@ void bind_gat_cuda(py::module_& m) {
         py::arg("dtype"), py::arg("index_bits"), py::arg("negative_slope"), py::arg("dropout"), py::arg("seed"),
         py::arg("offset"), py::arg("stream") = 0);
 }
+
+}  // namespace slimops

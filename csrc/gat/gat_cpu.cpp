@@ -9,41 +9,23 @@
 //   source, built by a stable counting sort): grad_h[j] and grad_a_src[j].
 // alpha is recomputed from lse in both passes. The math (and the dropout hash) is
 // kernels/gat/gat_math.cuh, shared with the CUDA kernels; the notation is that of
-// python/slimops/gat/reference.py.
-#include "gat_cpu.h"
+// python/slimops/gat/reference.py. Compiled once per instruction set (CMakeLists.txt,
+// GAT_CPU_KERNELS); csrc/gat/bind_gat.cpp picks one at run time.
+#include "csrc/gat/gat_cpu.h"
 
 #include <math.h>
-#include <stdexcept>
-#include <string>
 #include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#include "gat/gat_math.cuh"
+#include "kernels/gat/gat_math.cuh"
 
 namespace slimops {
 namespace gat {
+namespace SLIMOPS_ISA {
 namespace {
-
-template <typename I>
-void check_csr_t(const GatArgs& a, const I* indptr, const I* indices) {
-  if (indptr[0] != 0)
-    throw std::invalid_argument("malformed CSR: indptr[0] must be 0, got " + std::to_string((int64_t)indptr[0]));
-  for (int64_t i = 0; i < a.n_dst; ++i)
-    if (indptr[i + 1] < indptr[i])
-      throw std::invalid_argument("malformed CSR: indptr must be non-decreasing, but indptr[" + std::to_string(i + 1) +
-                                  "] < indptr[" + std::to_string(i) + "]");
-  if ((int64_t)indptr[a.n_dst] != a.n_edges)
-    throw std::invalid_argument("malformed CSR: indptr[-1] must equal len(indices) = " + std::to_string(a.n_edges) +
-                                ", got " + std::to_string((int64_t)indptr[a.n_dst]));
-  for (int64_t k = 0; k < a.n_edges; ++k)
-    if (indices[k] < 0 || (int64_t)indices[k] >= a.n_src)
-      throw std::invalid_argument("malformed CSR: indices must lie in [0, " + std::to_string(a.n_src) +
-                                  ") (the number of source nodes), got " + std::to_string((int64_t)indices[k]) +
-                                  " at position " + std::to_string(k));
-}
 
 int threads_of(const GatArgs& a) { return a.num_threads > 0 ? a.num_threads : 1; }
 
@@ -210,20 +192,16 @@ void dispatch_backward(const GatArgs& a, const BackwardPtrs& p) {
 
 }  // namespace
 
-void check_csr(const GatArgs& a, uintptr_t indptr, uintptr_t indices) {
-  if (a.index_bits == 32) check_csr_t(a, (const int32_t*)indptr, (const int32_t*)indices);
-  else check_csr_t(a, (const int64_t*)indptr, (const int64_t*)indices);
-}
-
-void forward_cpu(const GatArgs& a, const ForwardPtrs& p) {
+void forward(const GatArgs& a, const ForwardPtrs& p) {
   if (a.index_bits == 32) dispatch_forward<int32_t>(a, p);
   else dispatch_forward<int64_t>(a, p);
 }
 
-void backward_cpu(const GatArgs& a, const BackwardPtrs& p) {
+void backward(const GatArgs& a, const BackwardPtrs& p) {
   if (a.index_bits == 32) dispatch_backward<int32_t>(a, p);
   else dispatch_backward<int64_t>(a, p);
 }
 
+}  // namespace SLIMOPS_ISA
 }  // namespace gat
 }  // namespace slimops

@@ -1,18 +1,24 @@
-// GAT attention on the CPU: argument structs and kernel entry points (raw pointers).
+// The GAT CPU kernels, declared for each instruction-set build of csrc/gat/gat_cpu.cpp;
+// their arguments are kernels/gat/gat_types.h (raw pointers and sizes).
 #pragma once
-
 #include <stdint.h>
 
-#include "gat/gat_types.h"
+#include "kernels/gat/gat_types.h"
 
 namespace slimops {
 namespace gat {
 
-void forward_cpu(const GatArgs& a, const ForwardPtrs& p);
-void backward_cpu(const GatArgs& a, const BackwardPtrs& p);
+#define SLIMOPS_GAT_DECLARE_ISA(ISA)                         \
+  namespace ISA {                                            \
+  void forward(const GatArgs& a, const ForwardPtrs& p);      \
+  void backward(const GatArgs& a, const BackwardPtrs& p);    \
+  }
 
-// Data-dependent CSR checks (throws std::invalid_argument).
-void check_csr(const GatArgs& a, uintptr_t indptr, uintptr_t indices);
+SLIMOPS_GAT_DECLARE_ISA(baseline)
+#if defined(__x86_64__)
+SLIMOPS_GAT_DECLARE_ISA(avx2)
+SLIMOPS_GAT_DECLARE_ISA(avx512)
+#endif
 
 }  // namespace gat
 }  // namespace slimops

@@ -9,8 +9,8 @@
 
 #include <cuda_runtime_api.h>
 
-#include "gat_math.cuh"
-#include "gat_types.h"
+#include "kernels/gat/gat_math.cuh"
+#include "kernels/gat/gat_types.h"
 
 namespace slimops {
 namespace gat {

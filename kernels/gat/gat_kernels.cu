@@ -12,8 +12,8 @@
 
 #include <cuda_runtime.h>
 
-#include "gat_cuda.h"
-#include "gat_math.cuh"
+#include "kernels/gat/gat_cuda.h"
+#include "kernels/gat/gat_math.cuh"
 
 namespace slimops {
 namespace gat {

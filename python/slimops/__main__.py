@@ -1,36 +1,167 @@
-"""Command line: ``slimops info | bench | profile OP`` (also ``python -m slimops ...``).
+"""Command line: ``slimops info | bench [FAMILY ...] | profile FAMILY`` (also ``python -m slimops ...``).
 
-* ``slimops info [--json]``: versions, built native modules, active backends.
-* ``slimops bench [--quick] [--device cpu|cuda|all] [--out results/] [--ops ...]``:
-  the MX microbenchmarks; prints a table and writes ``<out>/bench_mx.{json,csv,png}``.
-* ``slimops profile OP [--fmt mxfp8] [--device ...] [--out ...]``: one op
-  (mx_quantize, mx_dequantize, mx_fake_quantize) per provider under torch.profiler,
-  chrome traces and key-averages tables; NVML clocks/power/memory on a GPU.
+* ``slimops info [--json]``: versions, built native modules, and per family,
+  op and device the backends declared, built and picked by ``auto``.
+* ``slimops bench [FAMILY ...] [--quick] [--device cpu|cuda|all] [--out results/]
+  [--providers ...] [suite options]``: the benchmark suites (every family when
+  none is named) through the common runner; prints a table per suite and writes
+  ``<out>/bench_<family>.{json,csv,png}``.
+* ``slimops profile FAMILY|FAMILY_OP [suite options] [--device ...] [--out ...]``:
+  the first case the options select, per provider, under torch.profiler (chrome
+  traces, key-averages tables; NVML clocks/power/memory on a GPU).
+
+Every argument is checked before any work starts; a bad one ends the command
+with one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
 
-def main(argv: list[str] | None = None) -> int:
+class _SharedOptions:
+    """Lets several suites declare the same option (``--dtypes``, say): the first declaration is kept."""
+
+    def __init__(self, parser: argparse.ArgumentParser):
+        self._parser = parser
+        self._groups: dict = {}
+
+    def add_argument_group(self, title: str, *a, **kw):
+        if title not in self._groups:
+            self._groups[title] = _SharedOptions(self._parser.add_argument_group(title, *a, **kw))
+        return self._groups[title]
+
+    def add_argument(self, *flags, **kw):
+        seen = {s for a in self._parser._actions for s in a.option_strings}
+        if any(f in seen for f in flags):
+            return None
+        return self._parser.add_argument(*flags, **kw)
+
+
+def _common_options(p: argparse.ArgumentParser, out_default: str) -> None:
+    p.add_argument("--quick", action="store_true", help="small sizes and few rounds (tests, smoke runs)")
+    p.add_argument("--device", choices=("cpu", "cuda", "all"), default="all",
+                   help="where to run (all: CPU, and CUDA when present; default)")
+    p.add_argument("--out", default=out_default, help=f"folder for the reports (default: {out_default})")
+    p.add_argument("--providers", nargs="+", help="only these providers (default: every provider of the suite)")
+    p.add_argument("--compile-budget", type=float, default=180.0,
+                   help="seconds torch.compile may take over the run before compiled providers are skipped")
+
+
+def _fail(msg: str) -> int:
+    print(f"slimops: {msg}", file=sys.stderr)
+    return 2
+
+
+def _check_out(path: str) -> "str | None":
+    """None when ``path`` is (or can become) a writable folder, else why not."""
+    p = Path(path)
+    for parent in [p, *p.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"--out {path}: {parent} exists and is not a folder"
+            if not os.access(parent, os.W_OK):
+                return f"--out {path}: {parent} is not writable"
+            return None
+    return None
+
+
+def _devices(arg: str) -> "list | str":
+    import torch
+
+    if arg == "cpu":
+        return ["cpu"]
+    if arg == "cuda":
+        return ["cuda"] if torch.cuda.is_available() else "--device cuda, but torch sees no CUDA device"
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _split(values):
+    return [v for item in values for v in item.split(",") if v] if values else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from slimops.benchmarks import SUITES, load_suite
+    from slimops.benchmarks import profile as bench_profile
+
     parser = argparse.ArgumentParser(prog="slimops", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p_info = sub.add_parser("info", help="versions, built native modules and active backends")
+    p_info = sub.add_parser("info", help="versions, built native modules and the backends per family")
     p_info.add_argument("--json", action="store_true", help="print JSON")
-    p_bench = sub.add_parser("bench", help="MX microbenchmarks: slimops vs reference vs torchao")
-    p_prof = sub.add_parser("profile", help="one op per provider under torch.profiler (+ NVML on GPU)")
-    # The benchmark modules import nothing heavy at module level; their arguments live with them.
-    from slimops.benchmarks import mx as bench_mx
+    p_bench = sub.add_parser("bench", help="benchmark suites: slimops vs the reference vs peer libraries")
+    p_bench.add_argument("families", nargs="*", metavar="FAMILY",
+                         help=f"suites to run, from {', '.join(SUITES)} (default: all)")
+    _common_options(p_bench, "results")
+    p_prof = sub.add_parser("profile", help="one case of a suite per provider under torch.profiler (+ NVML on GPU)")
+    p_prof.add_argument("target", metavar="FAMILY", help=f"a family ({', '.join(SUITES)}) or one of its ops "
+                                                         "(mx_quantize, ...)")
+    _common_options(p_prof, "results/profile")
+    bench_profile.add_arguments(p_prof)
+    for family in SUITES:  # each suite's own options, on both commands
+        suite = load_suite(family)
+        suite.add_arguments(_SharedOptions(p_bench))
+        suite.add_arguments(_SharedOptions(p_prof))
+    return parser
+
+
+def _bench(args) -> int:
+    from slimops.benchmarks import SUITES, load_suite, runner
+
+    families = args.families or list(SUITES)
+    unknown = [f for f in families if f not in SUITES]
+    if unknown:
+        return _fail(f"bench: unknown families {unknown}; expected from {list(SUITES)}")
+    suites = [load_suite(f) for f in families]
+    args.providers = _split(args.providers)
+    known = {p for s in suites for p in s.providers}
+    if args.providers and set(args.providers) - known:
+        return _fail(f"bench: --providers: unknown {sorted(set(args.providers) - known)}; expected from "
+                     f"{sorted(known)}")
+    for s in suites:
+        s.check_arguments(args)
+    devices = _devices(args.device)
+    if isinstance(devices, str):
+        return _fail(devices)
+    ok = False
+    for s in suites:
+        meta, rows = runner.run_suite(s, args, devices)
+        paths = runner.write_reports(s, Path(args.out), meta, rows)
+        runner.print_summary(s, meta, rows, paths)
+        ok = ok or any(r["status"] == "ok" for r in rows)
+    return 0 if ok else 1
+
+
+def _profile(args) -> int:
+    from slimops.benchmarks import SUITES, load_suite
     from slimops.benchmarks import profile as bench_profile
 
-    bench_mx.add_arguments(p_bench)
-    bench_profile.add_arguments(p_prof)
-    args = parser.parse_args(argv)
+    family = args.target if args.target in SUITES else next(
+        (f for f in SUITES if args.target.startswith(f + "_")), None)
+    if family is None:
+        return _fail(f"profile: unknown family or op {args.target!r}; expected a family from {list(SUITES)} "
+                     "or one of its ops (mx_quantize, ...)")
+    suite = load_suite(family)
+    if family != args.target:
+        suite.select_op(args, args.target)
+    args.providers = _split(args.providers)
+    if args.providers and set(args.providers) - set(suite.providers):
+        return _fail(f"profile: --providers: unknown {sorted(set(args.providers) - set(suite.providers))}; "
+                     f"expected from {list(suite.providers)}")
+    suite.check_arguments(args)
+    bench_profile.check_arguments(args)
+    devices = _devices(args.device)
+    if isinstance(devices, str):
+        return _fail(devices)
+    return bench_profile.main(suite, args, devices)
 
+
+def main(argv: "list[str] | None" = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "info":
         import slimops
         from slimops._info import format_info
@@ -38,11 +169,15 @@ def main(argv: list[str] | None = None) -> int:
         d = slimops.info()
         print(json.dumps(d, indent=2) if args.json else format_info(d))
         return 0
-    if args.command == "bench":
-        return bench_mx.main(args)
-    if args.command == "profile":
-        return bench_profile.main(args)
-    return 2
+    why = _check_out(args.out)
+    if why:
+        return _fail(f"{args.command}: {why}")
+    try:
+        return _bench(args) if args.command == "bench" else _profile(args)
+    except SystemExit as e:  # a suite's check_arguments refusing an option: one line, status 2
+        if isinstance(e.code, str):
+            return _fail(e.code.removeprefix("slimops: "))
+        raise
 
 
 if __name__ == "__main__":

@@ -1,11 +1,9 @@
-"""Shared benchmark machinery: timing, roofline, peak memory, metadata, reports.
+"""Shared benchmark machinery: timing calls, peak memory, metadata, reports.
 
-Timing (:func:`measure`): the first call is a warmup that also records peak
-memory; more warmups follow for fast functions; then timed repeats, reported as
-the median and the 20% / 80% quantiles. On CUDA each repeat is timed with a
-pair of ``torch.cuda.Event``; on CPU with ``time.perf_counter``. A function whose
-first call takes longer than ``slow_s`` (the pure-PyTorch reference on big
-inputs takes seconds) gets no further warmup and only ``slow_repeats`` repeats.
+The timing policy (interleaved rounds, minimum and median, the roofline) is the
+runner's (:mod:`slimops.benchmarks.runner`); here :func:`time_calls` times
+back-to-back calls, with a pair of ``torch.cuda.Event`` per call on CUDA and
+``time.perf_counter`` on CPU.
 
 Peak memory (:func:`peak_memory_call`):
 
@@ -19,15 +17,11 @@ Peak memory (:func:`peak_memory_call`):
   still holds and reuses is not counted.
 * CPU, ``io_bytes`` (fallback where ``clear_refs`` cannot be written): the bytes
   of the call's inputs and outputs, not measured at all.
-
-Roofline (:func:`copy_bandwidth`): ``dst.copy_(src)`` on a large buffer, in GB/s
-counting the bytes read plus the bytes written (1 GB = 1e9 bytes).
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime
 import functools
 import json
@@ -58,18 +52,6 @@ def sync(device: "str | torch.device") -> None:
 
 
 # ----------------------------------------------------------------------------- timing
-
-
-@dataclasses.dataclass
-class Timing:
-    median_ms: float
-    q20_ms: float
-    q80_ms: float
-    repeats: int
-    warmup: int
-    first_call_ms: float
-    peak_bytes: "int | None"
-    peak_method: str
 
 
 def quantile(values: list, q: float) -> float:
@@ -107,38 +89,6 @@ def time_calls(fn, n: int, device) -> list:
     if torch.device(device).type == "cuda":
         return _time_calls_cuda(fn, n, device)
     return _time_calls_cpu(fn, n)
-
-
-def measure(fn, device, *, warmup: int = 3, budget_s: float = 1.0, min_repeats: int = 5,
-            max_repeats: int = 100, slow_s: float = 0.25, slow_repeats: int = 3,
-            very_slow_s: float = float("inf"), very_slow_repeats: int = 2, recheck_slow: bool = False,
-            io_bytes: int = 0) -> Timing:
-    """Time ``fn()`` on ``device``: warmups (the first records peak memory), then timed repeats.
-
-    Fast functions get ``warmup`` warmups and as many repeats as fit in
-    ``budget_s`` (between ``min_repeats`` and ``max_repeats``); a function whose
-    first call takes over ``slow_s`` seconds gets that one warmup and
-    ``slow_repeats`` repeats (``very_slow_repeats`` past ``very_slow_s`` seconds).
-    With ``recheck_slow`` a slow first call (a JIT compile, say) is followed by a
-    second warmup, and the function counts as fast if that one is.
-    """
-    t0 = time.perf_counter()
-    peak, method = peak_memory_call(fn, device, io_bytes)
-    first_s = time.perf_counter() - t0
-    done_warmup, est_s = 1, first_s
-    if first_s > slow_s and recheck_slow:
-        est_s = time_calls(fn, 1, device)[0] / 1e3
-        done_warmup = 2
-    if est_s > slow_s:
-        repeats = very_slow_repeats if est_s > very_slow_s else slow_repeats
-    else:
-        extra = time_calls(fn, max(warmup - done_warmup, 0), device)
-        done_warmup += len(extra)
-        est_s = (quantile(extra, 0.5) / 1e3) if extra else est_s
-        repeats = int(min(max_repeats, max(min_repeats, budget_s / max(est_s, 1e-6))))
-    times = time_calls(fn, repeats, device)
-    return Timing(quantile(times, 0.5), quantile(times, 0.2), quantile(times, 0.8), repeats, done_warmup,
-                  first_s * 1e3, peak, method)
 
 
 # ----------------------------------------------------------------------------- memory
@@ -215,28 +165,6 @@ def _malloc_trim() -> None:
         libc.malloc_trim(0)
 
 
-# ----------------------------------------------------------------------------- roofline
-
-
-_COPY_BW: dict = {}
-
-
-def copy_bandwidth(device, nbytes: "int | None" = None, budget_s: float = 1.0) -> float:
-    """Measured ``dst.copy_(src)`` bandwidth of ``device`` in GB/s (read + write), cached per device."""
-    dev = torch.device(device)
-    if nbytes is None:
-        nbytes = (1 << 30) if dev.type == "cuda" else (256 << 20)
-    key = (str(dev), nbytes)
-    if key not in _COPY_BW:
-        src = torch.ones(nbytes // 4, dtype=torch.float32, device=dev)
-        dst = torch.empty_like(src)
-        t = measure(lambda: dst.copy_(src), dev, warmup=3, budget_s=budget_s, min_repeats=5, max_repeats=50,
-                    slow_s=10.0)
-        _COPY_BW[key] = 2 * src.numel() * 4 / (t.median_ms * 1e-3) / 1e9
-        del src, dst
-    return _COPY_BW[key]
-
-
 # ----------------------------------------------------------------------------- metadata
 
 
@@ -300,7 +228,8 @@ def environment(devices) -> dict:
             "torchao": _version("torchao"),
         },
         "git_commit": _git_commit(),
-        "slimops_active_backends": info.get("active"),
+        "slimops_backends": {f: {op: {d: e["runs"] for d, e in devs.items() if d in [torch.device(x).type for x in devices]}
+                                     for op, devs in ops.items()} for f, ops in info["families"].items()},
         "cpu_features": info.get("cpu_features"),
     }
     if any(torch.device(d).type == "cuda" for d in devices):

@@ -1,7 +1,9 @@
-"""``slimops profile OP``: one op per provider under ``torch.profiler``.
+"""``slimops profile FAMILY``: one case of a family's benchmark suite, per provider, under ``torch.profiler``.
 
-For each provider (slimops' kernels for the device and the reference, by
-default) the op runs once to warm up, then a few times under
+The case is the first the suite's options select (``slimops profile mx --ops
+quantize --fmts mxfp8``; ``slimops profile mx_quantize`` names the op directly).
+For each provider (by default every provider of the suite but the compiled
+ones) the case runs once to warm up, then a few times under
 ``torch.profiler.profile`` (CPU and, on a GPU, CUDA activity, shapes and
 memory recorded). Per provider it writes a chrome trace (open it in
 ``chrome://tracing`` or https://ui.perfetto.dev) and the key-averages table,
@@ -10,7 +12,7 @@ clocks, power, utilisation, temperature and memory use with NVML (pynvml,
 package nvidia-ml-py) throughout, the profiled calls plus a sustained loop of
 ``--sample-s`` seconds, and writes the samples as CSV with a summary; without a
 GPU that is skipped with a message. A summary of everything goes to
-``<out>/profile_<op>_<fmt>_<dtype>_<device>.json``.
+``<out>/profile_<family>_<case>_<device>.json``.
 """
 
 from __future__ import annotations
@@ -25,9 +27,7 @@ from pathlib import Path
 import torch
 
 from . import harness
-from . import mx as bmx
-
-OP_NAMES = {"mx_quantize": "quantize", "mx_dequantize": "dequantize", "mx_fake_quantize": "fake_quantize"}
+from .runner import CompileBudget, Skip, with_mode
 
 
 # ----------------------------------------------------------------------------- NVML
@@ -110,14 +110,19 @@ def nvml_sampler(device: str, interval_s: float):
 # ----------------------------------------------------------------------------- profiling
 
 
-def profile_provider(case: bmx.Case, provider: str, inputs: dict, out: Path, *, iters: int, sample_s: float,
-                     interval_s: float, row_limit: int, budget: bmx.CompileBudget) -> dict:
+def _stem(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-." else "_" for c in text).strip("_")
+
+
+def profile_provider(suite, case, provider: str, inputs: dict, out: Path, *, iters: int, sample_s: float,
+                     interval_s: float, row_limit: int, budget: CompileBudget) -> dict:
     from torch.profiler import ProfilerActivity, profile, record_function
 
     res = {"provider": provider, "status": "ok", "note": ""}
     try:
-        fn, note = bmx.build(case, provider, inputs, budget)
-    except bmx.Skip as e:
+        fn, note = suite.build(case, provider, inputs, budget)
+        fn = with_mode(fn, case.mode)
+    except Skip as e:
         res.update(status="skipped", note=str(e))
         harness.progress(f"  {provider}: skipped: {e}")
         return res
@@ -133,7 +138,7 @@ def profile_provider(case: bmx.Case, provider: str, inputs: dict, out: Path, *, 
     if sampler is None:
         harness.progress(f"  {provider}: {why}")
         res["nvml"] = why
-    stem = f"{case.op}_{case.fmt}_{case.dtype}_{case.device}_{provider}"
+    stem = _stem(f"{suite.name}_{case.label}_{case.device}_{provider}")
     if sampler is not None:
         sampler.__enter__()
     try:
@@ -141,7 +146,7 @@ def profile_provider(case: bmx.Case, provider: str, inputs: dict, out: Path, *, 
             walls = []
             for _ in range(n):
                 t1 = time.perf_counter()
-                with record_function(f"{provider}::{case.op}"):
+                with record_function(f"{provider}::{suite.name}"):
                     fn()
                 harness.sync(case.device)
                 walls.append((time.perf_counter() - t1) * 1e3)
@@ -159,7 +164,7 @@ def profile_provider(case: bmx.Case, provider: str, inputs: dict, out: Path, *, 
     ka = prof.key_averages()
     text = ka.table(sort_by=sort_by, row_limit=row_limit)
     (out / f"key_averages_{stem}.txt").write_text(text + "\n")
-    print(f"\n=== {case.label} on {case.device}, provider {provider} ({n} calls, "
+    print(f"\n=== {suite.name}: {case.label} on {case.device}, provider {provider} ({n} calls, "
           f"median {statistics.median(walls):.3f} ms per call under the profiler) ===")
     print(text)
     top = sorted(ka, key=lambda e: getattr(e, "self_device_time_total" if cuda else "self_cpu_time_total", 0),
@@ -182,60 +187,50 @@ def profile_provider(case: bmx.Case, provider: str, inputs: dict, out: Path, *, 
     return res
 
 
-def run(op: str, fmt: str, dtype: str, device: str, *, providers=None, quick=False, shape=None, iters=5,
-        sample_s=2.0, interval_s=0.01, row_limit=15, out: Path = Path("results/profile"),
-        compile_budget_s=180.0) -> dict:
+def run(suite, args: argparse.Namespace, device: str) -> dict:
+    """Profile the first case ``args`` select on ``device``, per provider; write and return the summary."""
+    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    case = bmx.Case(device, op, fmt, dtype, tuple(shape or bmx.SHAPES[(device, quick)]))
-    plist = providers or [p for p in bmx.providers_for(device) if p.startswith("slimops-")] + ["reference-eager"]
-    harness.progress(f"profiling {case.label} on {device}: {', '.join(plist)}")
-    inputs = bmx.make_inputs(case)
-    budget = bmx.CompileBudget(compile_budget_s)
-    results = [profile_provider(case, p, inputs, out, iters=iters, sample_s=0.2 if quick else sample_s,
-                                interval_s=interval_s, row_limit=row_limit, budget=budget) for p in plist]
-    summary = {"op": f"mx_{op}", "fmt": fmt, "dtype": dtype, "device": device, "shape": list(case.shape),
-               "env": harness.environment([device]), "providers": results}
-    path = out / f"profile_{op}_{fmt}_{dtype}_{device}.json"
+    cases = suite.cases(args, device)
+    if not cases:
+        raise SystemExit(f"slimops profile {suite.name}: the options select no case")
+    case = cases[0]
+    plist = args.providers or [p for p in suite.providers_for(device) if "compile" not in p]
+    harness.progress(f"profiling {suite.name} {case.label} on {device}: {', '.join(plist)}")
+    inputs = suite.inputs(case)
+    budget = CompileBudget(args.compile_budget)
+    results = [profile_provider(suite, case, p, inputs, out, iters=args.iters,
+                                sample_s=0.2 if args.quick else args.sample_s, interval_s=args.interval_ms / 1e3,
+                                row_limit=args.row_limit, budget=budget) for p in plist]
+    summary = {"family": suite.name, "case": case.label, "params": {k: list(v) if isinstance(v, tuple) else v
+                                                                      for k, v in case.params.items()},
+               "mode": case.mode, "device": device, "env": harness.environment([device]), "providers": results}
+    path = out / f"profile_{_stem(suite.name + '_' + case.label + '_' + device)}.json"
     path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
     summary["path"] = str(path)
     return summary
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("op", choices=sorted(OP_NAMES) + sorted(OP_NAMES.values()),
-                   help="the op to profile: mx_quantize, mx_dequantize or mx_fake_quantize")
-    p.add_argument("--fmt", default="mxfp8", help="MX format (default mxfp8)")
-    p.add_argument("--dtype", default="float32", choices=sorted(bmx.DTYPES), help="input/output dtype")
-    p.add_argument("--device", choices=("cpu", "cuda", "all"), default="all",
-                   help="where to run (all: CPU, and CUDA when present; default)")
-    p.add_argument("--out", default="results/profile", help="folder for traces and tables (default results/profile)")
-    p.add_argument("--providers", nargs="+", help=f"from {', '.join(bmx.PROVIDERS)} "
-                                                  "(default: slimops' kernels and reference-eager)")
-    p.add_argument("--quick", action="store_true", help="small size (for tests and smoke runs)")
-    p.add_argument("--shape", help="ROWSxCOLS (default 4096x4096 on CPU, 16384x16384 on CUDA)")
-    p.add_argument("--iters", type=int, default=5, help="profiled calls per provider (2 for slow ones)")
+    p.add_argument("--iters", type=int, default=5, help="profiled calls per provider (2 for slow ones; >= 1)")
     p.add_argument("--sample-s", type=float, default=2.0, help="seconds of sustained load sampled by NVML (GPU)")
-    p.add_argument("--interval-ms", type=float, default=10.0, help="NVML sampling interval")
-    p.add_argument("--row-limit", type=int, default=15, help="rows of the key-averages table")
+    p.add_argument("--interval-ms", type=float, default=10.0, help="NVML sampling interval (> 0)")
+    p.add_argument("--row-limit", type=int, default=15, help="rows of the key-averages table (>= 1)")
 
 
-def main(args: argparse.Namespace) -> int:
-    from ..mx import get_format
+def check_arguments(args: argparse.Namespace) -> None:
+    for name, low in (("iters", 1), ("row_limit", 1)):
+        if getattr(args, name) < low:
+            raise SystemExit(f"slimops profile: --{name.replace('_', '-')} must be >= {low}, "
+                             f"got {getattr(args, name)}")
+    if args.sample_s < 0 or args.interval_ms <= 0:
+        raise SystemExit("slimops profile: --sample-s must be >= 0 and --interval-ms > 0")
 
-    op = OP_NAMES.get(args.op, args.op)
-    try:
-        get_format(args.fmt)
-    except ValueError as e:
-        raise SystemExit(f"slimops profile: {e}") from None
-    providers = bmx._split(args.providers)
-    if providers and set(providers) - set(bmx.PROVIDERS):
-        raise SystemExit(f"slimops profile: --providers: unknown {sorted(set(providers) - set(bmx.PROVIDERS))}")
-    shape = bmx.parse_shape(args.shape, "profile")
+
+def main(suite, args: argparse.Namespace, devices: list) -> int:
     ok = False
-    for device in bmx.devices_from(args.device):
-        s = run(op, args.fmt, args.dtype, device, providers=providers, quick=args.quick, shape=shape,
-                iters=args.iters, sample_s=args.sample_s, interval_s=args.interval_ms / 1e3,
-                row_limit=args.row_limit, out=Path(args.out))
+    for device in devices:
+        s = run(suite, args, device)
         print(f"\nsummary: {s['path']}")
         for r in s["providers"]:
             if r["status"] == "ok":

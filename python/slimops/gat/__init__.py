@@ -19,7 +19,7 @@ notation are in :mod:`slimops.gat.reference`.
 from __future__ import annotations
 
 from . import schemas  # noqa: F401  (op schemas first)
-from . import kernels  # noqa: F401  (kernel registrations)
+from . import dispatch  # noqa: F401  (kernel registrations)
 from .api import (csr_from_edge_index, gat_attention, merge, partial_backward, partial_forward, draw_seed,
                   sequential_aggregate)
 

@@ -202,10 +202,22 @@ CONFIGS_QUICK = [(2000, 4), (2000, 16)]
 
 
 def run(device="cpu", quick=False, rounds=3, out_dir=None, cora_root="/work/shared/data/planetoid",
-        heads=4, channels=32, f_in=256, log=print):
-    provs = providers(device)
+        heads=4, channels=32, f_in=256, log=print, configs=None, cora=True, only=None):
+    """Measure every config (and Cora); with ``out_dir`` the report is rewritten after each graph."""
+    provs = {k: v for k, v in providers(device).items() if only is None or k in only}
     rows = []
-    for n, deg in (CONFIGS_QUICK if quick else CONFIGS_FULL):
+    meta = dict(device=device, cpu=platform.processor() or platform.machine(), threads=torch.get_num_threads(),
+                torch=torch.__version__, time=time.strftime("%Y-%m-%d %H:%M:%S"), rounds=rounds,
+                heads=heads, channels=channels, in_channels=f_in)
+    if device == "cuda":
+        meta["gpu"] = torch.cuda.get_device_name()
+
+    def save():
+        add_ratios(rows)
+        if out_dir:
+            write_report(out_dir, meta, rows)
+
+    for n, deg in configs or (CONFIGS_QUICK if quick else CONFIGS_FULL):
         ei = powerlaw_graph(n, deg, seed=n + deg)
         x = torch.randn(n, f_in, generator=torch.Generator().manual_seed(1))
         sel = provs if n * deg <= 400_000 or quick else {k: v for k, v in provs.items() if k != "reference"}
@@ -213,19 +225,13 @@ def run(device="cpu", quick=False, rounds=3, out_dir=None, cora_root="/work/shar
             rows.append(dict(graph=f"powerlaw n={n} deg={deg}", provider="reference",
                              skipped="not run above 400k edges (minutes per step here)"))
         bench_graph(f"powerlaw n={n} deg={deg}", x, ei, heads, channels, device, rounds, sel, rows, log)
-    if os.path.isdir(cora_root):
+        save()
+    if cora and os.path.isdir(cora_root):
         x, ei = cora_graph(cora_root)
         bench_graph("cora (8x8)", x, ei, 8, 8, device, rounds, provs, rows, log)
-    else:
+    elif cora:
         rows.append(dict(graph="cora", provider="*", skipped=f"Cora raw files not found under {cora_root}"))
-    add_ratios(rows)
-    meta = dict(device=device, cpu=platform.processor() or platform.machine(), threads=torch.get_num_threads(),
-                torch=torch.__version__, time=time.strftime("%Y-%m-%d %H:%M:%S"), rounds=rounds,
-                heads=heads, channels=channels, in_channels=f_in)
-    if device == "cuda":
-        meta["gpu"] = torch.cuda.get_device_name()
-    if out_dir:
-        write_report(out_dir, meta, rows)
+    save()
     return meta, rows
 
 
@@ -281,9 +287,125 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default=None)
     ap.add_argument("--cora-root", default="/work/shared/data/planetoid")
+    ap.add_argument("--configs", default=None, help="N:deg,N:deg,... power-law graphs (default: the full sweep)")
+    ap.add_argument("--no-cora", action="store_true")
+    ap.add_argument("--providers", default=None, help="comma-separated subset of slimops,reference,pyg,pyg_fused")
     a = ap.parse_args(argv)
-    run(a.device, a.quick, a.rounds, a.out, a.cora_root)
+    configs = [tuple(int(v) for v in c.split(":")) for c in a.configs.split(",")] if a.configs else None
+    only = set(a.providers.split(",")) if a.providers else None
+    run(a.device, a.quick, a.rounds, a.out, a.cora_root, configs=configs, cora=not a.no_cora, only=only)
 
 
 if __name__ == "__main__":
     main()
+
+
+# ----------------------------------------------------------------------------- the common runner's suite
+
+from ..benchmarks.runner import Case, Skip, Suite, quiet_peer  # noqa: E402
+
+
+def _reference_conv():
+    """FusedGATConv whose attention is autograd through the pure-PyTorch reference forward (E x H x C
+    messages materialised): the unfused eager baseline, independent of the selected backend."""
+    from ..nn import FusedGATConv
+    from . import reference
+
+    class ReferenceGATConv(FusedGATConv):
+        def attention(self, h, a_src, a_dst, indptr, indices):
+            return reference.forward(h, a_src, a_dst, indptr, indices, self.negative_slope, 0.0, 0, 0)[0]
+
+    return ReferenceGATConv
+
+
+class GATSuite(Suite):
+    """One GAT layer (FusedGATConv vs PyG GATConv vs the reference), forward and forward + backward.
+
+    Providers: ``slimops`` (FusedGATConv, the backend auto picks), ``reference`` (autograd through the
+    pure-PyTorch reference), ``pyg`` (PyG GATConv), ``pyg_fused`` (PyG FusedGATConv where dgNN is
+    installed). ``work``: the bytes of the edge gathers a fused pass needs (E x H x C features, once
+    forward, twice backward). ``bytes_saved`` of each provider is in ``note``.
+    """
+
+    name = "gat"
+    title = "GAT layer (fused attention): forward and forward+backward"
+    providers = ("slimops", "reference", "pyg", "pyg_fused")
+    oracle = "reference"
+    speedups = {"speedup_vs_pyg": "pyg", "speedup_vs_reference": "reference"}
+    case_columns = ("graph", "nodes", "avg_degree", "heads", "channels")
+    modes = ("forward", "full")
+
+    def add_arguments(self, p):
+        p.add_argument("--configs", default=None, help="N:deg,... power-law graphs (default 5000:4,5000:16,20000:32)")
+        p.add_argument("--cora-root", default="/work/shared/data/planetoid")
+
+    def cases(self, args, device):
+        configs = getattr(args, "configs", None)
+        if configs:
+            configs = [tuple(int(v) for v in c.split(":")) for c in configs.split(",")]
+        elif getattr(args, "quick", False):
+            configs = CONFIGS_QUICK
+        else:
+            configs = [(5000, 4), (5000, 16), (20000, 32)]
+        out = []
+        for mode in self.modes:
+            for n, deg in configs:
+                out.append(Case(device, dict(graph="powerlaw", nodes=n, avg_degree=deg, heads=4, channels=32), mode))
+            root = getattr(args, "cora_root", "/work/shared/data/planetoid")
+            if os.path.isdir(root) and not getattr(args, "quick", False):
+                out.append(Case(device, dict(graph="cora", nodes=2708, avg_degree=3.9, heads=8, channels=8,
+                                             root=root), mode))
+        return out
+
+    def inputs(self, case):
+        if case.graph == "cora":
+            x, ei = cora_graph(case.params["root"])
+        else:
+            ei = powerlaw_graph(case.nodes, case.avg_degree, seed=case.nodes + case.avg_degree)
+            x = torch.randn(case.nodes, 256, generator=torch.Generator().manual_seed(1))
+        return dict(x=x.to(case.device).requires_grad_(case.mode != "forward"), edge_index=ei.to(case.device),
+                    state={})
+
+    def build(self, case, provider, inputs, budget):
+        from ..nn import FusedGATConv
+
+        if provider == "slimops":
+            cls = FusedGATConv
+        elif provider == "reference":
+            cls = _reference_conv()
+        elif provider == "pyg":
+            try:
+                with quiet_peer("torch_geometric"):
+                    from torch_geometric.nn import GATConv as cls
+            except ImportError:
+                raise Skip("PyG not installed") from None
+        else:
+            cls, _, note = providers(case.device)["pyg_fused"]
+            if cls is None:
+                raise Skip(note)
+        x, ei = inputs["x"], inputs["edge_index"]
+        torch.manual_seed(0)
+        layer = cls(x.shape[1], case.channels, heads=case.heads).to(case.device)
+        if inputs["state"]:
+            layer.load_state_dict(inputs["state"])
+        else:
+            inputs["state"].update(layer.state_dict())
+        layer(x, ei)  # builds the cached CSR (FusedGATConv) outside the timed calls
+        note = f"saved for backward {saved_bytes(layer, x, ei, None) / 2**20:.2f} MiB"
+        return (lambda: layer(x, ei)), note
+
+    def work(self, case):
+        if case.graph == "cora":
+            edges = 10556 + 2708
+        else:
+            edges = case.nodes * case.avg_degree + case.nodes
+        gathers = edges * case.heads * case.channels * 4
+        return gathers * (1 if case.mode == "forward" else 3)
+
+    def compare(self, case, provider, out, oracle_out):
+        if not isinstance(out, torch.Tensor) or not isinstance(oracle_out, torch.Tensor):
+            return None
+        return bool(torch.allclose(out.float(), oracle_out.float(), atol=1e-4, rtol=1e-4))
+
+
+SUITE = GATSuite()

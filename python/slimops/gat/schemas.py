@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import torch
 
-try:
-    from .._library import FLOAT_DTYPES, check, lib
-except ImportError:  # before the house layout lands on main
-    from .._ops import FLOAT_DTYPES, lib
-    from .._ops import _check as check
+from .._library import FLOAT_DTYPES, check, lib
 
 INDEX_DTYPES = (torch.int32, torch.int64)
+OPS = ("gat_forward", "gat_backward", "gat_merge")
 
 lib.define("gat_forward(Tensor h, Tensor a_src, Tensor a_dst, Tensor indptr, Tensor indices, float negative_slope, "
            "float dropout, int seed, int offset) -> (Tensor out, Tensor lse)")

@@ -1,5 +1,11 @@
 """OCP Microscaling (MX) formats: quantize, dequantize, fake-quantize, packed storage.
 
+The family's folder: ``formats.py`` (the formats), ``schemas.py`` (op schemas,
+checks, fakes, autograd), ``reference.py`` (pure PyTorch, the oracle and the
+default kernel), ``dispatch.py`` (kernel registration and choice), one module
+per backend (``cpu.py``, ``cuda.py``, ``triton.py``), ``swizzle.py`` (cuBLAS
+scale layout) and ``bench.py`` (the benchmark suite).
+
 >>> import torch, slimops
 >>> t = slimops.mx.quantize(torch.randn(4, 64), "mxfp8")
 >>> t.data.shape, t.scales.shape, t.dequantize(torch.float32).shape
@@ -12,8 +18,10 @@ import dataclasses
 
 import torch
 
+from . import schemas  # noqa: F401  (op schemas first)
+from . import dispatch  # noqa: F401  (the kernels: reference, C++, CUDA C++, Triton)
 from .formats import ALIASES, BLOCK_SIZES, FORMATS, MXFormat, get_format
-from .layout import swizzle_scales
+from .swizzle import swizzle_scales
 
 __all__ = ["ALIASES", "BLOCK_SIZES", "FORMATS", "MXFormat", "MXTensor", "dequantize", "fake_quantize",
            "get_format", "quantize", "swizzle_scales"]

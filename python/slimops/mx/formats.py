@@ -9,7 +9,7 @@ with an implicit scale of ``2**-(b-2)`` (so their ``emax`` is 0) and the
 symmetric range ``±(2**(b-1) - 1)``.
 
 The integer parameters below (``ebits``, ``mbits``, ``bias``, ``max_code``) are
-exactly what the shared element header ``kernels/mx_element.cuh`` uses; an
+exactly what the shared element header ``kernels/mx/mx_element.cuh`` uses; an
 MXINT element is encoded there as an FP element with ``bias = 1``,
 ``mbits = b - 2`` and no exponent field, which is the same fixed-point grid.
 """
@@ -18,10 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 
+import torch
+
 BLOCK_SIZES = (16, 32, 64)
 SCALE_MODES = ("floor", "rceil")
 E8M0_BIAS = 127
 E8M0_NAN = 0xFF
+# The integers the native kernels take for dtypes and scale modes (kernels/mx/mx_params.h).
+DTYPE_CODES = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
+SCALE_MODE_CODES = {"floor": 0, "rceil": 1}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,477 @@
+// MX quantize / dequantize / fake-quantize on the CPU, on the canonical layout:
+// a contiguous (rows, L) input whose last axis is blocked.
+//
+// The element math is kernels/mx/mx_element.cuh, shared with the CUDA kernels. This
+// file is compiled once per instruction set (SLIMOPS_ISA = avx512, avx2,
+// baseline; see CMakeLists.txt) and csrc/common/isa.h picks one at run time,
+// so no build depends on -march=native. The hot loops work on one block at a
+// time in small fixed buffers with compile-time format parameters, written
+// branch-free so that the compiler vectorises them (-fopt-info-vec shows it).
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "csrc/common/parallel.h"
+#include "csrc/mx/mx_cpu.h"
+#include "kernels/mx/mx_element.cuh"
+
+namespace slimops {
+namespace cpu {
+namespace SLIMOPS_ISA {
+
+using namespace slimops::mx;
+constexpr int kMaxBlock = 64;
+
+// Work goes in chunks of 16 elements (every block size is a multiple of 16): the
+// loops below have compile-time trip counts, so each becomes a few vector
+// instructions with no scalar epilogue. A partial last block goes through the
+// same code on a zero-padded copy.
+constexpr int kChunk = 16;
+
+// Chunks covering n <= kMaxBlock elements (bounded, which also tells the compiler so).
+static inline int chunks_of(int n) {
+  int c = (n + kChunk - 1) / kChunk;
+  return c < kMaxBlock / kChunk ? c : kMaxBlock / kChunk;
+}
+
+// ---------------------------------------------------------------------------- load / store
+
+template <int DT>
+static inline void load16(const void* x, int64_t off, float* v) {
+  if (DT == kF32) {
+    const float* p = (const float*)x + off;
+    for (int i = 0; i < kChunk; ++i) v[i] = p[i];
+  } else if (DT == kBF16) {
+    const uint16_t* p = (const uint16_t*)x + off;
+    for (int i = 0; i < kChunk; ++i) v[i] = bits_f32((uint32_t)p[i] << 16);
+  } else {
+    const uint16_t* p = (const uint16_t*)x + off;
+#if defined(__F16C__)
+    _mm256_storeu_ps(v, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p)));
+    _mm256_storeu_ps(v + 8, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(p + 8))));
+#else
+    for (int i = 0; i < kChunk; ++i) v[i] = f16_to_f32(p[i]);
+#endif
+  }
+}
+
+template <int DT>
+static inline void store16(const float* v, void* out, int64_t off) {
+  if (DT == kF32) {
+    float* p = (float*)out + off;
+    for (int i = 0; i < kChunk; ++i) p[i] = v[i];
+  } else if (DT == kBF16) {
+    uint16_t* p = (uint16_t*)out + off;
+    for (int i = 0; i < kChunk; ++i) p[i] = f32_to_bf16(v[i]);
+  } else {
+    uint16_t* p = (uint16_t*)out + off;
+#if defined(__F16C__)
+    _mm_storeu_si128((__m128i*)p, _mm256_cvtps_ph(_mm256_loadu_ps(v), _MM_FROUND_TO_NEAREST_INT));
+    _mm_storeu_si128((__m128i*)(p + 8), _mm256_cvtps_ph(_mm256_loadu_ps(v + 8), _MM_FROUND_TO_NEAREST_INT));
+#else
+    for (int i = 0; i < kChunk; ++i) p[i] = f32_to_f16(v[i]);
+#endif
+  }
+}
+
+// Element size in bytes of each input/output dtype code.
+static inline int dtype_size(int dt) { return dt == kF32 ? 4 : 2; }
+
+// ---------------------------------------------------------------------------- packing
+
+// 16 codes -> 16 * BITS / 8 bytes, a little-endian bit stream (element 0 lowest).
+template <int BITS>
+static inline void pack16(const uint32_t* c, uint8_t* out) {
+  if (BITS == 8) {
+    for (int i = 0; i < 16; ++i) out[i] = (uint8_t)c[i];
+  } else if (BITS == 4) {
+    for (int i = 0; i < 8; ++i) out[i] = (uint8_t)(c[2 * i] | (c[2 * i + 1] << 4));
+  } else if (BITS == 2) {
+    for (int i = 0; i < 4; ++i)
+      out[i] = (uint8_t)(c[4 * i] | (c[4 * i + 1] << 2) | (c[4 * i + 2] << 4) | (c[4 * i + 3] << 6));
+  } else {  // 6 bits: four elements in three bytes
+    for (int g = 0; g < 4; ++g) {
+      uint32_t w = c[4 * g] | (c[4 * g + 1] << 6) | (c[4 * g + 2] << 12) | (c[4 * g + 3] << 18);
+      out[3 * g] = (uint8_t)w;
+      out[3 * g + 1] = (uint8_t)(w >> 8);
+      out[3 * g + 2] = (uint8_t)(w >> 16);
+    }
+  }
+}
+
+template <int BITS>
+static inline void unpack16(const uint8_t* in, uint32_t* c) {
+  if (BITS == 8) {
+    for (int i = 0; i < 16; ++i) c[i] = in[i];
+  } else if (BITS == 4) {
+    for (int i = 0; i < 8; ++i) {
+      c[2 * i] = in[i] & 0xFu;
+      c[2 * i + 1] = in[i] >> 4;
+    }
+  } else if (BITS == 2) {
+    for (int i = 0; i < 16; ++i) c[i] = (in[i / 4] >> (2 * (i % 4))) & 3u;
+  } else {
+    for (int g = 0; g < 4; ++g) {
+      uint32_t w = in[3 * g] | ((uint32_t)in[3 * g + 1] << 8) | ((uint32_t)in[3 * g + 2] << 16);
+      for (int k = 0; k < 4; ++k) c[4 * g + k] = (w >> (6 * k)) & 63u;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------- elements
+
+// Running max of |v| over 16 values, as fp32 bits: for non-negative floats the
+// unsigned order of the bits is the numeric order, and NaN/Inf (>= 0x7F800000)
+// sort above every finite value, so one integer max (which vectorises, unlike a
+// float max under IEEE rules) gives both the amax and whether it is finite.
+static inline void amax16(const float* v, uint32_t& amax_bits) {
+  uint32_t m = amax_bits;
+  for (int i = 0; i < kChunk; ++i) {
+    uint32_t a = f32_bits(v[i]) & 0x7FFFFFFFu;
+    m = a > m ? a : m;
+  }
+  amax_bits = m;
+}
+
+// 16 lanes of 32-bit values (GCC vector extensions: one AVX-512 register, two AVX2
+// ones, four SSE ones on the baseline build).
+typedef uint32_t u32x16 __attribute__((vector_size(64)));
+typedef float f32x16 __attribute__((vector_size(64)));
+
+// 16 elements of a finite-scale block -> codes (the header's magnitude code plus the sign).
+template <int FMT, bool SR>
+static inline void encode16(const float* v, float inv, uint32_t index, uint32_t key, uint32_t* codes) {
+  constexpr Format f = format_of(FMT);
+  constexpr uint32_t sign_shift = f.is_int ? 31 : (uint32_t)(f.bits - 1);
+  constexpr uint32_t mask = (1u << f.bits) - 1u;
+  if (!SR) {
+    f32x16 x;
+    memcpy(&x, v, sizeof(x));
+    const u32x16 mag = encode_magnitude_rne<u32x16, f32x16>(bitcast<u32x16>(x * inv) & 0x7FFFFFFFu, f);
+    const u32x16 sign = bitcast<u32x16>(x) >> 31;
+    const u32x16 code = f.is_int ? ((sign != 0 ? 0u - mag : mag) & mask) : (mag | (sign << sign_shift));
+    memcpy(codes, &code, sizeof(code));
+    return;
+  }
+  for (int i = 0; i < kChunk; ++i) {
+    uint32_t sign = f32_bits(v[i]) >> 31;
+    uint32_t mag = encode_magnitude_sr(f32_bits(v[i] * inv) & 0x7FFFFFFFu, f, mix32((index + (uint32_t)i) ^ key));
+    codes[i] = f.is_int ? ((sign ? 0u - mag : mag) & mask) : (mag | (sign << sign_shift));
+  }
+}
+
+// 16 codes of a block with scale byte `byte` -> fp32 values. Scale byte 0 (2^-127,
+// an fp32 subnormal, e.g. all-zero blocks) multiplies in two exact steps, since a
+// subnormal operand is slow on x86; the result is the same single rounding.
+template <int FMT>
+static inline void decode16(const uint32_t* codes, uint32_t byte, float* out) {
+  constexpr Format f = format_of(FMT);
+  u32x16 c;
+  memcpy(&c, codes, sizeof(c));
+  const f32x16 d = decode_lanes<u32x16, f32x16>(c, f);
+  const f32x16 v = byte == 0 ? (d * 0x1p-64f) * 0x1p-63f : d * scale_of(byte);
+  memcpy(out, &v, sizeof(v));
+}
+
+// ---------------------------------------------------------------------------- one block
+
+// Quantize one block of n <= block_size elements at x[off..off+n): scale byte and codes.
+template <int FMT, int DT, bool SR>
+static inline uint32_t encode_block(const void* x, int64_t off, int n, int block_size, int mode, uint32_t key,
+                                    float* v, uint32_t* codes) {
+  constexpr Format f = format_of(FMT);
+  const int chunks = chunks_of(n);
+  if (n == block_size) {
+    for (int c = 0; c < chunks; ++c) load16<DT>(x, off + c * kChunk, v + c * kChunk);
+  } else {  // partial last block: a zero-padded copy (zeros do not change the amax)
+    alignas(64) uint8_t tmp[kMaxBlock * 4] = {0};
+    memcpy(tmp, (const uint8_t*)x + off * dtype_size(DT), (size_t)n * dtype_size(DT));
+    for (int c = 0; c < chunks; ++c) load16<DT>(tmp, c * kChunk, v + c * kChunk);
+  }
+  uint32_t amax_bits = 0;
+  for (int c = 0; c < chunks; ++c) amax16(v + c * kChunk, amax_bits);
+  const uint32_t byte = scale_byte(bits_f32(amax_bits), f, mode);  // 0xFF when NaN or Inf
+  const float inv = inv_scale_of(byte);
+  if (byte == kE8M0NaN) {  // rare: the scalar path
+    for (int i = 0; i < chunks * kChunk; ++i) codes[i] = encode_element(v[i], inv, true, f, false, 0);
+  } else {
+    for (int c = 0; c < chunks; ++c)
+      encode16<FMT, SR>(v + c * kChunk, inv, (uint32_t)off + c * kChunk, key, codes + c * kChunk);
+  }
+  return byte;
+}
+
+// Blocks are numbered b = row * nblocks + k; each thread takes one contiguous
+// range of them and walks it with (row, start) kept incrementally (no division
+// per block). fn(row, start, n, b) handles one block of n elements.
+template <class Fn>
+static inline void for_each_block(int64_t rows, int64_t length, int block_size, int num_threads, Fn fn) {
+  const int64_t nblocks = (length + block_size - 1) / block_size;
+  parallel_ranges(rows * nblocks, 1024, num_threads, [&](int64_t b0, int64_t b1) {
+    int64_t row = b0 / nblocks, start = (b0 % nblocks) * block_size;
+    for (int64_t b = b0; b < b1; ++b) {
+      const int n = (int)(length - start < block_size ? length - start : block_size);
+      fn(row, start, n, b);
+      start += block_size;
+      if (start >= length) {
+        start = 0;
+        ++row;
+      }
+    }
+  });
+}
+
+// Quantize `count` consecutive full blocks starting at element x_off, kTile blocks
+// at a time: first every block's amax, then the tile's scale bytes in one
+// vectorised loop (the scalar chain of one block's scale would otherwise stall
+// the vector code), then the codes. sink(i, byte, codes) consumes block i.
+constexpr int kTile = 16;
+
+// Codes of a block whose scale is NaN (kept out of line, away from the fast loop).
+template <int FMT, int DT>
+__attribute__((noinline)) static void encode_nan_block(const void* x, int64_t off, int chunks, uint32_t* codes) {
+  constexpr Format f = format_of(FMT);
+  alignas(64) float v[kChunk];
+  for (int c = 0; c < chunks; ++c) {
+    load16<DT>(x, off + c * kChunk, v);
+    for (int i = 0; i < kChunk; ++i) codes[c * kChunk + i] = encode_element(v[i], 0.0f, true, f, false, 0);
+  }
+}
+
+template <int FMT, int DT, bool SR, class Sink>
+static inline void encode_run(const void* x, int64_t x_off, int64_t count, int block_size, int mode,
+                              uint32_t key, Sink sink) {
+  constexpr Format f = format_of(FMT);
+  const int chunks = chunks_of(block_size);
+  for (int64_t t = 0; t < count; t += kTile) {
+    const int nb = (int)(count - t < kTile ? count - t : kTile);
+    alignas(64) uint32_t amax[kTile] = {0};
+    alignas(64) float v[kChunk];
+    for (int j = 0; j < nb; ++j)
+      for (int c = 0; c < chunks; ++c) {
+        load16<DT>(x, x_off + (t + j) * block_size + c * kChunk, v);
+        amax16(v, amax[j]);
+      }
+    alignas(64) uint32_t bytes[kTile];
+    alignas(64) float inv[kTile];
+    if (mode == kFloor) {  // two loops, so that each vectorises with its mode fixed
+      for (int j = 0; j < kTile; ++j) bytes[j] = scale_byte(bits_f32(amax[j]), f, kFloor);
+    } else {
+      for (int j = 0; j < kTile; ++j) bytes[j] = scale_byte(bits_f32(amax[j]), f, kRceil);
+    }
+    for (int j = 0; j < kTile; ++j) inv[j] = inv_scale_of(bytes[j]);
+    for (int j = 0; j < nb; ++j) {
+      const int64_t off = x_off + (t + j) * block_size;
+      alignas(64) uint32_t codes[kMaxBlock];
+      if (bytes[j] == kE8M0NaN) {  // rare: the scalar path
+        encode_nan_block<FMT, DT>(x, off, chunks, codes);
+      } else {
+        for (int c = 0; c < chunks; ++c) {
+          load16<DT>(x, off + c * kChunk, v);
+          encode16<FMT, SR>(v, inv[j], (uint32_t)(off + c * kChunk), key, codes + c * kChunk);
+        }
+      }
+      sink(t + j, bytes[j], codes);
+    }
+  }
+}
+
+// Runs of full blocks, split over threads: the whole tensor is one run when the
+// length is a multiple of the block size; otherwise each row is a run plus a
+// partial tail block. run(row, x_off, first_block, count) then tail(row).
+
+template <class Run, class Tail>
+static inline void for_each_run(int64_t rows, int64_t length, int block_size, int num_threads, Run run, Tail tail) {
+  const int64_t full = length / block_size;
+  if (length % block_size == 0) {
+    parallel_ranges(rows * full, 1024, num_threads,
+                    [&](int64_t i0, int64_t i1) { run(i0 * block_size, i0, i1 - i0); });
+  } else {
+    parallel_ranges(rows, 32768 / (length + 1) + 1, num_threads, [&](int64_t r0, int64_t r1) {
+      for (int64_t row = r0; row < r1; ++row) {
+        run(row * length, row * (full + 1), full);
+        tail(row);
+      }
+    });
+  }
+}
+
+// Pack the codes of a block into its place in the row (the tail block writes only its bytes).
+template <int BITS>
+static inline void store_packed(const uint32_t* codes, int n, int64_t start, uint8_t* row_data) {
+  const int chunks = chunks_of(n);
+  const int64_t byte_off = start * BITS / 8;
+  if (n % kChunk == 0) {
+    for (int c = 0; c < chunks; ++c) pack16<BITS>(codes + c * kChunk, row_data + byte_off + c * 2 * BITS);
+  } else {
+    uint8_t tmp[kMaxBlock];
+    for (int c = 0; c < chunks; ++c) pack16<BITS>(codes + c * kChunk, tmp + c * 2 * BITS);
+    memcpy(row_data + byte_off, tmp, (size_t)(packed_bytes(BITS, start + n) - byte_off));
+  }
+}
+
+template <int DT>
+static inline void store_block(const float* v, int n, void* out, int64_t off) {
+  const int chunks = chunks_of(n);
+  if (n % kChunk == 0) {
+    for (int c = 0; c < chunks; ++c) store16<DT>(v + c * kChunk, out, off + c * kChunk);
+  } else {
+    alignas(64) uint8_t tmp[kMaxBlock * 4];
+    for (int c = 0; c < chunks; ++c) store16<DT>(v + c * kChunk, tmp, c * kChunk);
+    memcpy((uint8_t*)out + off * dtype_size(DT), tmp, (size_t)n * dtype_size(DT));
+  }
+}
+
+// ---------------------------------------------------------------------------- row loops
+
+
+template <int FMT, int DT, bool SR>
+static void quantize_impl(const QuantizeArgs& a) {
+  constexpr Format f = format_of(FMT);
+  const int64_t row_bytes = packed_bytes(f.bits, a.length);
+  const int64_t full = a.length / a.block_size;
+  const uint32_t key = mix32(a.seed);
+  for_each_run(
+      a.rows, a.length, a.block_size, a.num_threads,
+      [&](int64_t x_off, int64_t first_block, int64_t count) {
+        // x_off / length is the row; a full block's packed bytes start at row * row_bytes + k * block_bytes.
+        const int64_t row0 = x_off / a.length, k0 = x_off % a.length / a.block_size;
+        uint8_t* data = a.data + row0 * row_bytes + k0 * a.block_size * f.bits / 8;
+        uint8_t* scales = a.scales + first_block;
+        const int chunks = chunks_of(a.block_size);
+        const int64_t block_bytes = (int64_t)a.block_size * f.bits / 8;
+        encode_run<FMT, DT, SR>(a.x, x_off, count, a.block_size, a.scale_mode, key,
+                                [&, chunks, block_bytes, scales, data](int64_t i, uint32_t byte, const uint32_t* codes) {
+                                  scales[i] = (uint8_t)byte;
+                                  for (int c = 0; c < chunks; ++c)
+                                    pack16<f.bits>(codes + c * kChunk, data + i * block_bytes + c * 2 * f.bits);
+                                });
+      },
+      [&](int64_t row) {
+        const int64_t start = full * a.block_size;
+        const int n = (int)(a.length - start);
+        alignas(64) float v[kMaxBlock];
+        alignas(64) uint32_t codes[kMaxBlock];
+        a.scales[row * (full + 1) + full] = (uint8_t)encode_block<FMT, DT, SR>(
+            a.x, row * a.length + start, n, a.block_size, a.scale_mode, key, v, codes);
+        store_packed<f.bits>(codes, n, start, a.data + row * row_bytes);
+      });
+}
+
+template <int FMT, int DT, bool SR>
+static void fake_quantize_impl(const FakeQuantizeArgs& a) {
+  const int64_t full = a.length / a.block_size;
+  const uint32_t key = mix32(a.seed);
+  for_each_run(
+      a.rows, a.length, a.block_size, a.num_threads,
+      [&](int64_t x_off, int64_t, int64_t count) {
+        const int chunks = chunks_of(a.block_size), block_size = a.block_size;
+        void* const out = a.out;
+        encode_run<FMT, DT, SR>(a.x, x_off, count, a.block_size, a.scale_mode, key,
+                                [&, chunks, x_off, block_size, out](int64_t i, uint32_t byte, const uint32_t* codes) {
+                                  alignas(64) float v[kChunk];
+                                  for (int c = 0; c < chunks; ++c) {
+                                    decode16<FMT>(codes + c * kChunk, byte, v);
+                                    store16<DT>(v, out, x_off + i * block_size + c * kChunk);
+                                  }
+                                });
+      },
+      [&](int64_t row) {
+        const int64_t start = full * a.block_size, off = row * a.length + start;
+        const int n = (int)(a.length - start);
+        alignas(64) float v[kMaxBlock];
+        alignas(64) uint32_t codes[kMaxBlock];
+        uint32_t byte = encode_block<FMT, DT, SR>(a.x, off, n, a.block_size, a.scale_mode, key, v, codes);
+        for (int c = 0; c < chunks_of(n); ++c) decode16<FMT>(codes + c * kChunk, byte, v + c * kChunk);
+        store_block<DT>(v, n, a.out, off);
+      });
+}
+
+template <int FMT, int DT>
+static void dequantize_impl(const DequantizeArgs& a) {
+  constexpr Format f = format_of(FMT);
+  const int64_t row_bytes = packed_bytes(f.bits, a.length);
+  for_each_block(a.rows, a.length, a.block_size, a.num_threads, [&](int64_t row, int64_t start, int n, int64_t b) {
+    const int chunks = chunks_of(n);
+    const uint8_t* src = a.data + row * row_bytes + start * f.bits / 8;
+    alignas(64) uint8_t packed[kMaxBlock];
+    if (n % kChunk) {  // tail block: copy its bytes into a zeroed buffer
+      memset(packed, 0, sizeof(packed));
+      memcpy(packed, src, (size_t)(packed_bytes(f.bits, start + n) - start * f.bits / 8));
+      src = packed;
+    }
+    alignas(64) uint32_t codes[kMaxBlock];
+    alignas(64) float v[kMaxBlock];
+    const uint32_t byte = a.scales[b];
+    for (int c = 0; c < chunks; ++c) {
+      unpack16<f.bits>(src + c * 2 * f.bits, codes + c * kChunk);
+      decode16<FMT>(codes + c * kChunk, byte, v + c * kChunk);
+    }
+    store_block<DT>(v, n, a.out, row * a.length + start);
+  });
+}
+
+// ---------------------------------------------------------------------------- entry points
+
+#define SLIMOPS_FORMAT_CASES(CALL) \
+  switch (fmt) {                   \
+    case kFp8E4M3: CALL(kFp8E4M3); break; \
+    case kFp8E5M2: CALL(kFp8E5M2); break; \
+    case kFp6E3M2: CALL(kFp6E3M2); break; \
+    case kFp6E2M3: CALL(kFp6E2M3); break; \
+    case kFp4E2M1: CALL(kFp4E2M1); break; \
+    case kInt8: CALL(kInt8); break;       \
+    case kInt6: CALL(kInt6); break;       \
+    case kInt4: CALL(kInt4); break;       \
+    default: CALL(kInt2); break;          \
+  }
+
+template <int FMT, template <int, int, bool> class Impl, class Args>
+static void by_dtype_sr(const Args& a) {
+  if (a.dtype == kF32) a.stochastic ? Impl<FMT, kF32, true>::run(a) : Impl<FMT, kF32, false>::run(a);
+  else if (a.dtype == kBF16) a.stochastic ? Impl<FMT, kBF16, true>::run(a) : Impl<FMT, kBF16, false>::run(a);
+  else a.stochastic ? Impl<FMT, kF16, true>::run(a) : Impl<FMT, kF16, false>::run(a);
+}
+
+template <int FMT, int DT, bool SR>
+struct Quantize { static void run(const QuantizeArgs& a) { quantize_impl<FMT, DT, SR>(a); } };
+template <int FMT, int DT, bool SR>
+struct FakeQuantize { static void run(const FakeQuantizeArgs& a) { fake_quantize_impl<FMT, DT, SR>(a); } };
+
+template <int FMT>
+static void dequantize_by_dtype(const DequantizeArgs& a) {
+  if (a.dtype == kF32) dequantize_impl<FMT, kF32>(a);
+  else if (a.dtype == kBF16) dequantize_impl<FMT, kBF16>(a);
+  else dequantize_impl<FMT, kF16>(a);
+}
+
+void quantize(const QuantizeArgs& a) {
+  const int fmt = a.fmt;
+#define CALL(F) by_dtype_sr<F, Quantize>(a)
+  SLIMOPS_FORMAT_CASES(CALL)
+#undef CALL
+}
+
+void fake_quantize(const FakeQuantizeArgs& a) {
+  const int fmt = a.fmt;
+#define CALL(F) by_dtype_sr<F, FakeQuantize>(a)
+  SLIMOPS_FORMAT_CASES(CALL)
+#undef CALL
+}
+
+void dequantize(const DequantizeArgs& a) {
+  const int fmt = a.fmt;
+#define CALL(F) dequantize_by_dtype<F>(a)
+  SLIMOPS_FORMAT_CASES(CALL)
+#undef CALL
+}
+
+}  // namespace SLIMOPS_ISA
+}  // namespace cpu
+}  // namespace slimops

@@ -1,1 +1,0 @@
-"""Triton kernels (selected by the cuda backend, or on CPU under TRITON_INTERPRET=1)."""

@@ -1,0 +1,43 @@
+"""The MX family's C++ CPU implementation (``slimops._C``, built from ``csrc/mx/``) on the canonical layout."""
+
+from __future__ import annotations
+
+import torch
+
+from .._backend import native_module
+from .formats import DTYPE_CODES, SCALE_MODE_CODES, MXFormat
+
+
+def _C():
+    return native_module("_C")
+
+
+def quantize_2d(x2d: torch.Tensor, fmt: MXFormat, block_size: int, scale_mode: str = "floor",
+                stochastic: bool = False, seed: int = 0):
+    rows, length = x2d.shape
+    data = torch.empty(rows, fmt.packed_bytes(length), dtype=torch.uint8)
+    scales = torch.empty(rows, -(-length // block_size), dtype=torch.uint8)
+    _C().mx_quantize(x2d.data_ptr(), DTYPE_CODES[x2d.dtype], rows, length, data.data_ptr(), scales.data_ptr(),
+                     fmt.format_id, block_size, SCALE_MODE_CODES[scale_mode], stochastic, seed & 0xFFFFFFFF,
+                     torch.get_num_threads())
+    return data, scales
+
+
+def dequantize_2d(data: torch.Tensor, scales: torch.Tensor, fmt: MXFormat, block_size: int, length: int,
+                  dtype: torch.dtype):
+    rows = data.shape[0]
+    out = torch.empty(rows, length, dtype=dtype)
+    _C().mx_dequantize(data.data_ptr(), scales.data_ptr(), rows, length, out.data_ptr(), DTYPE_CODES[dtype],
+                       fmt.format_id, block_size, torch.get_num_threads())
+    return out
+
+
+def fake_quantize_2d(x2d: torch.Tensor, fmt: MXFormat, block_size: int, scale_mode: str = "floor",
+                     stochastic: bool = False, seed: int = 0):
+    rows, length = x2d.shape
+    out = torch.empty_like(x2d)
+    _C().mx_fake_quantize(x2d.data_ptr(), DTYPE_CODES[x2d.dtype], rows, length, out.data_ptr(),
+                          fmt.format_id, block_size, SCALE_MODE_CODES[scale_mode], stochastic, seed & 0xFFFFFFFF,
+                          torch.get_num_threads())
+    return out
+

@@ -1,0 +1,85 @@
+"""The MX ops' kernels: argument checks, the canonical layout, and the choice of implementation.
+
+Each implementation module (``reference``, ``cpu``, ``cuda``, ``triton``) works
+on the canonical layout only, a contiguous ``(rows, L)`` tensor whose last axis
+is the quantized one, through ``quantize_2d``, ``dequantize_2d`` and
+``fake_quantize_2d``. The kernels registered here check the arguments, move the
+axis, ask :func:`slimops._backend.resolve` which implementation runs, and
+restore the caller's layout. The reference is the default kernel (every device).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .._backend import register_family, resolve
+from . import cpu, cuda, reference, schemas
+
+FAMILY = "mx"
+# The implementations each op has besides the reference, in the order "auto" prefers them.
+register_family(FAMILY, {op: {"cpu": ("native", "triton"), "cuda": ("triton", "native")} for op in schemas.OPS})
+
+_NATIVE = {"cpu": cpu, "cuda": cuda}
+
+
+def to_2d(x: torch.Tensor, axis: int) -> torch.Tensor:
+    """Move ``axis`` last and flatten the rest: a contiguous (rows, L) tensor."""
+    moved = x.movedim(axis, -1)
+    length = moved.shape[-1]
+    rows = math.prod(moved.shape[:-1])
+    return moved.contiguous().view(rows, length)
+
+
+def from_2d(y2d: torch.Tensor, shape, axis: int) -> torch.Tensor:
+    """Inverse of :func:`to_2d` for an output whose axis length is ``y2d.shape[1]``."""
+    moved_shape = list(shape)
+    moved_shape.pop(axis)
+    moved = y2d.reshape(*moved_shape, y2d.shape[1])
+    return moved.movedim(-1, axis).contiguous()
+
+
+def implementation(op: str, t: torch.Tensor, dtype: "torch.dtype | None" = None):
+    """The module that runs ``op`` on ``t``'s device under the selected backend (the reference for empty tensors)."""
+    if t.numel() == 0:
+        return reference
+    choice = resolve(FAMILY, op, t.device.type, dtype or t.dtype)
+    if choice == "native":
+        return _NATIVE[t.device.type]
+    if choice == "triton":
+        from . import triton as triton_impl  # imported only when Triton is selected
+
+        return triton_impl
+    return reference
+
+
+def _register(dispatch_key: "str | None", pick) -> None:
+    """Register the three MX kernels for ``dispatch_key`` (None: the default kernel of every device)."""
+
+    @torch.library.register_kernel("slimops::mx_quantize", dispatch_key)
+    def mx_quantize(x, fmt, block_size, axis, scale_mode, stochastic, seed):
+        f, ax = schemas.check_quantize_args(x, fmt, block_size, axis, scale_mode)
+        impl = pick("mx_quantize", x)
+        data, scales = impl.quantize_2d(to_2d(x, ax), f, block_size, scale_mode, stochastic, seed)
+        return from_2d(data, x.shape, ax), from_2d(scales, x.shape, ax)
+
+    @torch.library.register_kernel("slimops::mx_dequantize", dispatch_key)
+    def mx_dequantize(data, scales, fmt, block_size, axis, length, dtype):
+        f, ax = schemas.check_dequantize_args(data, scales, fmt, block_size, axis, length, dtype)
+        scales = scales.view(torch.uint8)
+        out_shape = schemas.packed_shape(data.shape, ax, length)
+        impl = reference if math.prod(out_shape) == 0 else pick("mx_dequantize", data, dtype)
+        out = impl.dequantize_2d(to_2d(data, ax), to_2d(scales, ax), f, block_size, length, dtype)
+        return from_2d(out, out_shape, ax)
+
+    @torch.library.register_kernel("slimops::mx_fake_quantize", dispatch_key)
+    def mx_fake_quantize(x, fmt, block_size, axis, scale_mode, stochastic, seed):
+        f, ax = schemas.check_quantize_args(x, fmt, block_size, axis, scale_mode)
+        out = pick("mx_fake_quantize", x).fake_quantize_2d(to_2d(x, ax), f, block_size, scale_mode, stochastic, seed)
+        return from_2d(out, x.shape, ax)
+
+
+_register(None, lambda op, t, dtype=None: reference)
+_register("cpu", implementation)
+_register("cuda", implementation)

@@ -1,0 +1,71 @@
+"""Helpers for slimops' tests (and users' tests of their own kernels): devices, backends, bit-exact comparison.
+
+Importing this module imports pytest; ``import slimops`` does not import it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from ._backend import native_module, triton_available
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def cpu_backends() -> list:
+    """Backends that can run on CPU tensors here; the missing ones are skipped with the reason."""
+    out = [pytest.param("reference", id="reference")]
+    out.append(pytest.param("native", id="native", marks=pytest.mark.skipif(
+        native_module("_C") is None, reason="slimops._C not built (SLIMOPS_SKIP_NATIVE?)")))
+    return out
+
+
+def gpu_backends() -> list:
+    """The CUDA backends (Triton, CUDA C++), each skipped with the reason when it cannot run here."""
+    reason = "no CUDA device here"
+    return [
+        pytest.param("triton", id="cuda-triton", marks=pytest.mark.skipif(
+            not (torch.cuda.is_available() and triton_available()), reason=reason + " (or triton missing)")),
+        pytest.param("native", id="cuda-native", marks=pytest.mark.skipif(
+            not (torch.cuda.is_available() and native_module("_C_cuda") is not None),
+            reason=reason + " (or slimops._C_cuda not built)")),
+    ]
+
+
+def device_backends() -> list:
+    """(device, backend) pairs: the CPU backends, then the CUDA ones."""
+    out = [pytest.param("cpu", p.values[0], id=f"cpu-{p.id}", marks=p.marks) for p in cpu_backends()]
+    out += [pytest.param("cuda", p.values[0], id=p.id, marks=p.marks) for p in gpu_backends()]
+    return out
+
+
+def assert_bits_equal(actual: torch.Tensor, expected: torch.Tensor, what: str = "") -> None:
+    """Bit-for-bit equality; NaNs compare equal whatever their payload (torch's own casts differ there)."""
+    assert actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
+    a, e = actual.detach().cpu(), expected.detach().cpu()
+    if a.is_floating_point():
+        nan_a, nan_e = torch.isnan(a), torch.isnan(e)
+        assert torch.equal(nan_a, nan_e), f"{what}: NaN positions differ"
+        ints = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[a.element_size()]
+        a = torch.where(nan_a, torch.zeros_like(a), a).view(ints)
+        e = torch.where(nan_e, torch.zeros_like(e), e).view(ints)
+    bad = (a != e).nonzero()
+    if len(bad):
+        first = [tuple(i.tolist()) for i in bad[:8]]
+        raise AssertionError(f"{what}: {len(bad)} of {a.numel()} differ; first at {first}: "
+                             f"actual {[a[i].item() for i in first]} expected {[e[i].item() for i in first]}")
+
+
+def run_cli(args: list, cwd, timeout: float = 150, expect: int = 0) -> subprocess.CompletedProcess:
+    """``python -m slimops ARGS`` in a subprocess; asserts its exit status is ``expect``."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    r = subprocess.run([sys.executable, "-m", "slimops", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                       timeout=timeout)
+    assert r.returncode == expect, f"exit {r.returncode}\nstdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"
+    return r
