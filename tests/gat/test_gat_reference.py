@@ -244,3 +244,17 @@ def test_opcheck(backend, backend_reset):
                               (g, h.detach(), a_src.detach(), a_dst.detach(), indptr, indices, out.detach(), lse,
                                0.2, 0.3, 1, 0))
         torch.library.opcheck(torch.ops.slimops.gat_merge, (torch.stack([out, out]).detach(), torch.stack([lse, lse])))
+
+
+def test_backward_runs_the_forward_backend(monkeypatch, backend_reset):
+    """Backward re-enters the backend forward resolved, even outside the use_backend block."""
+    calls = []
+    real = ref.backward
+    monkeypatch.setattr(ref, "backward", lambda *a: calls.append(1) or real(*a))
+    n = 15
+    indptr, indices = csr("uniform", n, 3, seed=1)
+    h, a_src, a_dst = (t.requires_grad_() for t in inputs(n, n, 2, 3))
+    with slimops.use_backend("reference"):
+        out = slimops.gat.gat_attention(h, a_src, a_dst, indptr, indices)
+    out.sum().backward()
+    assert calls == [1]

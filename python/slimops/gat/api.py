@@ -6,6 +6,8 @@ from typing import Optional, Sequence
 
 import torch
 
+from .._backend import current_backend, use_backend
+
 
 def draw_seed() -> int:
     """A dropout seed drawn once from torch's default (CPU) generator: reproducible under
@@ -93,6 +95,7 @@ class _Sequential(torch.autograd.Function):
             out, lse = (o, l) if out is None else merge([out, o], [lse, l])
         ctx.save_for_backward(a_dst, out, lse, *flat)
         ctx.args = (negative_slope, dropout, seed, offsets)
+        ctx.backend = current_backend()
         return out
 
     @staticmethod
@@ -100,6 +103,12 @@ class _Sequential(torch.autograd.Function):
         a_dst, out, lse, *flat = ctx.saved_tensors
         negative_slope, dropout, seed, offsets = ctx.args
         grad_out = grad_out.contiguous()
+        with use_backend(ctx.backend):
+            return _Sequential._backward_blocks(flat, grad_out, out, lse, a_dst, negative_slope, dropout, seed,
+                                                offsets)
+
+    @staticmethod
+    def _backward_blocks(flat, grad_out, out, lse, a_dst, negative_slope, dropout, seed, offsets):
         grads, grad_a_dst = [], None
         for b in range(len(flat) // 4):
             h, a_src, indptr, indices = flat[4 * b:4 * b + 4]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from .._backend import current_backend, use_backend
 from .._library import FLOAT_DTYPES, check, lib
 
 INDEX_DTYPES = (torch.int32, torch.int64)
@@ -116,6 +117,7 @@ def _setup_context(ctx, inputs, output):
     out, lse = output
     ctx.save_for_backward(h, a_src, a_dst, indptr, indices, out, lse)
     ctx.args = (negative_slope, dropout, seed, offset)
+    ctx.backend = current_backend()  # backward re-enters it (autograd may run it on another thread)
     ctx.mark_non_differentiable(lse)
 
 
@@ -123,8 +125,9 @@ def _backward(ctx, grad_out, grad_lse):
     h, a_src, a_dst, indptr, indices, out, lse = ctx.saved_tensors
     if grad_out is None:
         grad_out = torch.zeros_like(out)
-    grad_h, grad_a_src, grad_a_dst = torch.ops.slimops.gat_backward(
-        grad_out.contiguous(), h, a_src, a_dst, indptr, indices, out, lse, *ctx.args)
+    with use_backend(ctx.backend):
+        grad_h, grad_a_src, grad_a_dst = torch.ops.slimops.gat_backward(
+            grad_out.contiguous(), h, a_src, a_dst, indptr, indices, out, lse, *ctx.args)
     return grad_h, grad_a_src, grad_a_dst, None, None, None, None, None, None
 
 
