@@ -17,6 +17,7 @@ namespace slimops {
 void bind_mx(py::module_& m);
 void bind_slicescale(py::module_& m);
 void bind_distributed(py::module_& m);
+void bind_gat(py::module_& m);
 }  // namespace slimops
 
 PYBIND11_MODULE(_C, m) {
@@ -24,6 +25,7 @@ PYBIND11_MODULE(_C, m) {
   slimops::bind_mx(m);
   slimops::bind_slicescale(m);
   slimops::bind_distributed(m);
+  slimops::bind_gat(m);
 
   m.def("cpu_features", [] {
     py::dict d;

@@ -16,7 +16,9 @@ from ._info import info
 # The kernel families: importing one registers its ops and kernels (one line per family).
 from . import mx  # noqa: E402
 from . import slicescale  # noqa: E402  (mx_convert; builds on mx)
+from . import gat  # noqa: E402
 from . import distributed  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["BACKENDS", "current_backend", "distributed", "info", "mx", "set_backend", "slicescale", "use_backend"]
+__all__ = ["BACKENDS", "current_backend", "distributed", "gat", "info", "mx", "set_backend", "slicescale",
+           "use_backend"]

@@ -63,3 +63,16 @@ def test_synthetic_graph_is_deterministic_and_undirected():
     key = a.edge_index[0] * n + a.edge_index[1]
     assert torch.equal(torch.sort(key).values, torch.sort(a.edge_index[1] * n + a.edge_index[0]).values)
     assert int(a.train_mask.sum()) == 100
+
+
+def test_cora_matches_pygs_planetoid():
+    """Cora as PyG's Planetoid gives it: counts per class, undirected, no self-loops, binary features."""
+    if not _have("cora"):
+        pytest.skip(f"Planetoid raw files for cora not under {PLANETOID} (set SLIMOPS_PLANETOID)")
+    d = load_planetoid(PLANETOID, "cora", normalize_features=False)
+    assert torch.bincount(d.y).tolist() == [351, 217, 418, 818, 426, 298, 180]
+    assert (d.edge_index[0] != d.edge_index[1]).all()
+    n = d.num_nodes
+    fwd = set((d.edge_index[0] * n + d.edge_index[1]).tolist())
+    assert fwd == set((d.edge_index[1] * n + d.edge_index[0]).tolist())
+    assert set(d.x.unique().tolist()) == {0.0, 1.0}

@@ -22,6 +22,7 @@ import importlib
 SUITES = {
     "mx": "slimops.mx.bench",
     "slicescale": "slimops.slicescale.bench",
+    "gat": "slimops.gat.bench",
 }
 
 

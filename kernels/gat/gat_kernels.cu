@@ -1,0 +1,253 @@
+// Fused GAT attention, CUDA C++. One warp per (node, head); lanes hold up to kMaxPerLane
+// channels each (C <= 32 * kMaxPerLane). Notation and math: python/slimops/gat/reference.py.
+//
+// forward   (warp per destination row, head): lanes compute 32 logits at a time, online
+//           softmax over the chunks, then each edge of the chunk is broadcast and the lanes
+//           accumulate its h row; out = acc / s, lse = m + log s.
+// bwd_dst   (warp per destination row, head): delta = g . out, grad_a_dst.
+// bwd_src   (warp per source node, head) over the transposed index: grad_h, grad_a_src.
+// No atomics: deterministic. Every read of the CSR is guarded (see gat_cuda.h).
+#include <math.h>
+#include <stdint.h>
+
+#include <cuda_runtime.h>
+
+#include "kernels/gat/gat_cuda.h"
+#include "kernels/gat/gat_math.cuh"
+
+namespace slimops {
+namespace gat {
+namespace {
+
+constexpr int kWarp = 32;
+constexpr int kWarpsPerBlock = 4;
+constexpr int kMaxPerLane = 8;  // C <= 256
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+template <typename I>
+__device__ __forceinline__ void row_range(const I* indptr, int64_t i, int64_t n_edges, int64_t* s, int64_t* e) {
+  int64_t a = (int64_t)indptr[i], b = (int64_t)indptr[i + 1];
+  a = a < 0 ? 0 : (a > n_edges ? n_edges : a);
+  b = b < a ? a : (b > n_edges ? n_edges : b);
+  *s = a, *e = b;
+}
+
+struct Scalars {
+  int64_t n_src, n_dst, heads, channels, n_edges, offset;
+  float slope, p, inv_keep;
+  uint32_t key;
+  bool drop;
+};
+
+template <int DT, typename I>
+__global__ void fwd_kernel(Scalars sc, const void* h, const void* as, const void* ad, const I* indptr,
+                           const I* indices, void* out, float* lse) {
+  const int lane = threadIdx.x % kWarp;
+  const int64_t w = (int64_t)blockIdx.x * kWarpsPerBlock + threadIdx.x / kWarp;
+  if (w >= sc.n_dst * sc.heads) return;
+  const int64_t i = w / sc.heads, hd = w % sc.heads, H = sc.heads, C = sc.channels;
+  int64_t start, end;
+  row_range(indptr, i, sc.n_edges, &start, &end);
+  const float adst = load<DT>(ad, i * H + hd);
+  float acc[kMaxPerLane];
+#pragma unroll
+  for (int r = 0; r < kMaxPerLane; ++r) acc[r] = 0.0f;
+  float m = -INFINITY, s = 0.0f;
+  for (int64_t e0 = start; e0 < end; e0 += kWarp) {
+    const int64_t k = e0 + lane;
+    int64_t j = -1;
+    float e = -INFINITY;
+    if (k < end) {
+      j = (int64_t)indices[k];
+      if (j >= 0 && j < sc.n_src) e = leaky(load<DT>(as, j * H + hd) + adst, sc.slope);
+      else j = -1;
+    }
+    const float m_new = fmaxf(m, warp_max(e));
+    if (m_new == -INFINITY) continue;  // the whole chunk was guarded out
+    const float scale = expf(m - m_new);
+    float q = j >= 0 ? expf(e - m_new) : 0.0f;
+    s = s * scale + warp_sum(q);
+    if (sc.drop && j >= 0) q *= dropout_weight(edge_key(sc.key, (uint64_t)(sc.offset + k)), (int)hd, sc.p, sc.inv_keep);
+#pragma unroll
+    for (int r = 0; r < kMaxPerLane; ++r) acc[r] *= scale;
+    const int n = (int)((end - e0) < kWarp ? (end - e0) : kWarp);
+    for (int t = 0; t < n; ++t) {
+      const int64_t jt = __shfl_sync(0xffffffffu, j, t);
+      const float qt = __shfl_sync(0xffffffffu, q, t);
+      if (jt < 0 || qt == 0.0f) continue;
+#pragma unroll
+      for (int r = 0; r < kMaxPerLane; ++r) {
+        const int64_t c = lane + r * kWarp;
+        if (c < C) acc[r] += qt * load<DT>(h, (jt * H + hd) * C + c);
+      }
+    }
+    m = m_new;
+  }
+  const bool has = s > 0.0f;
+#pragma unroll
+  for (int r = 0; r < kMaxPerLane; ++r) {
+    const int64_t c = lane + r * kWarp;
+    if (c < C) store<DT>(out, (i * H + hd) * C + c, has ? acc[r] / s : 0.0f);
+  }
+  if (lane == 0) lse[i * H + hd] = has ? m + logf(s) : -INFINITY;
+}
+
+template <int DT, typename I>
+__global__ void bwd_dst_kernel(Scalars sc, const void* g, const void* h, const void* as, const void* ad,
+                               const I* indptr, const I* indices, const void* out, const float* lse, float* delta,
+                               void* grad_ad) {
+  const int lane = threadIdx.x % kWarp;
+  const int64_t w = (int64_t)blockIdx.x * kWarpsPerBlock + threadIdx.x / kWarp;
+  if (w >= sc.n_dst * sc.heads) return;
+  const int64_t i = w / sc.heads, hd = w % sc.heads, H = sc.heads, C = sc.channels;
+  int64_t start, end;
+  row_range(indptr, i, sc.n_edges, &start, &end);
+  float gi[kMaxPerLane];
+  float d = 0.0f;
+#pragma unroll
+  for (int r = 0; r < kMaxPerLane; ++r) {
+    const int64_t c = lane + r * kWarp;
+    gi[r] = c < C ? load<DT>(g, (i * H + hd) * C + c) : 0.0f;
+    if (c < C) d += gi[r] * load<DT>(out, (i * H + hd) * C + c);
+  }
+  d = warp_sum(d);
+  if (lane == 0) delta[i * H + hd] = d;
+  const float adst = load<DT>(ad, i * H + hd), l = lse[i * H + hd];
+  float acc = 0.0f;  // lane 0's sum is the result
+  for (int64_t k = start; k < end; ++k) {
+    const int64_t j = (int64_t)indices[k];
+    if (j < 0 || j >= sc.n_src) continue;
+    float gh = 0.0f;
+#pragma unroll
+    for (int r = 0; r < kMaxPerLane; ++r) {
+      const int64_t c = lane + r * kWarp;
+      if (c < C) gh += gi[r] * load<DT>(h, (j * H + hd) * C + c);
+    }
+    gh = warp_sum(gh);
+    const float z = load<DT>(as, j * H + hd) + adst;
+    const float alpha = expf(leaky(z, sc.slope) - l);
+    const float wt = sc.drop ? dropout_weight(edge_key(sc.key, (uint64_t)(sc.offset + k)), (int)hd, sc.p, sc.inv_keep)
+                             : 1.0f;
+    acc += alpha * (wt * gh - d) * leaky_grad(z, sc.slope);
+  }
+  if (lane == 0) store<DT>(grad_ad, i * H + hd, acc);
+}
+
+template <int DT, typename I>
+__global__ void bwd_src_kernel(Scalars sc, const void* g, const void* h, const void* as, const void* ad,
+                               const int64_t* colptr, const I* csc_edge, const I* csc_row, const float* lse,
+                               const float* delta, void* grad_h, void* grad_as) {
+  const int lane = threadIdx.x % kWarp;
+  const int64_t w = (int64_t)blockIdx.x * kWarpsPerBlock + threadIdx.x / kWarp;
+  if (w >= sc.n_src * sc.heads) return;
+  const int64_t j = w / sc.heads, hd = w % sc.heads, H = sc.heads, C = sc.channels;
+  int64_t start = colptr[j], end = colptr[j + 1];
+  start = start < 0 ? 0 : (start > sc.n_edges ? sc.n_edges : start);
+  end = end < start ? start : (end > sc.n_edges ? sc.n_edges : end);
+  float hj[kMaxPerLane], acc[kMaxPerLane];
+#pragma unroll
+  for (int r = 0; r < kMaxPerLane; ++r) {
+    const int64_t c = lane + r * kWarp;
+    hj[r] = c < C ? load<DT>(h, (j * H + hd) * C + c) : 0.0f;
+    acc[r] = 0.0f;
+  }
+  const float asj = load<DT>(as, j * H + hd);
+  float gsum = 0.0f;
+  for (int64_t q = start; q < end; ++q) {
+    const int64_t k = (int64_t)csc_edge[q], i = (int64_t)csc_row[q];
+    if (i < 0 || i >= sc.n_dst || k < 0 || k >= sc.n_edges) continue;
+    const float z = asj + load<DT>(ad, i * H + hd);
+    const float alpha = expf(leaky(z, sc.slope) - lse[i * H + hd]);
+    const float wt = sc.drop ? dropout_weight(edge_key(sc.key, (uint64_t)(sc.offset + k)), (int)hd, sc.p, sc.inv_keep)
+                             : 1.0f;
+    float gh = 0.0f;
+#pragma unroll
+    for (int r = 0; r < kMaxPerLane; ++r) {
+      const int64_t c = lane + r * kWarp;
+      if (c < C) {
+        const float gv = load<DT>(g, (i * H + hd) * C + c);
+        acc[r] += alpha * wt * gv;
+        gh += gv * hj[r];
+      }
+    }
+    gh = warp_sum(gh);
+    gsum += alpha * (wt * gh - delta[i * H + hd]) * leaky_grad(z, sc.slope);
+  }
+#pragma unroll
+  for (int r = 0; r < kMaxPerLane; ++r) {
+    const int64_t c = lane + r * kWarp;
+    if (c < C) store<DT>(grad_h, (j * H + hd) * C + c, acc[r]);
+  }
+  if (lane == 0) store<DT>(grad_as, j * H + hd, gsum);
+}
+
+Scalars scalars_of(const GatArgs& a) {
+  return Scalars{a.n_src, a.n_dst, a.heads, a.channels, a.n_edges, a.offset, a.negative_slope, a.dropout,
+                 a.inv_keep, seed_key(a.seed), a.dropout > 0.0f};
+}
+
+int64_t blocks_for(int64_t warps) { return (warps + kWarpsPerBlock - 1) / kWarpsPerBlock; }
+
+template <int DT, typename I>
+void launch_forward(const GatArgs& a, const ForwardPtrs& p, cudaStream_t st) {
+  const Scalars sc = scalars_of(a);
+  const int64_t warps = a.n_dst * a.heads;
+  if (warps == 0) return;
+  fwd_kernel<DT, I><<<(unsigned)blocks_for(warps), kWarp * kWarpsPerBlock, 0, st>>>(
+      sc, (const void*)p.h, (const void*)p.a_src, (const void*)p.a_dst, (const I*)p.indptr, (const I*)p.indices,
+      (void*)p.out, (float*)p.lse);
+}
+
+template <int DT, typename I>
+void launch_backward(const GatArgs& a, const CudaBackwardPtrs& p, cudaStream_t st) {
+  const Scalars sc = scalars_of(a);
+  const int64_t wd = a.n_dst * a.heads, ws = a.n_src * a.heads;
+  if (wd > 0)
+    bwd_dst_kernel<DT, I><<<(unsigned)blocks_for(wd), kWarp * kWarpsPerBlock, 0, st>>>(
+        sc, (const void*)p.grad_out, (const void*)p.h, (const void*)p.a_src, (const void*)p.a_dst,
+        (const I*)p.indptr, (const I*)p.indices, (const void*)p.out, (const float*)p.lse, (float*)p.delta,
+        (void*)p.grad_a_dst);
+  if (ws > 0)
+    bwd_src_kernel<DT, I><<<(unsigned)blocks_for(ws), kWarp * kWarpsPerBlock, 0, st>>>(
+        sc, (const void*)p.grad_out, (const void*)p.h, (const void*)p.a_src, (const void*)p.a_dst,
+        (const int64_t*)p.colptr, (const I*)p.csc_edge, (const I*)p.csc_row, (const float*)p.lse,
+        (const float*)p.delta, (void*)p.grad_h, (void*)p.grad_a_src);
+}
+
+template <typename I, typename Fn>
+void by_dtype(int dtype, Fn&& fn) {
+  if (dtype == kF32) fn(std::integral_constant<int, kF32>());
+  else if (dtype == kBF16) fn(std::integral_constant<int, kBF16>());
+  else fn(std::integral_constant<int, kF16>());
+}
+
+}  // namespace
+
+cudaError_t forward_cuda(const GatArgs& a, const ForwardPtrs& p, cudaStream_t stream) {
+  auto go = [&](auto dt) {
+    if (a.index_bits == 32) launch_forward<decltype(dt)::value, int32_t>(a, p, stream);
+    else launch_forward<decltype(dt)::value, int64_t>(a, p, stream);
+  };
+  by_dtype<int>(a.dtype, go);
+  return cudaGetLastError();
+}
+
+cudaError_t backward_cuda(const GatArgs& a, const CudaBackwardPtrs& p, cudaStream_t stream) {
+  auto go = [&](auto dt) {
+    if (a.index_bits == 32) launch_backward<decltype(dt)::value, int32_t>(a, p, stream);
+    else launch_backward<decltype(dt)::value, int64_t>(a, p, stream);
+  };
+  by_dtype<int>(a.dtype, go);
+  return cudaGetLastError();
+}
+
+}  // namespace gat
+}  // namespace slimops

@@ -1,0 +1,27 @@
+"""Fused GAT attention with rematerialisation (``torch.ops.slimops.gat_*``).
+
+Public API::
+
+    out = slimops.gat.gat_attention(h, a_src, a_dst, indptr, indices, negative_slope=0.2, dropout=0.0)
+    indptr, indices = slimops.gat.csr_from_edge_index(edge_index, num_nodes)
+
+Partial aggregation over blocks of source nodes (SAR's sequential aggregation)::
+
+    out_b, lse_b = slimops.gat.partial_forward(h_b, a_src_b, a_dst, indptr_b, indices_b, ...)
+    out, lse = slimops.gat.merge([out_0, out_1, ...], [lse_0, lse_1, ...])
+    grad_h_b, grad_a_src_b, grad_a_dst_b = slimops.gat.partial_backward(grad_out, out, lse, h_b, ...)
+    out = slimops.gat.sequential_aggregate(blocks, a_dst, ...)   # differentiable, one block at a time
+
+Importing this module registers the ops and their kernels. The math and its
+notation are in :mod:`slimops.gat.reference`.
+"""
+
+from __future__ import annotations
+
+from . import schemas  # noqa: F401  (op schemas first)
+from . import dispatch  # noqa: F401  (kernel registrations)
+from .api import (csr_from_edge_index, gat_attention, merge, partial_backward, partial_forward, draw_seed,
+                  sequential_aggregate)
+
+__all__ = ["csr_from_edge_index", "draw_seed", "gat_attention", "merge", "partial_backward", "partial_forward",
+           "sequential_aggregate"]

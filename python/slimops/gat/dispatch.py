@@ -1,0 +1,79 @@
+"""Kernel registrations (dispatch) of the GAT ops: the reference everywhere, and per device the backend ``resolve`` picks.
+
+Each backend module (``cpu.py``, ``triton.py``, ``cuda.py``) has ``forward``,
+``backward`` with the reference's signatures, on contiguous tensors.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .._backend import register_family, resolve
+from . import reference
+from .schemas import check_backward_args, check_forward_args, check_merge_args
+
+OPS = {
+    "gat_forward": {"cpu": ("native", "triton"), "cuda": ("triton", "native")},
+    "gat_backward": {"cpu": ("native", "triton"), "cuda": ("triton", "native")},
+}
+
+FAMILY = "gat"
+register_family(FAMILY, OPS)
+
+
+def pick(op: str, t: torch.Tensor) -> str:
+    """'reference', 'native' or 'triton': what runs ``op`` on ``t``'s device now."""
+    return resolve(FAMILY, op, t.device.type, t.dtype)
+
+
+def _impl(op: str, t: torch.Tensor):
+    choice = pick(op, t)
+    if choice == "native":
+        if t.device.type == "cpu":
+            from . import cpu as mod
+        else:
+            from . import cuda as mod
+        return mod
+    if choice == "triton":
+        from . import triton as mod
+        return mod
+    return None
+
+
+def _contig(*ts):
+    return [t.contiguous() for t in ts]
+
+
+def _forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset):
+    n_src = check_forward_args(h, a_src, a_dst, indptr, indices, negative_slope, dropout)[0]
+    args = _contig(h, a_src, a_dst, indptr, indices)
+    mod = _impl("gat_forward", h)
+    if mod is None:
+        if h.device.type == "cpu":
+            reference.check_csr_values(args[3], args[4], n_src)
+        return reference.forward(*args, negative_slope, dropout, seed, offset)
+    return mod.forward(*args, negative_slope, dropout, seed, offset)
+
+
+def _backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed, offset):
+    n_src = check_backward_args(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout)[0]
+    args = _contig(grad_out, h, a_src, a_dst, indptr, indices, out, lse)
+    mod = _impl("gat_backward", h)
+    if mod is None:
+        if h.device.type == "cpu":
+            reference.check_csr_values(args[4], args[5], n_src)
+        return reference.backward(*args, negative_slope, dropout, seed, offset)
+    return mod.backward(*args, negative_slope, dropout, seed, offset)
+
+
+# The same kernel for every device (None: the default) and for "cpu" and "cuda": it checks the
+# arguments, then runs what ``pick`` chooses (the reference where nothing else is available).
+for _key in (None, "cpu", "cuda"):
+    torch.library.register_kernel("slimops::gat_forward", _key, _forward)
+    torch.library.register_kernel("slimops::gat_backward", _key, _backward)
+
+
+@torch.library.register_kernel("slimops::gat_merge", None)
+def _merge(outs, lses):
+    check_merge_args(outs, lses)
+    return reference.merge(outs, lses)

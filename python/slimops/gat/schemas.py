@@ -1,0 +1,134 @@
+"""The GAT ops: schemas, argument checks, fake kernels and autograd.
+
+* ``gat_forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset) -> (out, lse)``
+* ``gat_backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed,
+  offset) -> (grad_h, grad_a_src, grad_a_dst)``
+* ``gat_merge(outs, lses) -> (out, lse)``: combine partial aggregations.
+
+The math is in :mod:`slimops.gat.reference`. The checks here run before any
+kernel on every device; they read only shapes, dtypes and devices (no host
+sync). The CSR's values are checked by the CPU kernels, not on CUDA, whose
+kernels guard every read instead.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .._backend import current_backend, use_backend
+from .._library import FLOAT_DTYPES, check, lib
+
+INDEX_DTYPES = (torch.int32, torch.int64)
+OPS = ("gat_forward", "gat_backward", "gat_merge")
+
+lib.define("gat_forward(Tensor h, Tensor a_src, Tensor a_dst, Tensor indptr, Tensor indices, float negative_slope, "
+           "float dropout, int seed, int offset) -> (Tensor out, Tensor lse)")
+lib.define("gat_backward(Tensor grad_out, Tensor h, Tensor a_src, Tensor a_dst, Tensor indptr, Tensor indices, "
+           "Tensor out, Tensor lse, float negative_slope, float dropout, int seed, int offset) "
+           "-> (Tensor grad_h, Tensor grad_a_src, Tensor grad_a_dst)")
+lib.define("gat_merge(Tensor outs, Tensor lses) -> (Tensor out, Tensor lse)")
+
+
+def _is_tensor(x, name: str) -> None:
+    check(isinstance(x, torch.Tensor), TypeError, f"{name} must be a torch.Tensor, got {type(x).__name__}")
+
+
+def check_forward_args(h, a_src, a_dst, indptr, indices, negative_slope, dropout) -> tuple[int, int, int, int]:
+    """Shapes, dtypes, devices; returns (n_src, n_dst, heads, channels)."""
+    for name, t in (("h", h), ("a_src", a_src), ("a_dst", a_dst), ("indptr", indptr), ("indices", indices)):
+        _is_tensor(t, name)
+    check(h.dim() == 3, ValueError, f"h must be 3-d [N_src, heads, channels], got shape {list(h.shape)}")
+    n_src, heads, channels = h.shape
+    check(h.dtype in FLOAT_DTYPES, TypeError, f"h must be float32, bfloat16 or float16, got {h.dtype}")
+    check(a_src.dim() == 2 and tuple(a_src.shape) == (n_src, heads), ValueError,
+          f"a_src must have shape [N_src, heads] = {[n_src, heads]} (from h), got {list(a_src.shape)}")
+    check(a_dst.dim() == 2 and a_dst.shape[1] == heads, ValueError,
+          f"a_dst must have shape [N_dst, heads={heads}], got {list(a_dst.shape)}")
+    for name, t in (("a_src", a_src), ("a_dst", a_dst)):
+        check(t.dtype == h.dtype, TypeError, f"{name} must have h's dtype {h.dtype}, got {t.dtype}")
+    n_dst = a_dst.shape[0]
+    check(indptr.dim() == 1 and indptr.numel() == n_dst + 1, ValueError,
+          f"indptr must be 1-d with N_dst + 1 = {n_dst + 1} entries (N_dst from a_dst), got shape {list(indptr.shape)}")
+    check(indices.dim() == 1, ValueError, f"indices must be 1-d, got shape {list(indices.shape)}")
+    check(indptr.dtype in INDEX_DTYPES and indices.dtype == indptr.dtype, TypeError,
+          f"indptr and indices must both be int32 or both int64, got {indptr.dtype} and {indices.dtype}")
+    for name, t in (("a_src", a_src), ("a_dst", a_dst), ("indptr", indptr), ("indices", indices)):
+        check(t.device == h.device, ValueError, f"{name} must be on h's device {h.device}, got {t.device}")
+    check(isinstance(negative_slope, (int, float)), TypeError, "negative_slope must be a float")
+    check(isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0, ValueError,
+          f"dropout must be in [0, 1), got {dropout!r}")
+    return n_src, n_dst, heads, channels
+
+
+def check_backward_args(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout):
+    dims = check_forward_args(h, a_src, a_dst, indptr, indices, negative_slope, dropout)
+    _, n_dst, heads, channels = dims
+    for name, t in (("grad_out", grad_out), ("out", out), ("lse", lse)):
+        _is_tensor(t, name)
+        check(t.device == h.device, ValueError, f"{name} must be on h's device {h.device}, got {t.device}")
+    want = [n_dst, heads, channels]
+    for name, t in (("grad_out", grad_out), ("out", out)):
+        check(list(t.shape) == want, ValueError, f"{name} must have shape [N_dst, heads, channels] = {want}, "
+              f"got {list(t.shape)}")
+        check(t.dtype == h.dtype, TypeError, f"{name} must have h's dtype {h.dtype}, got {t.dtype}")
+    check(list(lse.shape) == [n_dst, heads] and lse.dtype == torch.float32, ValueError,
+          f"lse must be float32 of shape {[n_dst, heads]}, got {lse.dtype} {list(lse.shape)}")
+    return dims
+
+
+def check_merge_args(outs, lses) -> None:
+    _is_tensor(outs, "outs")
+    _is_tensor(lses, "lses")
+    check(outs.dim() == 4, ValueError, f"outs must be 4-d [partials, N, heads, channels], got {list(outs.shape)}")
+    check(outs.dtype in FLOAT_DTYPES, TypeError, f"outs must be float32, bfloat16 or float16, got {outs.dtype}")
+    check(list(lses.shape) == list(outs.shape[:3]) and lses.dtype == torch.float32, ValueError,
+          f"lses must be float32 of shape {list(outs.shape[:3])}, got {lses.dtype} {list(lses.shape)}")
+    check(lses.device == outs.device, ValueError, f"lses must be on outs' device {outs.device}, got {lses.device}")
+
+
+# ----------------------------------------------------------------------------- fake kernels
+
+
+@torch.library.register_fake("slimops::gat_forward")
+def _gat_forward_fake(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset):
+    _, n_dst, heads, channels = check_forward_args(h, a_src, a_dst, indptr, indices, negative_slope, dropout)
+    return h.new_empty(n_dst, heads, channels), h.new_empty(n_dst, heads, dtype=torch.float32)
+
+
+@torch.library.register_fake("slimops::gat_backward")
+def _gat_backward_fake(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed, offset):
+    check_backward_args(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout)
+    return torch.empty_like(h, memory_format=torch.contiguous_format), \
+        torch.empty_like(a_src, memory_format=torch.contiguous_format), \
+        torch.empty_like(a_dst, memory_format=torch.contiguous_format)
+
+
+@torch.library.register_fake("slimops::gat_merge")
+def _gat_merge_fake(outs, lses):
+    check_merge_args(outs, lses)
+    return outs.new_empty(outs.shape[1:]), lses.new_empty(lses.shape[1:])
+
+
+# ----------------------------------------------------------------------------- autograd
+
+
+def _setup_context(ctx, inputs, output):
+    h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset = inputs
+    out, lse = output
+    ctx.save_for_backward(h, a_src, a_dst, indptr, indices, out, lse)
+    ctx.args = (negative_slope, dropout, seed, offset)
+    ctx.backend = current_backend()  # backward re-enters it (autograd may run it on another thread)
+    ctx.mark_non_differentiable(lse)
+
+
+def _backward(ctx, grad_out, grad_lse):
+    h, a_src, a_dst, indptr, indices, out, lse = ctx.saved_tensors
+    if grad_out is None:
+        grad_out = torch.zeros_like(out)
+    with use_backend(ctx.backend):
+        grad_h, grad_a_src, grad_a_dst = torch.ops.slimops.gat_backward(
+            grad_out.contiguous(), h, a_src, a_dst, indptr, indices, out, lse, *ctx.args)
+    return grad_h, grad_a_src, grad_a_dst, None, None, None, None, None, None
+
+
+torch.library.register_autograd("slimops::gat_forward", _backward, setup_context=_setup_context)

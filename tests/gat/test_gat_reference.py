@@ -1,0 +1,260 @@
+"""The GAT reference: against autograd through its own forward and a naive per-row loop, partials and merge,
+dropout, bad input, opcheck."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import slimops
+from slimops.gat import reference as ref
+
+from .graphs import close, csr, inputs
+
+KINDS = ["uniform", "powerlaw", "isolated", "selfloops", "duplicates"]
+
+
+def naive_forward(h, a_src, a_dst, indptr, indices, slope, w=None):
+    """Row by row with torch.softmax: an oracle independent of the reference's scatter code."""
+    n_dst, heads = a_dst.shape
+    out = torch.zeros(n_dst, heads, h.shape[2], dtype=torch.float64)
+    for i in range(n_dst):
+        s, e = int(indptr[i]), int(indptr[i + 1])
+        if s == e:
+            continue
+        j = indices[s:e].long()
+        logits = torch.nn.functional.leaky_relu(a_src[j].double() + a_dst[i].double(), slope)
+        alpha = torch.softmax(logits, 0)
+        if w is not None:
+            alpha = alpha * w[s:e].double()
+        out[i] = (alpha[:, :, None] * h[j].double()).sum(0)
+    return out
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("heads,channels", [(1, 1), (3, 5), (4, 16)])
+def test_forward_matches_naive(kind, heads, channels):
+    n = 37
+    indptr, indices = csr(kind, n, 4.5, seed=heads)
+    h, a_src, a_dst = inputs(n, n, heads, channels, scale=3.0)
+    out, lse = ref.forward(h, a_src, a_dst, indptr, indices, 0.2, 0.0, 0, 0)
+    close(out, naive_forward(h, a_src, a_dst, indptr, indices, 0.2), 1e-5, 1e-5, "out")
+    empty = indptr[1:] == indptr[:-1]
+    assert torch.isneginf(lse[empty]).all() and torch.isfinite(lse[~empty]).all()
+    assert (out[empty] == 0).all()
+
+
+def _autograd_grads(h, a_src, a_dst, indptr, indices, slope, p, seed, offset, grad_out):
+    leaves = [t.detach().clone().requires_grad_() for t in (h, a_src, a_dst)]
+    out, _ = ref.forward(*leaves, indptr, indices, slope, p, seed, offset)
+    return torch.autograd.grad(out, leaves, grad_out)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("p", [0.0, 0.4])
+def test_backward_matches_autograd(kind, p):
+    n_src, n_dst, heads, channels = 29, 23, 3, 7
+    indptr, indices = csr(kind, n_dst, 5.0, seed=3, n_src=n_src)
+    h, a_src, a_dst = inputs(n_src, n_dst, heads, channels, scale=2.0)
+    out, lse = ref.forward(h, a_src, a_dst, indptr, indices, 0.2, p, 11, 5)
+    g = torch.randn_like(out)
+    got = ref.backward(g, h, a_src, a_dst, indptr, indices, out, lse, 0.2, p, 11, 5)
+    want = _autograd_grads(h, a_src, a_dst, indptr, indices, 0.2, p, 11, 5, g)
+    for name, a, b in zip(("grad_h", "grad_a_src", "grad_a_dst"), got, want):
+        close(a, b, 1e-5, 1e-4, name)
+
+
+def test_autograd_through_op():
+    n = 31
+    indptr, indices = csr("powerlaw", n, 6, seed=2)
+    h, a_src, a_dst = (t.requires_grad_() for t in inputs(n, n, 2, 6))
+    with slimops.use_backend("reference"):
+        out = slimops.gat.gat_attention(h, a_src, a_dst, indptr, indices, 0.2)
+        out.square().sum().backward()
+    want = _autograd_grads(h, a_src, a_dst, indptr, indices, 0.2, 0.0, 0, 0, 2 * out.detach())
+    for a, b in zip((h.grad, a_src.grad, a_dst.grad), want):
+        close(a, b, 1e-5, 1e-4)
+
+
+def _blocks(h, a_src, indptr, indices, bounds):
+    """Split the source nodes at ``bounds``: per block the CSR of its edges, indices local."""
+    row = torch.repeat_interleave(torch.arange(indptr.numel() - 1), (indptr[1:] - indptr[:-1]).long())
+    out = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        keep = (indices >= lo) & (indices < hi)
+        counts = torch.bincount(row[keep], minlength=indptr.numel() - 1)
+        ip = torch.zeros(indptr.numel(), dtype=indptr.dtype)
+        ip[1:] = counts.cumsum(0)
+        out.append((h[lo:hi].contiguous(), a_src[lo:hi].contiguous(), ip, (indices[keep] - lo).to(indices.dtype)))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["uniform", "powerlaw", "isolated"])
+def test_partials_merge_equal_full(kind):
+    n_src, n_dst, heads, channels = 41, 33, 2, 5
+    indptr, indices = csr(kind, n_dst, 4, seed=7, n_src=n_src)
+    h, a_src, a_dst = inputs(n_src, n_dst, heads, channels, scale=2.0)
+    full, full_lse = ref.forward(h, a_src, a_dst, indptr, indices, 0.2, 0.0, 0, 0)
+    blocks = _blocks(h, a_src, indptr, indices, [0, 10, 11, 30, n_src])
+    parts = [slimops.gat.partial_forward(hb, sb, a_dst, ip, ix) for hb, sb, ip, ix in blocks]
+    out, lse = slimops.gat.merge([p[0] for p in parts], [p[1] for p in parts])
+    close(out, full, 1e-5, 1e-5, "merged out")
+    close(lse, full_lse, 1e-5, 1e-5, "merged lse")
+    # partial backward with the merged statistics gives each block's exact gradients
+    g = torch.randn_like(full)
+    gh, gs, gd = ref.backward(g, h, a_src, a_dst, indptr, indices, full, full_lse, 0.2, 0.0, 0, 0)
+    grads = [slimops.gat.partial_backward(g, out, lse, hb, sb, a_dst, ip, ix) for hb, sb, ip, ix in blocks]
+    close(torch.cat([x[0] for x in grads]), gh, 1e-5, 1e-4, "grad_h")
+    close(torch.cat([x[1] for x in grads]), gs, 1e-5, 1e-4, "grad_a_src")
+    close(sum(x[2] for x in grads), gd, 1e-5, 1e-4, "grad_a_dst")
+
+
+def test_sequential_aggregate_autograd():
+    n_src, n_dst = 40, 30
+    indptr, indices = csr("uniform", n_dst, 5, seed=1, n_src=n_src)
+    h, a_src, a_dst = (t.requires_grad_() for t in inputs(n_src, n_dst, 3, 4))
+    blocks = _blocks(h, a_src, indptr, indices, [0, 13, 27, n_src])
+    out = slimops.gat.sequential_aggregate(blocks, a_dst, 0.2)
+    out.sum().backward()
+    want_out = ref.forward(h.detach(), a_src.detach(), a_dst.detach(), indptr, indices, 0.2, 0.0, 0, 0)[0]
+    close(out, want_out, 1e-5, 1e-5)
+    want = _autograd_grads(h, a_src, a_dst, indptr, indices, 0.2, 0.0, 0, 0, torch.ones_like(want_out))
+    for a, b in zip((h.grad, a_src.grad, a_dst.grad), want):
+        close(a, b, 1e-5, 1e-4)
+
+
+def test_merge_all_empty_rows():
+    outs = torch.zeros(3, 4, 2, 5)
+    lses = torch.full((3, 4, 2), float("-inf"))
+    lses[1, 0] = 0.5
+    outs[1, 0] = 1.0
+    out, lse = slimops.gat.merge(list(outs), list(lses))
+    assert torch.isneginf(lse[1:]).all() and (out[1:] == 0).all()
+    close(out[0], outs[1, 0], 0, 0)
+
+
+def test_dropout_hash():
+    w = ref.dropout_weights(123, 0, 20000, 4, 0.3)
+    keep = (w > 0).float().mean().item()
+    assert abs(keep - 0.7) < 0.01
+    assert torch.equal(w, ref.dropout_weights(123, 0, 20000, 4, 0.3))
+    assert not torch.equal(w, ref.dropout_weights(124, 0, 20000, 4, 0.3))
+    # the counter is offset + edge: a shifted call sees the same stream
+    assert torch.equal(ref.dropout_weights(123, 5, 100, 4, 0.3), w[5:105])
+    # independent heads
+    assert (w[:, 0] > 0).float().sub((w[:, 1] > 0).float()).abs().mean() > 0.3
+    # counters beyond 2^32 use the high word
+    assert not torch.equal(ref.dropout_hash(1, 2**32, 50, 2), ref.dropout_hash(1, 0, 50, 2))
+
+
+def test_dropout_forward_matches_naive():
+    n = 25
+    indptr, indices = csr("uniform", n, 5, seed=4)
+    h, a_src, a_dst = inputs(n, n, 2, 3)
+    out, _ = ref.forward(h, a_src, a_dst, indptr, indices, 0.2, 0.5, 99, 7)
+    w = ref.dropout_weights(99, 7, indices.numel(), 2, 0.5)
+    close(out, naive_forward(h, a_src, a_dst, indptr, indices, 0.2, w), 1e-5, 1e-5)
+
+
+def test_seed_drawn_from_torch_generator():
+    n = 20
+    indptr, indices = csr("uniform", n, 5, seed=4)
+    h, a_src, a_dst = inputs(n, n, 2, 3)
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(5)
+        outs.append(slimops.gat.gat_attention(h, a_src, a_dst, indptr, indices, dropout=0.5))
+    assert torch.equal(outs[0], outs[1])
+    assert not torch.equal(outs[0], slimops.gat.gat_attention(h, a_src, a_dst, indptr, indices, dropout=0.5))
+    assert torch.equal(slimops.gat.gat_attention(h, a_src, a_dst, indptr, indices, dropout=0.5, training=False),
+                       slimops.gat.gat_attention(h, a_src, a_dst, indptr, indices))
+
+
+def _good():
+    indptr, indices = csr("uniform", 6, 2)
+    return (*inputs(6, 6, 2, 3), indptr, indices)
+
+
+@pytest.mark.parametrize("mutate,exc,match", [
+    (lambda a: (a[0][:, :1], *a[1:]), ValueError, "a_src must have shape"),
+    (lambda a: (a[0], a[1][:5], *a[2:]), ValueError, "a_src must have shape"),
+    (lambda a: (a[0], a[1], a[2][:, :1], *a[3:]), ValueError, "a_dst must have shape"),
+    (lambda a: (a[0].double(), *a[1:]), TypeError, "h must be float32"),
+    (lambda a: (a[0], a[1].half(), *a[2:]), TypeError, "a_src must have h's dtype"),
+    (lambda a: (a[0][0], *a[1:]), ValueError, "h must be 3-d"),
+    (lambda a: (*a[:3], a[3][:-1], a[4]), ValueError, "indptr must be 1-d"),
+    (lambda a: (*a[:3], a[3].int(), a[4]), TypeError, "both be int32 or both int64"),
+    (lambda a: (*a[:3], a[3].float(), a[4]), TypeError, "both be int32 or both int64"),
+    (lambda a: (*a[:3], a[3], a[4].clone().fill_(6)), ValueError, "indices must lie in"),
+    (lambda a: (*a[:3], a[3], a[4].clone().fill_(-1)), ValueError, "indices must lie in"),
+    (lambda a: (*a[:3], a[3].flip(0), a[4]), ValueError, "malformed CSR"),
+    (lambda a: (*a[:3], torch.cat([a[3][:3], a[3][2:3] - 1, a[3][4:]]), a[4]), ValueError, "malformed CSR"),
+    (lambda a: (*a[:3], a[3], a[4][:-1]), ValueError, "indptr\\[-1\\] must equal"),
+    (lambda a: (*a[:3], a[3] + 1, a[4]), ValueError, "indptr\\[0\\] must be 0"),
+])
+@pytest.mark.parametrize("backend", ["reference", "native"])
+def test_bad_input(mutate, exc, match, backend, backend_reset):
+    if backend == "native" and slimops._backend.native_module("_C") is None:
+        pytest.skip("slimops._C not built")
+    args = mutate(_good())
+    with slimops.use_backend(backend), pytest.raises(exc, match=match):
+        torch.ops.slimops.gat_forward(*args, 0.2, 0.0, 0, 0)
+
+
+def test_bad_dropout_and_device():
+    args = _good()
+    with pytest.raises(ValueError, match="dropout must be in"):
+        torch.ops.slimops.gat_forward(*args, 0.2, 1.0, 0, 0)
+    meta = (args[0], args[1], args[2].to("meta"), args[3], args[4])
+    with pytest.raises(ValueError, match="a_dst must be on h's device"):
+        torch.ops.slimops.gat_forward(*meta, 0.2, 0.0, 0, 0)
+
+
+def test_edge_index_checks():
+    with pytest.raises(ValueError, match="outside the graph"):
+        slimops.gat.csr_from_edge_index(torch.tensor([[0, 5], [1, 2]]), 5)
+    with pytest.raises(ValueError, match="shape \\[2, E\\]"):
+        slimops.gat.csr_from_edge_index(torch.zeros(3, 4, dtype=torch.long), 5)
+    with pytest.raises(TypeError, match="int64 or int32"):
+        slimops.gat.csr_from_edge_index(torch.zeros(2, 4), 5)
+
+
+def test_empty_graph_and_no_edges():
+    h, a_src, a_dst = inputs(5, 4, 2, 3)
+    indptr = torch.zeros(5, dtype=torch.int64)
+    indices = torch.zeros(0, dtype=torch.int64)
+    out, lse = torch.ops.slimops.gat_forward(h, a_src, a_dst, indptr, indices, 0.2, 0.0, 0, 0)
+    assert (out == 0).all() and torch.isneginf(lse).all()
+    h0, s0, d0 = inputs(0, 0, 2, 3)
+    out, lse = torch.ops.slimops.gat_forward(h0, s0, d0, torch.zeros(1, dtype=torch.int64), indices, 0.2, 0.0, 0, 0)
+    assert out.shape == (0, 2, 3)
+
+
+@pytest.mark.parametrize("backend", ["reference", "native"])
+def test_opcheck(backend, backend_reset):
+    if backend == "native" and slimops._backend.native_module("_C") is None:
+        pytest.skip("slimops._C not built")
+    indptr, indices = csr("isolated", 12, 3, seed=9)
+    h, a_src, a_dst = (t.requires_grad_() for t in inputs(12, 12, 2, 4))
+    with slimops.use_backend(backend):
+        torch.library.opcheck(torch.ops.slimops.gat_forward, (h, a_src, a_dst, indptr, indices, 0.2, 0.3, 1, 0))
+        out, lse = torch.ops.slimops.gat_forward(h, a_src, a_dst, indptr, indices, 0.2, 0.3, 1, 0)
+        g = torch.randn_like(out)
+        torch.library.opcheck(torch.ops.slimops.gat_backward,
+                              (g, h.detach(), a_src.detach(), a_dst.detach(), indptr, indices, out.detach(), lse,
+                               0.2, 0.3, 1, 0))
+        torch.library.opcheck(torch.ops.slimops.gat_merge, (torch.stack([out, out]).detach(), torch.stack([lse, lse])))
+
+
+def test_backward_runs_the_forward_backend(monkeypatch, backend_reset):
+    """Backward re-enters the backend forward resolved, even outside the use_backend block."""
+    calls = []
+    real = ref.backward
+    monkeypatch.setattr(ref, "backward", lambda *a: calls.append(1) or real(*a))
+    n = 15
+    indptr, indices = csr("uniform", n, 3, seed=1)
+    h, a_src, a_dst = (t.requires_grad_() for t in inputs(n, n, 2, 3))
+    with slimops.use_backend("reference"):
+        out = slimops.gat.gat_attention(h, a_src, a_dst, indptr, indices)
+    out.sum().backward()
+    assert calls == [1]
