@@ -167,7 +167,8 @@ static inline void encode16(const float* v, float inv, uint32_t index, uint32_t 
 }
 
 // 16 codes of a block with scale byte `byte` -> the fp32 values written to an output
-// of dtype DT (finish_decoded: canonical NaN, saturation at DT's largest finite value).
+// of dtype DT (finish_decoded: saturation at DT's largest finite value, in the rare
+// blocks whose scale can reach it).
 // Scale byte 0 (2^-127, an fp32 subnormal, e.g. all-zero blocks) multiplies in two
 // exact steps, since a subnormal operand is slow on x86; the result is the same
 // single rounding.
@@ -177,9 +178,9 @@ static inline void decode16(const uint32_t* codes, uint32_t byte, float* out) {
   u32x16 c;
   memcpy(&c, codes, sizeof(c));
   const f32x16 d = decode_lanes<u32x16, f32x16>(c, f);
-  const f32x16 v = byte == 0 ? (d * 0x1p-64f) * 0x1p-63f : d * scale_of(byte);
-  const f32x16 r = finish_decoded<u32x16, f32x16>(d, v, max_bits_of(DT));
-  memcpy(out, &r, sizeof(r));
+  f32x16 v = byte == 0 ? (d * 0x1p-64f) * 0x1p-63f : d * scale_of(byte);
+  if (needs_saturation(byte, f, DT)) v = finish_decoded<u32x16, f32x16>(d, v, max_bits_of(DT));  // rare
+  memcpy(out, &v, sizeof(v));
 }
 
 // ---------------------------------------------------------------------------- one block

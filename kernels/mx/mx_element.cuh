@@ -226,7 +226,9 @@ MX_HD F decode_lanes(U code, const Format& f) {
   if (f.has_nan_code && f.bias == 7) bits = mag == 0x7Fu ? U() + 0x7FC00000u : bits;  // E4M3 NaN
   if (f.has_nan_code && f.bias == 15)  // E5M2 Inf and NaN
     bits = e == 31u ? (mant != 0u ? U() + 0x7FC00000u : U() + 0x7F800000u) : bits;
-  return bitcast<F>(bits | ((code & sign_bit) << (32 - f.bits)));
+  const U sign = (code & sign_bit) << (32 - f.bits);
+  if (f.has_nan_code) return bitcast<F>(bits == 0x7FC00000u ? bits : bits | sign);  // NaN: canonical, unsigned
+  return bitcast<F>(bits | sign);
 }
 
 MX_HD float decode_element(uint32_t code, const Format& f) { return decode_lanes<uint32_t, float>(code, f); }
@@ -237,26 +239,33 @@ constexpr uint32_t kF32MaxBits = 0x7F7FFFFFu, kBF16MaxBits = 0x7F7F0000u, kF16Ma
 constexpr uint32_t kCanonicalNaN = 0x7FC00000u;  // -> bf16 0x7FC0, fp16 0x7E00
 
 // The value written for a decoded element d times its block's scale, v = d * 2^e
-// (U/F scalar or SIMD lanes, as decode_lanes): NaN becomes the canonical quiet NaN
-// (the same bits on every backend and dtype); a finite element is saturated at the
-// output dtype's largest finite value max_bits (an RCEIL scale near the top of a
-// range must not turn a finite input into Inf); an Inf element (an E5M2 Inf code)
-// stays Inf. Rounding then saturating equals saturating then rounding, so the
-// conversions that follow may round to nearest even as usual.
+// (U/F scalar or SIMD lanes, as decode_lanes): a finite element is saturated at the
+// output dtype's largest finite value max_bits (an RCEIL scale near the top of a range
+// must not turn a finite input into Inf); an Inf element (an E5M2 Inf code) stays Inf;
+// NaN stays the canonical quiet NaN that decode_lanes and scale_of give. Rounding then
+// saturating equals saturating then rounding, so the conversions that follow may round
+// to nearest even as usual. Only blocks with needs_saturation(byte) can overflow.
 template <class U, class F>
 MX_HD F finish_decoded(F d, F v, uint32_t max_bits) {
   const U vb = bitcast<U>(v);
   const U av = vb & 0x7FFFFFFFu;
   const U ad = bitcast<U>(d) & 0x7FFFFFFFu;
   const U sat = (vb & 0x80000000u) | max_bits;
-  U out = av > max_bits ? (ad == 0x7F800000u ? vb : sat) : vb;
-  out = av > 0x7F800000u ? U() + kCanonicalNaN : out;
+  const U out = (av > max_bits) & (av <= 0x7F800000u) & (ad != 0x7F800000u) ? sat : vb;
   return bitcast<F>(out);
 }
 
 // max_bits of finish_decoded for an output dtype (0 fp32, 1 bf16, 2 fp16).
 MX_HD constexpr uint32_t max_bits_of(int dtype) {
   return dtype == 1 ? kBF16MaxBits : dtype == 2 ? kF16MaxBits : kF32MaxBits;
+}
+
+// Whether a block with scale byte `byte` can exceed the output dtype's range: its
+// elements are at most 2^(emax + 1) in magnitude (MXINT's -2^(b-1) code reaches it),
+// so the product is at most 2^(emax + byte - 126), within range while that exponent is
+// below the dtype's top binade + 1 (fp32 and bf16 128, fp16 16). NaN blocks need nothing.
+MX_HD bool needs_saturation(uint32_t byte, const Format& f, int dtype) {
+  return byte != kE8M0NaN && (int)byte + f.emax - 126 >= (dtype == 2 ? 16 : 128);
 }
 
 // ---------------------------------------------------------------------------- float I/O

@@ -367,9 +367,10 @@ __global__ void __launch_bounds__(kThreads) mx_quantize_kernel(const QuantizePar
       const float s = scale_of(byte);  // NaN for a NaN block, whatever the codes
       float r[kChunk];
 #pragma unroll
-      for (int i = 0; i < kChunk; ++i) {
-        const float d = table.value[codes[i]];
-        r[i] = finish_decoded<uint32_t, float>(d, d * s, max_bits_of(DT));
+      for (int i = 0; i < kChunk; ++i) r[i] = table.value[codes[i]] * s;
+      if (needs_saturation(byte, f, DT)) {  // rare: a scale that can reach the dtype's top
+#pragma unroll
+        for (int i = 0; i < kChunk; ++i) r[i] = finish_decoded<uint32_t, float>(table.value[codes[i]], r[i], max_bits_of(DT));
       }
       if (FLAT && c.n == kChunk) store_vec<DT>(p.out, c.x_off, r);
       else store_scalar<DT>(p.out, c.x_off, c.n, r);
@@ -399,14 +400,16 @@ __global__ void __launch_bounds__(kThreads) mx_dequantize_kernel(const Dequantiz
     if (c.n == 0) continue;  // a chunk past the end of a row's partial block
     const Packed<f.bits> packed = FLAT ? load_packed_vec<f.bits>(p.data + c.data_off)
                                        : load_packed_bytes<f.bits>(p.data + c.data_off, c.nbytes);
-    const float s = scale_of(__ldg(p.scales + (u >> p.g.log2_lanes)));
+    const uint32_t byte = __ldg(p.scales + (u >> p.g.log2_lanes));
+    const float s = scale_of(byte);
     uint32_t codes[kChunk];
     unpack<f.bits>(packed, codes);
     float r[kChunk];
 #pragma unroll
-    for (int i = 0; i < kChunk; ++i) {
-      const float d = table.value[codes[i]];
-      r[i] = finish_decoded<uint32_t, float>(d, d * s, max_bits_of(DT));
+    for (int i = 0; i < kChunk; ++i) r[i] = table.value[codes[i]] * s;
+    if (needs_saturation(byte, f, DT)) {  // rare: a scale that can reach the dtype's top
+#pragma unroll
+      for (int i = 0; i < kChunk; ++i) r[i] = finish_decoded<uint32_t, float>(table.value[codes[i]], r[i], max_bits_of(DT));
     }
     if (FLAT) store_vec<DT>(p.out, c.x_off, r);
     else store_scalar<DT>(p.out, c.x_off, c.n, r);
