@@ -14,12 +14,12 @@ alpha is recomputed from lse; the math and the dropout hash are those of
 
 from __future__ import annotations
 
-import contextlib
 
 import torch
 import triton
 import triton.language as tl
 
+from .._triton import launch as _launch
 from . import reference
 
 
@@ -160,14 +160,6 @@ def _bwd_src(g_ptr, h_ptr, as_ptr, ad_ptr, colptr_ptr, csc_edge_ptr, csc_row_ptr
 
 # ----------------------------------------------------------------------------- host side
 
-
-def _launch(kernel, grid, device, *args, **meta):
-    try:
-        launcher = torch.library.wrap_triton(kernel)
-    except RuntimeError:  # a torch that does not accept interpreted kernels
-        launcher = kernel
-    with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
-        launcher[grid](*args, **meta)
 
 
 def _scalars(negative_slope, dropout, seed):

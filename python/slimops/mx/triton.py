@@ -16,7 +16,6 @@ contraction) nor on the interpreter. One program handles ``R`` (row, block) pair
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 
@@ -24,6 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .._triton import launch as _launch
 from . import reference
 from .formats import MXFormat
 
@@ -338,14 +338,6 @@ def _mx_fake_quantize_kernel(x_ptr, out_ptr, npairs, nblocks, L, key,
 
 # ----------------------------------------------------------------------------- host side
 
-
-def _launch(kernel, grid, device: torch.device, *args, **meta):
-    try:
-        launcher = torch.library.wrap_triton(kernel)
-    except RuntimeError:  # a torch that does not accept interpreted kernels
-        launcher = kernel
-    with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
-        launcher[grid](*args, **meta)
 
 
 def _seed_key(seed: int) -> int:

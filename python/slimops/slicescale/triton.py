@@ -18,13 +18,13 @@ uses float arithmetic, so the interpreter and a GPU give the same bits.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import torch
 import triton
 import triton.language as tl
 
+from .._triton import launch as _launch
 from ..mx.formats import MXFormat
 from . import reference
 
@@ -106,14 +106,6 @@ def _table(src: MXFormat, dst: MXFormat, rounding: str, device: torch.device) ->
 def _table_on(src: MXFormat, dst: MXFormat, rounding: str, device: str) -> torch.Tensor:
     return _table_cpu(src, dst, rounding).to(device)
 
-
-def _launch(kernel, grid, device: torch.device, *args, **meta):
-    try:
-        launcher = torch.library.wrap_triton(kernel)
-    except RuntimeError:  # a torch that does not accept interpreted kernels
-        launcher = kernel
-    with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
-        launcher[grid](*args, **meta)
 
 
 def convert_2d(data: torch.Tensor, scales: torch.Tensor, src: MXFormat, dst: MXFormat, block_size: int,
