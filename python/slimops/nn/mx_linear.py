@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..mx import MXTensor, fake_quantize, get_format, quantize
+from ..slicescale.checkpoint import anchor_state, read_state
 
 
 class MXLinear(nn.Module):
@@ -167,22 +168,13 @@ def set_format(model: nn.Module, fmt: str, rounding: str = "nearest") -> nn.Modu
 
 def mx_state_dict(model: nn.Module) -> dict:
     """The model's state with every MXLinear's weight as its anchor MXTensor under ``<name>.weight``."""
-    state = dict(model.state_dict())
-    for name, mod in model.named_modules():
-        if isinstance(mod, MXLinear):
-            prefix = name + "." if name else ""
-            for k in ("anchor_data", "anchor_scales", "_extra_state"):
-                state.pop(prefix + k, None)
-            state[prefix + "weight"] = mod.anchor
-    return state
+    return anchor_state(model)
 
 
 def load_anchor_into(model: nn.Module, path: str, fmt: str | None = None, act_fmt: str | None = None) -> nn.Module:
     """Load an anchor checkpoint (``slimops.slicescale.checkpoint``) into ``model``: every MX weight of a
     Linear makes it an MXLinear with that anchor, switched to ``fmt`` by Slice-and-Scale; the other
     tensors load as usual (strictly: missing or unexpected keys raise)."""
-    from ..slicescale.checkpoint import read_state
-
     state = read_state(path)
     rest = {}
     for key, v in state.items():

@@ -95,14 +95,26 @@ def quantize_state(state: dict, fmt: str, block_size: int = 32, axis: int = -1,
     return out
 
 
+def anchor_state(model: torch.nn.Module) -> dict:
+    """A model's state with every layer that holds an ``anchor`` MXTensor (``slimops.nn.MXLinear``)
+    giving it as ``<name>.weight`` in place of its packed buffers."""
+    state = dict(model.state_dict())
+    for name, mod in model.named_modules():
+        anchor = getattr(mod, "anchor", None)
+        if isinstance(anchor, MXTensor):
+            prefix = name + "." if name else ""
+            for k in ("anchor_data", "anchor_scales", "_extra_state"):
+                state.pop(prefix + k, None)
+            state[prefix + "weight"] = anchor
+    return state
+
+
 def save_anchor(model_or_state, path: str, fmt: str = "mxint8", block_size: int = 32, axis: int = -1,
                 select: Callable[[str, torch.Tensor], bool] = default_select) -> None:
     """Write an anchor checkpoint. ``model_or_state``: an ``nn.Module`` (its MX layers' anchors and its
     float weights) or a dict of tensors / MXTensors."""
     if isinstance(model_or_state, torch.nn.Module):
-        from ..nn.mx_linear import mx_state_dict
-
-        state = mx_state_dict(model_or_state)
+        state = anchor_state(model_or_state)
     else:
         state = dict(model_or_state)
     atomic_save(*to_tensors(quantize_state(state, fmt, block_size, axis, select)), path)
