@@ -58,7 +58,7 @@ def cora_graph(root: str):
 
 def providers(device: str) -> dict:
     """name -> (layer class, backend or None, note)."""
-    from ..nn import FusedGATConv
+    from .conv import FusedGATConv
 
     out = {"slimops": (FusedGATConv, "auto", ""), "reference": (FusedGATConv, "reference", "")}
     try:
@@ -308,7 +308,7 @@ from ..benchmarks.runner import Case, Skip, Suite, quiet_peer  # noqa: E402
 def _reference_conv():
     """FusedGATConv whose attention is autograd through the pure-PyTorch reference forward (E x H x C
     messages materialised): the unfused eager baseline, independent of the selected backend."""
-    from ..nn import FusedGATConv
+    from .conv import FusedGATConv
     from . import reference
 
     class ReferenceGATConv(FusedGATConv):
@@ -367,7 +367,7 @@ class GATSuite(Suite):
                     state={})
 
     def build(self, case, provider, inputs, budget):
-        from ..nn import FusedGATConv
+        from .conv import FusedGATConv
 
         if provider == "slimops":
             cls = FusedGATConv

@@ -1,6 +1,6 @@
 """Model layers built on slimops ops (one file per layer)."""
 
-from .gat_conv import FusedGATConv
+from ..gat.conv import FusedGATConv
 from .mx_linear import MXLinear, convert_linears, load_anchor_into, mx_state_dict, set_format
 
 __all__ = ["FusedGATConv", "MXLinear", "convert_linears", "load_anchor_into", "mx_state_dict", "set_format"]

@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..gat import csr_from_edge_index, gat_attention
+from .api import csr_from_edge_index, gat_attention
 
 
 def _glorot(t: torch.Tensor) -> None:
