@@ -166,21 +166,30 @@ static inline void encode16(const float* v, float inv, uint32_t index, uint32_t 
   }
 }
 
+// The rare blocks whose scale can reach the output dtype's top: saturate 16 decoded
+// values in place (finish_decoded), out of line so that decode16 stays small and inlined.
+template <int DT>
+__attribute__((noinline, cold)) static void saturate16(const f32x16& d, float* out) {
+  f32x16 v;
+  memcpy(&v, out, sizeof(v));
+  v = finish_decoded<u32x16, f32x16>(d, v, max_bits_of(DT));
+  memcpy(out, &v, sizeof(v));
+}
+
 // 16 codes of a block with scale byte `byte` -> the fp32 values written to an output
-// of dtype DT (finish_decoded: saturation at DT's largest finite value, in the rare
-// blocks whose scale can reach it).
-// Scale byte 0 (2^-127, an fp32 subnormal, e.g. all-zero blocks) multiplies in two
-// exact steps, since a subnormal operand is slow on x86; the result is the same
-// single rounding.
+// of dtype DT (saturated at DT's largest finite value in the rare blocks whose scale
+// can reach it). Scale byte 0 (2^-127, an fp32 subnormal, e.g. all-zero blocks)
+// multiplies in two exact steps, since a subnormal operand is slow on x86; the result
+// is the same single rounding.
 template <int FMT, int DT>
-static inline void decode16(const uint32_t* codes, uint32_t byte, float* out) {
+static inline __attribute__((always_inline)) void decode16(const uint32_t* codes, uint32_t byte, float* out) {
   constexpr Format f = format_of(FMT);
   u32x16 c;
   memcpy(&c, codes, sizeof(c));
   const f32x16 d = decode_lanes<u32x16, f32x16>(c, f);
-  f32x16 v = byte == 0 ? (d * 0x1p-64f) * 0x1p-63f : d * scale_of(byte);
-  if (needs_saturation(byte, f, DT)) v = finish_decoded<u32x16, f32x16>(d, v, max_bits_of(DT));  // rare
+  const f32x16 v = byte == 0 ? (d * 0x1p-64f) * 0x1p-63f : d * scale_of(byte);
   memcpy(out, &v, sizeof(v));
+  if (__builtin_expect(needs_saturation(byte, f, DT), 0)) saturate16<DT>(d, out);
 }
 
 // ---------------------------------------------------------------------------- one block
