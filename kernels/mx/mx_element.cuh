@@ -223,11 +223,16 @@ MX_HD F decode_lanes(U code, const Format& f) {
   const U normal = ((e + (uint32_t)(127 - f.bias)) << 23) | (mant << (23 - f.mbits));
   const F sub = (bitcast<F>(mant | 0x4B000000u) - 8388608.0f) * exp2i(1 - f.bias - f.mbits);
   U bits = e == 0 ? bitcast<U>(sub) : normal;
-  if (f.has_nan_code && f.bias == 7) bits = mag == 0x7Fu ? U() + 0x7FC00000u : bits;  // E4M3 NaN
-  if (f.has_nan_code && f.bias == 15)  // E5M2 Inf and NaN
+  U sign = (code & sign_bit) << (32 - f.bits);
+  if (f.has_nan_code && f.bias == 7) {  // E4M3 NaN: the canonical, unsigned NaN
+    const U nan = mag == 0x7Fu ? ~U() : U();
+    bits = (bits & ~nan) | (nan & 0x7FC00000u);
+    sign &= ~nan;
+  }
+  if (f.has_nan_code && f.bias == 15) {  // E5M2 Inf and NaN (canonical, unsigned)
     bits = e == 31u ? (mant != 0u ? U() + 0x7FC00000u : U() + 0x7F800000u) : bits;
-  const U sign = (code & sign_bit) << (32 - f.bits);
-  if (f.has_nan_code) return bitcast<F>(bits == 0x7FC00000u ? bits : bits | sign);  // NaN: canonical, unsigned
+    sign = e == 31u && mant != 0u ? U() : sign;
+  }
   return bitcast<F>(bits | sign);
 }
 
