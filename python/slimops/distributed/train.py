@@ -54,7 +54,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", type=int, default=8, help="synthetic graph: classes")
     p.add_argument("--noise", type=float, default=3.0, help="synthetic graph: feature noise (std)")
     p.add_argument("--graph-seed", type=int, default=0, help="synthetic graph: its seed (--seed drives the model)")
-    p.add_argument("--hidden", type=int, default=16)
+    p.add_argument("--hidden", type=int, default=None,
+                   help="hidden width (per head for gat); default 16, 8 for gat")
+    p.add_argument("--heads", type=int, default=8, help="gat: attention heads of the hidden layers")
+    p.add_argument("--attn-dropout", type=float, default=0.6, help="gat: dropout on the attention coefficients")
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument("--lr", type=float, default=0.01)
@@ -121,21 +124,22 @@ def _reset_rss_peak() -> None:
         pass
 
 
+NORMS = {"gcn": "gcn", "sage": "mean", "gat": "gat"}  # how each model's plan weighs the edges
+
+
 def setup(args, rank: int, world: int, comm: Comm):
     """Graph, partition (rank 0's, broadcast), checked plan, halo context and model, identical on every rank."""
     g = load_graph(args)
-    if args.model == "gat":
-        raise SystemExit("--model gat needs the fused-GAT family (issue 9, slimops.gat), which is not in this build")
     comm.where = "partition"
     part = partition(g.edge_index, g.num_nodes, world, args.partitioner, args.seed)
     if world > 1:
         dist.broadcast(part, 0)
-    model_norm = "gcn" if args.model == "gcn" else "mean"
-    plan = build_plan(g.edge_index, g.num_nodes, part, rank, world, model_norm)
+    plan = build_plan(g.edge_index, g.num_nodes, part, rank, world, NORMS[args.model])
     verify_plan(comm, plan.send_counts(), plan.recv_counts())
     torch.manual_seed(args.seed)  # same initial weights on every rank
-    model = DistGNN(args.model, g.x.shape[1], args.hidden, g.num_classes, args.layers, args.dropout,
-                    learned=args.codec == "learned")
+    hidden = args.hidden or (8 if args.model == "gat" else 16)
+    model = DistGNN(args.model, g.x.shape[1], hidden, g.num_classes, args.layers, args.dropout,
+                    learned=args.codec == "learned", heads=args.heads, attn_dropout=args.attn_dropout)
     torch.manual_seed(args.seed * 7919 + rank + 1)  # dropout differs per rank
     hctx = HaloContext(plan, comm, "none", args.mode, args.backward_codec, args.mx_stochastic, seed=args.seed)
     return g, plan, hctx, model
