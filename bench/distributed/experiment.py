@@ -72,7 +72,8 @@ def accuracy(a):
             for label, codec, sched in configs:
                 argv = ["--dataset", ds, "--root", a.root, "--model", a.model, "--codec", codec, "--schedule", sched,
                         "--mode", "all", "--partitioner", "metis", "--epochs", str(a.epochs), "--seed", str(seed),
-                        "--timeout", "120", "--nodes", str(a.nodes), "--features", "64", "--noise", "10"] + extra
+                        "--timeout", "120", "--nodes", str(a.nodes), "--features", "64", "--noise", "10",
+                        "--keep-graph"] + extra
                 runs.append((f"{_prefix(a.model)}{ds}-{codec}-{sched}-s{seed}", argv))
         run_all(a.out, runs, 4)
 
@@ -133,13 +134,15 @@ def _report_memory(a, lines):
         if not mem:
             continue
         lines += [f"\n### Memory per worker (synthetic graph, {what}, no compression)\n",
-                  "| W | mode | peak RSS per rank (MB) | peak RSS - RSS at training start (MB) | peak live halo tensors "
-                  "per rank (MB) | nodes / rank | halo rows / rank | s / epoch |", "|---|---|---|---|---|---|---|---|"]
+                  "| W | mode | saved for backward per rank (MB) | peak live halo tensors per rank (MB) | peak RSS per "
+                  "rank (MB) | peak RSS - RSS at training start (MB) | nodes / rank | halo rows / rank | s / epoch |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for k, r in sorted(mem.items(), key=lambda kv: (kv[1]["world_size"], kv[1]["args"]["mode"])):
             rss = max(r["peak_mem_bytes"]) / 2**20
             halo = max(r["peak_halo_bytes"]) / 2**20
             grow = max(p - s for p, s in zip(r["peak_mem_bytes"], r.get("rss_train_start_bytes", [0] * 99))) / 2**20
-            lines.append(f"| {r['world_size']} | {r['args']['mode']} | {rss:.0f} | {grow:.0f} | {halo:.1f} | "
+            saved = max(r.get("peak_saved_bytes", [float("nan")])) / 2**20
+            lines.append(f"| {r['world_size']} | {r['args']['mode']} | {saved:.1f} | {halo:.1f} | {rss:.0f} | {grow:.0f} | "
                          f"{max(r['nodes_per_rank'])} | {max(r['halo_rows_per_rank'])} | "
                          f"{r['train_seconds'] / r['epochs']:.2f} |")
 

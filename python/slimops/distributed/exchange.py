@@ -7,7 +7,7 @@
 * :func:`sar_aggregate` (Sequential Aggregation and Rematerialisation, Mostafa
   2021) computes ``A_local z + sum_p A_p halo_p`` visiting peers in ring order
   (step k: send to rank + k, receive from rank - k), freeing each halo once
-  aggregated, and saves only ``z``. Backward walks the ring again: it sends each
+  aggregated, and saves nothing (``z`` with the learned codec). Backward walks the ring again: it sends each
   peer the gradient of its halo and, where the backward needs the halo values
   themselves (the learned codec's decoder), fetches them again first
   (rematerialisation). Sum/mean aggregation is linear, so without a learned
@@ -232,13 +232,15 @@ class _SARAggregate(torch.autograd.Function):
             out += _spmm(plan.adj_remote[pr], halo)
             del halo
         ctx.hctx, ctx.k, ctx.where = hctx, k, hctx.comm.where
-        ctx.save_for_backward(z, *lparams)
+        # Sum aggregation is linear: its gradient needs no values, so only the learned codec keeps z (to encode
+        # the rows again in backward and fetch the code it needs).
+        ctx.save_for_backward(*((z, *lparams) if learned else ()))
         return out
 
     @staticmethod
     def backward(ctx, g):
         hctx, k = ctx.hctx, ctx.k
-        z, *lparams = ctx.saved_tensors
+        z, *lparams = ctx.saved_tensors or (None,)
         plan, comm = hctx.plan, hctx.comm
         learned = len(lparams) > 0
         comm.where = ctx.where.replace("forward", "backward")

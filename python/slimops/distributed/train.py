@@ -67,6 +67,9 @@ def parser() -> argparse.ArgumentParser:
                    help="gradients of the halo travel with the codec in force (same) or as fp32 (none)")
     p.add_argument("--mx-stochastic", action="store_true", help="MX codecs round stochastically")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    p.add_argument("--keep-graph", action="store_true",
+                   help="keep the whole loaded graph in this process for the next run (sweeps); by default each "
+                        "rank keeps only its own rows once its plan is built")
     p.add_argument("--inject-fault", default=None, metavar="RANK:EPOCH[:exit]",
                    help="testing: that rank raises (or exits at once) at the start of that epoch")
     return p
@@ -127,6 +130,46 @@ def _reset_rss_peak() -> None:
 NORMS = {"gcn": "gcn", "sage": "mean", "gat": "gat"}  # how each model's plan weighs the edges
 
 
+class SavedTensorBytes:
+    """Bytes autograd saves for backward inside the block: distinct storages, ``exclude``'s (parameters, the plan)
+    left out. What SAR shrinks: all-at-once saves every received halo, SAR none."""
+
+    def __init__(self, exclude=()):
+        self.exclude = {self._key(t) for t in exclude}
+        self.total = 0
+
+    @staticmethod
+    def _key(t: torch.Tensor):
+        if t.layout != torch.strided:
+            return ("sparse", id(t))
+        return t.untyped_storage().data_ptr()
+
+    @staticmethod
+    def _nbytes(t: torch.Tensor) -> int:
+        if t.layout == torch.sparse_csr:
+            return sum(x.numel() * x.element_size() for x in (t.crow_indices(), t.col_indices(), t.values()))
+        if t.layout != torch.strided:
+            return 0
+        return t.untyped_storage().nbytes()
+
+    def __enter__(self):
+        seen = set(self.exclude)
+
+        def pack(t):
+            k = self._key(t)
+            if k not in seen:
+                seen.add(k)
+                self.total += self._nbytes(t)
+            return t
+
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._hooks.__exit__(*exc)
+
+
 def setup(args, rank: int, world: int, comm: Comm):
     """Graph, partition (rank 0's, broadcast), checked plan, halo context and model, identical on every rank."""
     g = load_graph(args)
@@ -152,6 +195,12 @@ def train(args, rank: int, world: int) -> dict:
     x, y = g.x[own], g.y[own]
     masks = [m[own] for m in (g.train_mask, g.val_mask, g.test_mask)]
     n_train = int(g.train_mask.sum())
+    if not args.keep_graph:  # from here on this rank holds only its rows (and its plan)
+        _GRAPHS.clear()
+        del g
+    persistent = list(model.parameters()) + [t for t in (plan.adj_local, plan.adj_local_t) if t is not None]
+    persistent += [t for t in plan.adj_remote + plan.adj_remote_t if t is not None]
+    peak_saved = 0
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     params = [p for p in model.parameters()]
     fault = None
@@ -174,7 +223,9 @@ def train(args, rank: int, world: int) -> dict:
         before = comm.bytes["halo"]
         model.train()
         opt.zero_grad(set_to_none=False)
-        out = model(x, hctx)
+        with SavedTensorBytes(persistent) as saved:
+            out = model(x, hctx)
+        peak_saved = max(peak_saved, saved.total)
         loss = F.cross_entropy(out[masks[0]], y[masks[0]], reduction="sum") / n_train
         loss.backward()
         flat = torch.cat([p.grad.reshape(-1) for p in params])
@@ -208,7 +259,7 @@ def train(args, rank: int, world: int) -> dict:
     comm.where = "final report"
     per_rank = comm.all_gather(torch.tensor(per_epoch, dtype=torch.int64))  # (W, epochs)
     extra = comm.all_gather(torch.tensor([_rss_peak(), comm.peak_halo, comm.bytes["allreduce"], comm.bytes["eval"],
-                                          comm.bytes["control"], rss_start], dtype=torch.int64))
+                                          comm.bytes["control"], rss_start, peak_saved], dtype=torch.int64))
     total_per_epoch = per_rank.sum(0)
     return {
         "args": vars(args), "world_size": world, "epochs": args.epochs,
@@ -220,6 +271,7 @@ def train(args, rank: int, world: int) -> dict:
         "peak_mem_bytes": [int(b) for b in extra[:, 0]], "peak_mem_kind": "VmHWM during training (CPU RSS)",
         "rss_train_start_bytes": [int(b) for b in extra[:, 5]],
         "peak_halo_bytes": [int(b) for b in extra[:, 1]],
+        "peak_saved_bytes": [int(b) for b in extra[:, 6]],
         "nodes_per_rank": [int(c) for c in comm.all_gather(torch.tensor([plan.num_local]))[:, 0]],
         "halo_rows_per_rank": [int(c) for c in comm.all_gather(torch.tensor([sum(plan.recv_counts())]))[:, 0]],
         "train_seconds": elapsed, "history": history,
