@@ -96,27 +96,24 @@ def load_graph(args):
     return _GRAPHS[key]
 
 
-def _rss_peak() -> int:
-    """Peak resident set size of this process (VmHWM), bytes; 0 where /proc is absent."""
+def _proc_status_bytes(field: str) -> int:
+    """A memory field of /proc/self/status (``VmHWM``: peak resident set; ``VmRSS``: now), bytes; 0 where absent."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
+
+
+def _rss_peak() -> int:
+    return _proc_status_bytes("VmHWM")
 
 
 def _rss_now() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return _proc_status_bytes("VmRSS")
 
 
 def _reset_rss_peak() -> None:
