@@ -116,3 +116,18 @@ def test_gat_trains_and_sends_what_the_plan_says(codec):
     assert every["bytes_sent_per_epoch"] == [want, want]
     assert all(want < b < 2 * want for b in sar["bytes_sent_per_epoch"])
     assert 0 <= every["test_acc"] <= 1 and every["args"]["model"] == "gat"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--device", "cuda"], "no CUDA device"),
+    (["--dist-backend", "nccl"], "needs --device cuda"),
+    (["--epochs", "0"], "--epochs must be >= 1"),
+    (["--attn-dropout", "1.0"], "must be in [0, 1)"),
+])
+def test_arguments_that_cannot_run_are_refused_up_front(argv, message):
+    if argv[:2] == ["--device", "cuda"] and __import__("torch").cuda.is_available():
+        pytest.skip("a CUDA device is present: --device cuda is valid here")
+    p = subprocess.run([sys.executable, "-m", "slimops.distributed.train"] + SMALL + argv, capture_output=True,
+                       text=True, timeout=60, env=_env(), cwd=ROOT)
+    assert p.returncode == 2 and message in p.stderr, p.stderr[-2000:]
+    assert "Traceback" not in p.stderr

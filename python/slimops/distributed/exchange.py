@@ -73,6 +73,7 @@ class HaloContext:
         if backward_codec not in ("same", "none"):
             raise ValueError(f"backward_codec must be 'same' or 'none', got {backward_codec!r}")
         self.plan, self.comm, self.mode = plan, comm, mode
+        self.device = plan.device
         self.backward_codec, self.mx_stochastic = backward_codec, mx_stochastic
         self.seed, self.counter = seed, 0
         self.set_codec(codec, ratio)
@@ -111,7 +112,7 @@ class _ExchangeAll(torch.autograd.Function):
             codec.check(s, len(plan.send_idx[p]), f, f"rank {plan.rank} -> {p}")
         ctx.call = call = hctx.new_call()
         bufs = comm.sendrecv({p: codec.encode(s, hctx.wire_seed(call, p)) for p, s in zip(peers, sends)},
-                             {p: codec.nbytes(len(plan.recv_ids[p]), f) for p in peers},
+                             {p: codec.nbytes(len(plan.recv_ids[p]), f) for p in peers}, device=hctx.device,
                              shapes={p: tuple(s.shape) for p, s in zip(peers, sends)},
                              recv_shapes={p: (len(plan.recv_ids[p]), f) for p in peers})
         ctx.hctx, ctx.f, ctx.where = hctx, f, comm.where
@@ -125,10 +126,10 @@ class _ExchangeAll(torch.autograd.Function):
         peers = plan.peers()
         sends, shapes = {}, {}
         for p, g in zip(peers, grads):
-            g = torch.zeros(len(plan.recv_ids[p]), f) if g is None else g
+            g = torch.zeros(len(plan.recv_ids[p]), f, device=hctx.device) if g is None else g
             sends[p], shapes[p] = codec.encode(g, hctx.wire_seed(ctx.call, p, True)), tuple(g.shape)
-        bufs = comm.sendrecv(sends, {p: codec.nbytes(len(plan.send_idx[p]), f) for p in peers}, shapes=shapes,
-                             recv_shapes={p: (len(plan.send_idx[p]), f) for p in peers})
+        bufs = comm.sendrecv(sends, {p: codec.nbytes(len(plan.send_idx[p]), f) for p in peers}, hctx.device,
+                             shapes=shapes, recv_shapes={p: (len(plan.send_idx[p]), f) for p in peers})
         return (None, None) + tuple(codec.decode(bufs[p], len(plan.send_idx[p]), f) for p in peers)
 
 
@@ -173,7 +174,7 @@ def _fetch(z, hctx: HaloContext, ps: int, pr: int, lparams, k: int, call: int) -
     f = s.shape[1]
     codec.check(s, len(plan.send_idx[ps]), f, f"rank {plan.rank} -> {ps}")
     bufs = comm.sendrecv({ps: codec.encode(s, hctx.wire_seed(call, ps))}, {pr: codec.nbytes(len(plan.recv_ids[pr]), f)},
-                         shapes={ps: tuple(s.shape)}, recv_shapes={pr: (len(plan.recv_ids[pr]), f)})
+                         z.device, shapes={ps: tuple(s.shape)}, recv_shapes={pr: (len(plan.recv_ids[pr]), f)})
     return comm.track(codec.decode(bufs[pr], len(plan.recv_ids[pr]), f))
 
 
@@ -183,7 +184,7 @@ def _send_grad(hctx: HaloContext, ps: int, pr: int, gh: torch.Tensor, call: int)
     plan, comm, bwd = hctx.plan, hctx.comm, hctx.bwd_wire
     f = gh.shape[1]
     bufs = comm.sendrecv({pr: bwd.encode(gh.contiguous(), hctx.wire_seed(call, pr, True))},
-                         {ps: bwd.nbytes(len(plan.send_idx[ps]), f)},
+                         {ps: bwd.nbytes(len(plan.send_idx[ps]), f)}, gh.device,
                          shapes={pr: tuple(gh.shape)}, recv_shapes={ps: (len(plan.send_idx[ps]), f)})
     return bwd.decode(bufs[ps], len(plan.send_idx[ps]), f)
 

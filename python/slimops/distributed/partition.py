@@ -111,6 +111,19 @@ class HaloPlan:
     def peers(self) -> list:
         return [p for p in range(self.world) if p != self.rank]
 
+    @property
+    def device(self) -> torch.device:
+        """Where the aggregation tensors (send indices, adjacency blocks) live."""
+        return self.adj_local.device
+
+    def to(self, device) -> "HaloPlan":
+        """The plan with its aggregation tensors on ``device`` (``own`` and ``recv_ids``, global ids, stay put)."""
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return dataclasses.replace(self, send_idx=[move(t) for t in self.send_idx], adj_local=move(self.adj_local),
+                                   adj_local_t=move(self.adj_local_t),
+                                   adj_remote=[move(t) for t in self.adj_remote],
+                                   adj_remote_t=[move(t) for t in self.adj_remote_t])
+
 
 def build_plan(edge_index: torch.Tensor, num_nodes: int, part: torch.Tensor, rank: int, world: int,
                norm: str = "gcn") -> HaloPlan:

@@ -47,6 +47,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=60.0, help="bound on every collective, seconds")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where the model runs (cuda: GPU LOCAL_RANK modulo the GPUs present)")
+    p.add_argument("--dist-backend", choices=("auto", "gloo", "nccl"), default="auto",
+                   help="torch.distributed backend; auto: nccl with --device cuda, else gloo. With gloo and a GPU "
+                        "model the packed halo bytes are staged through the host")
     p.add_argument("--report", default=None, help="write the run's results as JSON here (rank 0)")
     p.add_argument("--nodes", type=int, default=10000, help="synthetic graph: nodes")
     p.add_argument("--degree", type=int, default=10, help="synthetic graph: mean degree")
@@ -173,24 +178,37 @@ def setup(args, rank: int, world: int, comm: Comm):
     comm.where = "partition"
     part = partition(g.edge_index, g.num_nodes, world, args.partitioner, args.seed)
     if world > 1:
-        dist.broadcast(part, 0)
+        comm.broadcast_(part, 0)
     plan = build_plan(g.edge_index, g.num_nodes, part, rank, world, NORMS[args.model])
     verify_plan(comm, plan.send_counts(), plan.recv_counts())
+    plan = plan.to(comm.model_device)
     torch.manual_seed(args.seed)  # same initial weights on every rank
     hidden = args.hidden or (8 if args.model == "gat" else 16)
     model = DistGNN(args.model, g.x.shape[1], hidden, g.num_classes, args.layers, args.dropout,
                     learned=args.codec == "learned", heads=args.heads, attn_dropout=args.attn_dropout)
+    model.to(comm.model_device)
     torch.manual_seed(args.seed * 7919 + rank + 1)  # dropout differs per rank
     hctx = HaloContext(plan, comm, "none", args.mode, args.backward_codec, args.mx_stochastic, seed=args.seed)
     return g, plan, hctx, model
 
 
+def devices(args, rank: int) -> tuple[torch.device, torch.device]:
+    """(model device, wire device) of this rank: the CPU twice, or its GPU and the GPU (NCCL) or the CPU (gloo)."""
+    if args.device == "cpu":
+        return torch.device("cpu"), torch.device("cpu")
+    gpu = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
+    torch.cuda.set_device(gpu)
+    return gpu, (gpu if dist.get_backend() == "nccl" else torch.device("cpu"))
+
+
 def train(args, rank: int, world: int) -> dict:
-    comm = Comm(rank, world, args.timeout)
+    model_device, wire_device = devices(args, rank)
+    comm = Comm(rank, world, args.timeout, wire_device)
+    comm.model_device = model_device
     g, plan, hctx, model = setup(args, rank, world, comm)
     own = plan.own
-    x, y = g.x[own], g.y[own]
-    masks = [m[own] for m in (g.train_mask, g.val_mask, g.test_mask)]
+    x, y = g.x[own].to(model_device), g.y[own].to(model_device)
+    masks = [m[own].to(model_device) for m in (g.train_mask, g.val_mask, g.test_mask)]
     n_train = int(g.train_mask.sum())
     if not args.keep_graph:  # from here on this rank holds only its rows (and its plan)
         _GRAPHS.clear()
@@ -208,6 +226,8 @@ def train(args, rank: int, world: int) -> dict:
     best = (-1.0, 0.0, -1)  # val, test, epoch
     _reset_rss_peak()
     rss_start = _rss_now()
+    if model_device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(model_device)
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
         if fault and fault[0] == rank and fault[1] == epoch:
@@ -255,7 +275,8 @@ def train(args, rank: int, world: int) -> dict:
     elapsed = time.perf_counter() - t0
     comm.where = "final report"
     per_rank = comm.all_gather(torch.tensor(per_epoch, dtype=torch.int64))  # (W, epochs)
-    extra = comm.all_gather(torch.tensor([_rss_peak(), comm.peak_halo, comm.bytes["allreduce"], comm.bytes["eval"],
+    peak_mem = torch.cuda.max_memory_allocated(model_device) if model_device.type == "cuda" else _rss_peak()
+    extra = comm.all_gather(torch.tensor([peak_mem, comm.peak_halo, comm.bytes["allreduce"], comm.bytes["eval"],
                                           comm.bytes["control"], rss_start, peak_saved], dtype=torch.int64))
     total_per_epoch = per_rank.sum(0)
     return {
@@ -265,7 +286,8 @@ def train(args, rank: int, world: int) -> dict:
         "bytes_sent_per_rank": [int(b) for b in per_rank.sum(1)],
         "bytes_allreduce": int(extra[:, 2].sum()), "bytes_eval": int(extra[:, 3].sum()),
         "bytes_control": int(extra[:, 4].sum()),
-        "peak_mem_bytes": [int(b) for b in extra[:, 0]], "peak_mem_kind": "VmHWM during training (CPU RSS)",
+        "peak_mem_bytes": [int(b) for b in extra[:, 0]], "peak_mem_kind": ("torch.cuda.max_memory_allocated during training" if model_device.type == "cuda"
+                          else "VmHWM during training (CPU RSS)"),
         "rss_train_start_bytes": [int(b) for b in extra[:, 5]],
         "peak_halo_bytes": [int(b) for b in extra[:, 1]],
         "peak_saved_bytes": [int(b) for b in extra[:, 6]],
@@ -275,23 +297,48 @@ def train(args, rank: int, world: int) -> dict:
     }
 
 
-def _init_from_env(timeout: float) -> tuple[int, int]:
+def check_args(p: argparse.ArgumentParser, args) -> None:
+    """Refuse, before any process group exists, what cannot run here (exit status 2 and one line)."""
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA device is visible to this process")
+    if args.dist_backend == "nccl" and args.device != "cuda":
+        p.error("--dist-backend nccl needs --device cuda (NCCL moves GPU tensors only)")
+    if args.dist_backend == "nccl" and int(os.environ.get("WORLD_SIZE", "1")) > torch.cuda.device_count():
+        p.error(f"--dist-backend nccl needs one GPU per rank: WORLD_SIZE {os.environ.get('WORLD_SIZE')} > "
+                f"{torch.cuda.device_count()} GPUs (use --dist-backend gloo to share a GPU)")
+    for name in ("epochs", "heads", "layers"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not 0.0 <= args.attn_dropout < 1.0 or not 0.0 <= args.dropout < 1.0:
+        p.error(f"--dropout and --attn-dropout must be in [0, 1), got {args.dropout} and {args.attn_dropout}")
+
+
+def _dist_backend(args) -> str:
+    if args.dist_backend != "auto":
+        return args.dist_backend
+    return "nccl" if args.device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) <= torch.cuda.device_count() \
+        else "gloo"
+
+
+def _init_from_env(timeout: float, backend: str = "gloo") -> tuple[int, int]:
     td = datetime.timedelta(seconds=timeout)
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
-        dist.init_process_group("gloo", timeout=td)
+        dist.init_process_group(backend, timeout=td)
     else:  # plain `python -m`: one process, the same code
         fd, path = tempfile.mkstemp(prefix="slimops-dist-")
         os.close(fd)
         os.unlink(path)
-        dist.init_process_group("gloo", init_method=f"file://{path}", rank=0, world_size=1, timeout=td)
+        dist.init_process_group(backend, init_method=f"file://{path}", rank=0, world_size=1, timeout=td)
     return dist.get_rank(), dist.get_world_size()
 
 
 def main(argv=None) -> dict:
-    args = parser().parse_args(argv)
-    rank, world = _init_from_env(args.timeout)
+    p = parser()
+    args = p.parse_args(argv)
+    check_args(p, args)
+    rank, world = _init_from_env(args.timeout, _dist_backend(args))
     report = train(args, rank, world)
     if rank == 0 and args.report:
         with open(args.report, "w") as f:
