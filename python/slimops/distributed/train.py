@@ -13,6 +13,7 @@ Without torchrun it runs one process (W = 1, the same code). From Python:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -59,6 +60,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", type=int, default=8, help="synthetic graph: classes")
     p.add_argument("--noise", type=float, default=3.0, help="synthetic graph: feature noise (std)")
     p.add_argument("--graph-seed", type=int, default=0, help="synthetic graph: its seed (--seed drives the model)")
+    p.add_argument("--feature-norm", choices=("none", "row", "standard"), default="none",
+                   help="input features as loaded (none), each row scaled to sum 1 (row, PyG's NormalizeFeatures) "
+                        "or each column to mean 0 and std 1 over all nodes (standard)")
     p.add_argument("--hidden", type=int, default=None,
                    help="hidden width (per head for gat); default 16, 8 for gat")
     p.add_argument("--heads", type=int, default=8, help="gat: attention heads of the hidden layers")
@@ -172,9 +176,20 @@ class SavedTensorBytes:
         self._hooks.__exit__(*exc)
 
 
+def normalize_features(x: torch.Tensor, how: str) -> torch.Tensor:
+    """``row``: x / sum_j |x_ij| per row (zero rows stay zero); ``standard``: (x - mean) / std per column."""
+    if how == "row":
+        return x / x.abs().sum(1, keepdim=True).clamp_min(1e-12)
+    if how == "standard":
+        return (x - x.mean(0)) / x.std(0).clamp_min(1e-12)
+    return x
+
+
 def setup(args, rank: int, world: int, comm: Comm):
     """Graph, partition (rank 0's, broadcast), checked plan, halo context and model, identical on every rank."""
     g = load_graph(args)
+    if args.feature_norm != "none":  # on the whole graph, before it is split: every rank gets the same features
+        g = dataclasses.replace(g, x=normalize_features(g.x, args.feature_norm))
     comm.where = "partition"
     part = partition(g.edge_index, g.num_nodes, world, args.partitioner, args.seed)
     if world > 1:
