@@ -152,6 +152,7 @@ class Suite:
     work_unit = "bytes"  # or "flops"
     quick_default = False
     extra_columns: tuple = ()  # the suite's own row columns (counters, derived figures), after COLUMNS
+    roofline = True  # time the dst.copy_(src) roofline in the rounds (False: no frac_of_copy_bw)
     multiprocess = False  # True: each case runs in case.params["world"] processes (the module docstring)
     dist_timeout_s = 60.0  # bound of every collective of a multi-process run, s
     run_timeout_s = 3600.0  # bound of all the cases of one world size, s
@@ -440,12 +441,12 @@ def run_suite(suite: Suite, args: argparse.Namespace, devices: list) -> tuple:
         if suite.multiprocess:
             run.copy[device] = run_multiprocess(run, device, cases, plist, policy, meta, rows)
         else:
-            run.copy[device] = _copy_roofline(device)
+            run.copy[device] = _copy_roofline(device) if suite.roofline else None
             for i, case in enumerate(cases, 1):
                 harness.progress(f"{suite.name} {device} [{i}/{len(cases)}] {case.label}")
                 rows.extend(run_case(run, case, plist, policy))
         copy = run.copy.pop(device)
-        if copy.times:
+        if copy is not None and copy.times:
             meta["copy_bw_gb_s"][device] = copy.nbytes / (min(copy.times) * 1e-3) / 1e9
             harness.progress(f"{device}: best dst.copy_(src) over the run {meta['copy_bw_gb_s'][device]:.1f} GB/s "
                              f"({len(copy.times)} calls, {harness.device_name(device)})")
@@ -641,7 +642,7 @@ def _rank_case(run: Run, case: Case, providers: list, policy: dict, copy) -> dic
 def _rank_cases(rank: int, world: int, run: Run, device: str, cases: list, providers: list, policy: dict) -> dict:
     import torch.distributed as dist
 
-    copy = _copy_roofline(device) if rank == 0 else None  # the roofline, timed by rank 0 alone
+    copy = _copy_roofline(device) if rank == 0 and run.suite.roofline else None  # timed by rank 0 alone
     out = []
     for i, case in enumerate(cases, 1):
         if rank == 0:
