@@ -87,3 +87,65 @@ def test_a_failing_rank_fails_the_run_clearly(how):
     assert "rank 1 failed first" in msg and "world 3 (gloo)" in msg
     assert ("boom on purpose in rank 1" if how == "raise" else "exited with code 3") in msg
     assert set(ei.value.errors) == {0, 1, 2}  # the others stopped (or were stopped), none left running
+
+
+def _planned_bytes(nodes, degree, features, world, codec_name):
+    """Per rank: bytes of one forward exchange and of one backward, from build_plan and the codec's nbytes."""
+    from slimops.data import synthetic_graph
+    from slimops.distributed.codecs import get_codec
+    from slimops.distributed.partition import build_plan, partition
+
+    g = synthetic_graph(nodes, degree=degree, features=features, seed=0)
+    part = partition(g.edge_index, g.num_nodes, world, "random", seed=0)
+    codec = get_codec(codec_name)
+    fwd, bwd = [], []
+    for r in range(world):
+        plan = build_plan(g.edge_index, g.num_nodes, part, r, world)
+        fwd.append(sum(codec.nbytes(len(plan.send_idx[p]), features) for p in plan.peers()))
+        bwd.append(sum(codec.nbytes(len(plan.recv_ids[p]), features) for p in plan.peers()))
+    return fwd, bwd
+
+
+def test_distributed_suite_quick_run_bytes_match_the_codecs(tmp_path):
+    from slimops.__main__ import main
+    from slimops.distributed.bench import CODECS
+
+    rc = main(["bench", "distributed", "--quick", "--worlds", "2", "--partitioner", "random", "--dist-timeout", "30",
+               "--out", str(tmp_path)])
+    assert rc == 0
+    rep = json.loads((tmp_path / "bench_distributed.json").read_text())
+    assert rep["meta"]["env"]["world_size"] == [2]
+    rows = rep["rows"]
+    assert {(r["exchange"], r["mode"]) for r in rows} == {("all", "forward"), ("all", "full"), ("sar", "forward"),
+                                                         ("sar", "full")}
+    assert (tmp_path / "bench_distributed.csv").exists()
+    for codec in CODECS:
+        fwd, bwd = _planned_bytes(2000, 8, 32, 2, codec)
+        mine = [r for r in rows if r["provider"] == codec]
+        assert len(mine) == 4, codec
+        for r in mine:
+            assert r["status"] == "ok", r
+            want = fwd if r["mode"] == "forward" else [f + b for f, b in zip(fwd, bwd)]
+            assert r["bytes_sent_per_rank"] == want, (codec, r["exchange"], r["mode"])
+            assert r["bytes_sent"] == sum(want)
+            assert r["time_ms"] > 0 and r["wire_gb_s"] > 0
+            none = next(x for x in rows if x["provider"] == "none" and x["exchange"] == r["exchange"]
+                        and x["mode"] == r["mode"])
+            assert r["bytes_vs_none"] == pytest.approx(none["bytes_sent"] / r["bytes_sent"])
+            assert r["work"] == none["bytes_sent"]  # the fp32 volume: the same for every codec
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--worlds", "0"], "--worlds"),
+    (["--exchange", "ring"], "--exchange: unknown ['ring']"),
+    (["--partitioner", "kahip"], "--partitioner"),
+    (["--graph-nodes", "10"], "--graph-nodes"),
+    (["--dist-timeout", "0"], "--dist-timeout"),
+])
+def test_distributed_suite_arguments_checked_up_front(argv, msg, capsys, tmp_path):
+    from slimops.__main__ import main
+
+    assert main(["bench", "distributed", "--out", str(tmp_path)] + argv) == 2
+    err = capsys.readouterr().err
+    assert "bench distributed" in err and msg in err
+    assert not list(tmp_path.iterdir())  # nothing ran
