@@ -571,6 +571,13 @@ def spawn_ranks(fn, world: int, args: tuple, device: str, timeout_s: float, run_
     return [results[r] for r in range(world)]
 
 
+def _coll_device() -> str:
+    """Where the runner's own collectives keep their tensors: NCCL reduces CUDA tensors only."""
+    import torch.distributed as dist
+
+    return "cuda" if dist.get_backend() == "nccl" else "cpu"
+
+
 def _agree(state: dict, providers: list) -> None:
     """A provider not ``ok`` on some rank is dropped on every rank (status code all-reduced, MAX)."""
     import torch.distributed as dist
@@ -578,7 +585,7 @@ def _agree(state: dict, providers: list) -> None:
     if not providers:
         return
     codes = {"ok": 0, "skipped": 1, "error": 2}
-    t = torch.tensor([codes[state[p]["status"]] for p in providers], dtype=torch.int64)
+    t = torch.tensor([codes[state[p]["status"]] for p in providers], dtype=torch.int64, device=_coll_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     for p, c in zip(providers, t.tolist()):
         if c and state[p]["status"] == "ok":
@@ -623,7 +630,7 @@ def _rank_case(run: Run, case: Case, providers: list, policy: dict, copy) -> dic
         outputs[p] = kept[0] if case.mode == "forward" else None
     _agree(state, providers)
     ok = [p for p in providers if state[p]["status"] == "ok"]
-    est = torch.tensor([state[p]["est"] for p in ok], dtype=torch.float64)
+    est = torch.tensor([state[p]["est"] for p in ok], dtype=torch.float64, device=_coll_device())
     if ok:
         dist.all_reduce(est, op=dist.ReduceOp.MAX)  # the same calls per round on every rank
     timed = [_Timed(p, fns[p], float(e)) for p, e in zip(ok, est.tolist())]
@@ -661,7 +668,8 @@ def _reduce_case(suite: Suite, case: Case, providers: list, per_rank: list) -> l
         bad = [(i, s) for i, s in enumerate(sts) if s["status"] != "ok" and s["note"] != "not ok on another rank"]
         if bad or sts[0]["status"] != "ok":
             i, s = bad[0] if bad else (0, sts[0])
-            row.update(status=s["status"], note=s["note"] if len(per_rank) == 1 else f"rank {i}: {s['note']}")
+            same = all(x["note"] == s["note"] for x in sts)  # every rank says the same: no rank to name
+            row.update(status=s["status"], note=s["note"] if same else f"rank {i}: {s['note']}")
             continue
         row.update(status="ok", note=sts[0]["note"], peak_mem_mb=max(s["peak"] for s in sts) / 1e6,
                    peak_mem_method=sts[0]["method"])
