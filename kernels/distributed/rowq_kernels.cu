@@ -1,11 +1,13 @@
 // CUDA kernels of the per-row integer codec (AdaQP): one warp per row for the min/max, then one thread per
 // output byte packs its codes. Element math: rowq_element.cuh (the CPU kernels compile the same header).
-// Not yet linked into slimops._C_cuda (no bind_distributed_cuda yet: CUDA tensors run the Triton kernels).
+// Linked into slimops._C_cuda (csrc/distributed/bind_distributed_cuda.cpp), compiled with --fmad=false so that
+// the element math is not FMA-contracted (bit-exact with the reference).
 // Compile check from the repository root: nvcc -std=c++17 -arch=sm_90a -c kernels/distributed/rowq_kernels.cu -I . -o /tmp/rowq.o
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
 
+#include "kernels/distributed/rowq_cuda.h"
 #include "kernels/distributed/rowq_element.cuh"
 
 namespace slimops {
@@ -69,23 +71,25 @@ __global__ void rowq_dequantize_kernel(const uint8_t* __restrict__ data, const f
 
 }  // namespace
 
-void rowq_quantize_cuda(const float* x, uint8_t* data, float* params, int64_t rows, int64_t length, int bits,
-                        bool stochastic, uint32_t seed, cudaStream_t stream) {
-  if (rows == 0) return;
+cudaError_t rowq_quantize_cuda(const float* x, uint8_t* data, float* params, int64_t rows, int64_t length, int bits,
+                               bool stochastic, uint32_t seed, cudaStream_t stream) {
+  if (rows == 0) return cudaSuccess;
   const int warps = 8;
   const int64_t packed = (length * bits + 7) / 8;
   const unsigned grid = (unsigned)((rows + warps - 1) / warps);
   rowq_quantize_kernel<<<grid, 32 * warps, 0, stream>>>(x, data, params, rows, length, packed, bits, stochastic,
                                                          rowq::mix32(seed));
+  return cudaGetLastError();
 }
 
-void rowq_dequantize_cuda(const uint8_t* data, const float* params, float* out, int64_t rows, int64_t length,
-                          int bits, cudaStream_t stream) {
+cudaError_t rowq_dequantize_cuda(const uint8_t* data, const float* params, float* out, int64_t rows, int64_t length,
+                                 int bits, cudaStream_t stream) {
   const int64_t n = rows * length;
-  if (n == 0) return;
+  if (n == 0) return cudaSuccess;
   const int64_t packed = (length * bits + 7) / 8;
   rowq_dequantize_kernel<<<(unsigned)((n + 255) / 256), 256, 0, stream>>>(data, params, out, rows, length, packed,
                                                                           bits);
+  return cudaGetLastError();
 }
 
 }  // namespace distributed

@@ -52,16 +52,40 @@ class Args:
         self.ns = ns
 
 
-def fwd_bwd_worker(rank, world, model_kind, mode, partitioner, codec="none", nodes=240):
-    """Distributed forward and backward (dropout 0); returns own ids, logits and all-reduced gradients."""
+def gat_oracle_model(model):
+    """The single-process twin of a distributed GAT model: FusedGATConv layers with its weights."""
+    from slimops.nn import FusedGATConv
+
+    convs = torch.nn.ModuleList()
+    for c in model.convs:
+        f = FusedGATConv(c.lin.in_features, c.out_channels, c.heads, c.concat, c.negative_slope)
+        f.load_state_dict({k: v for k, v in c.state_dict().items() if not k.startswith("codec.")})
+        convs.append(f)
+    return convs
+
+
+def gat_dense_forward(convs, x, edge_index):
+    h = x
+    for i, conv in enumerate(convs):
+        h = conv(h, edge_index)
+        if i < len(convs) - 1:
+            h = F.elu(h)
+    return h
+
+
+def fwd_bwd_worker(rank, world, model_kind, mode, partitioner, codec="none", nodes=240, attn_dropout=0.0,
+                   torch_seed=None):
+    """Distributed forward and backward (feature dropout 0); returns own ids, logits and all-reduced gradients."""
     from slimops.distributed.comm import Comm
     from slimops.distributed.train import setup
 
     ns = Args(dataset="synthetic", nodes=nodes, degree=6, features=12, classes=4, model=model_kind, mode=mode,
-              partitioner=partitioner, dropout=0.0, codec=codec, hidden=8).ns
+              partitioner=partitioner, dropout=0.0, codec=codec, hidden=8, heads=2, attn_dropout=attn_dropout).ns
     comm = Comm(rank, world, 20.0)
     g, plan, hctx, model = setup(ns, rank, world, comm)
     hctx.set_codec(codec, 4.0)
+    if torch_seed is not None:  # the attention dropout seed drawn in forward: the same in both modes
+        torch.manual_seed(torch_seed + rank)
     x = g.x[plan.own]
     out = model(x, hctx)
     tm = g.train_mask[plan.own]

@@ -83,3 +83,51 @@ def test_w3_runs_report_consistent_bytes(codec, schedule):
     r = spawn(run_train, 3, args, timeout=120, collective_timeout=20)[0]
     assert r["bytes_sent"] == sum(r["bytes_sent_per_epoch"]) == sum(r["bytes_sent_per_rank"])
     assert r["bytes_sent"] > 0
+
+
+def _gat_epoch_bytes(world, codec, args):
+    """Halo payload bytes of one training epoch of the 2-layer GAT, all at once: every peer's rows, both layers
+    (heads * hidden wide, then classes wide), forward and backward, as the codec's nbytes says."""
+    from slimops.data import synthetic_graph
+    from slimops.distributed.codecs import get_codec
+    from slimops.distributed.partition import build_plan, partition
+
+    g = synthetic_graph(200, 6, 12, 4, seed=0)
+    part = partition(g.edge_index, g.num_nodes, world, "metis", 0)
+    wire = get_codec(codec)
+    total = 0
+    for rank in range(world):
+        plan = build_plan(g.edge_index, g.num_nodes, part, rank, world, "gat")
+        for width in (args["heads"] * args["hidden"], 4):
+            total += sum(wire.nbytes(len(plan.send_idx[p]), width) for p in plan.peers())  # forward
+            total += sum(wire.nbytes(len(plan.recv_ids[p]), width) for p in plan.peers())  # backward
+    return total
+
+
+@pytest.mark.parametrize("codec", ["none", "mxint4"])
+def test_gat_trains_and_sends_what_the_plan_says(codec):
+    """--model gat: the all-at-once mode sends exactly the plan's rows through the codec each epoch; SAR sends the
+    forward halos twice (it fetches them again in backward) and the same gradients."""
+    args = SMALL + ["--model", "gat", "--heads", "2", "--codec", codec, "--epochs", "2", "--quiet",
+                    "--partitioner", "metis"]
+    every = spawn(run_train, 2, args + ["--mode", "all"], timeout=120, collective_timeout=20)[0]
+    sar = spawn(run_train, 2, args + ["--mode", "sar"], timeout=120, collective_timeout=20)[0]
+    want = _gat_epoch_bytes(2, codec, {"heads": 2, "hidden": 8})
+    assert every["bytes_sent_per_epoch"] == [want, want]
+    assert all(want < b < 2 * want for b in sar["bytes_sent_per_epoch"])
+    assert 0 <= every["test_acc"] <= 1 and every["args"]["model"] == "gat"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--device", "cuda"], "no CUDA device"),
+    (["--dist-backend", "nccl"], "needs --device cuda"),
+    (["--epochs", "0"], "--epochs must be >= 1"),
+    (["--attn-dropout", "1.0"], "must be in [0, 1)"),
+])
+def test_arguments_that_cannot_run_are_refused_up_front(argv, message):
+    if argv[:2] == ["--device", "cuda"] and __import__("torch").cuda.is_available():
+        pytest.skip("a CUDA device is present: --device cuda is valid here")
+    p = subprocess.run([sys.executable, "-m", "slimops.distributed.train"] + SMALL + argv, capture_output=True,
+                       text=True, timeout=60, env=_env(), cwd=ROOT)
+    assert p.returncode == 2 and message in p.stderr, p.stderr[-2000:]
+    assert "Traceback" not in p.stderr

@@ -87,3 +87,27 @@ def test_schedules_and_ladders():
     assert codec_at("learned", "linear", T - 1, T, 8.0) == ("learned", 1.0)
     with pytest.raises(ValueError, match="schedule must be one of"):
         ratio_at("cosine", 8, 0, 10)
+
+
+def test_gat_plan_has_one_self_loop_per_node_and_unit_weights():
+    g = small_graph()
+    ei = torch.cat([g.edge_index, torch.tensor([[3, 3], [3, 3]])], dim=1)  # two extra self loops on node 3
+    edges, w = edge_weights(ei, g.num_nodes, "gat")
+    loops = edges[0] == edges[1]
+    assert int(loops.sum()) == g.num_nodes and (torch.sort(edges[0][loops]).values == torch.arange(g.num_nodes)).all()
+    assert (w == 1).all()
+
+
+def test_attention_refuses_a_plan_built_for_sum_aggregation():
+    from slimops.distributed.attention import attention
+    from slimops.distributed.comm import Comm
+    from slimops.distributed.exchange import HaloContext
+
+    g = small_graph()
+    plan = build_plan(g.edge_index, g.num_nodes, torch.zeros(g.num_nodes, dtype=torch.int64), 0, 1, "gcn")
+    hctx = HaloContext(plan, Comm(0, 1))
+    z = torch.randn(g.num_nodes, 8)
+    with pytest.raises(ValueError, match="norm='gat'"):
+        attention(z, torch.randn(1, 2, 4), torch.randn(g.num_nodes, 2), hctx, heads=2)
+    with pytest.raises(ValueError, match="heads"):
+        attention(torch.randn(g.num_nodes, 7), torch.randn(1, 2, 4), torch.randn(g.num_nodes, 2), hctx, heads=2)

@@ -99,3 +99,4 @@ def test_bad_edge_index():
         conv(torch.randn(5, 4), torch.tensor([[0, 7], [1, 2]]))
     with pytest.raises(ValueError, match="x must have shape"):
         conv(torch.randn(5, 3), torch.tensor([[0, 1], [1, 2]]))
+

@@ -22,10 +22,16 @@ class HaloExchangeError(RuntimeError):
 
 
 class Comm:
-    """One rank's endpoint: ``sendrecv`` moves buffers; ``bytes`` counts what this rank handed over, by kind."""
+    """One rank's endpoint: ``sendrecv`` moves buffers; ``bytes`` counts what this rank handed over, by kind.
 
-    def __init__(self, rank: int, world: int, timeout: float = 60.0):
+    ``wire_device`` is where torch.distributed's tensors live: the CPU for gloo, this rank's GPU for NCCL.
+    Tensors on another device are staged through it (a model on a GPU with gloo copies the packed bytes to
+    the host and back; the byte counts are the same)."""
+
+    def __init__(self, rank: int, world: int, timeout: float = 60.0, wire_device: "torch.device | str" = "cpu"):
         self.rank, self.world, self.timeout = rank, world, float(timeout)
+        self.wire_device = torch.device(wire_device)
+        self.model_device = torch.device("cpu")  # where the exchanged rows live (the trainer sets it)
         self.bytes = {"halo": 0, "allreduce": 0, "eval": 0, "control": 0}
         self.kind = "halo"  # which counter sends go to (the trainer switches it to "eval" for evaluation)
         self.where = ""  # what is being exchanged, for error messages
@@ -63,16 +69,17 @@ class Comm:
                                         f"{list(t.shape)}")
         works, heads, out = [], [], {}
         peer = None
+        wire = self.wire_device
         try:
             for peer, t in sends.items():
-                h = torch.tensor([*shapes[peer]], dtype=torch.int64).view(torch.uint8)
+                h = torch.tensor([*shapes[peer]], dtype=torch.int64).view(torch.uint8).to(wire)
                 works.append((peer, dist.isend(h, dst=peer)))
                 self.bytes["control"] += h.numel()
                 if t.numel():
-                    works.append((peer, dist.isend(t.contiguous(), dst=peer)))
+                    works.append((peer, dist.isend(t.contiguous().to(wire), dst=peer)))
                     self.bytes[self.kind] += t.numel()
             for peer in recv_sizes:
-                h = torch.empty(16, dtype=torch.uint8)
+                h = torch.empty(16, dtype=torch.uint8, device=wire)
                 heads.append((peer, dist.irecv(h, src=peer), h))
         except Exception as e:  # noqa: BLE001 - gloo raises when a peer's connection is gone
             raise self._fail(peer, "halo exchange", e) from e
@@ -85,7 +92,7 @@ class Comm:
                                         f"shape")
         try:
             for peer, n in recv_sizes.items():
-                buf = torch.empty(int(n), dtype=torch.uint8, device=device)
+                buf = torch.empty(int(n), dtype=torch.uint8, device=wire)
                 out[peer] = buf
                 if n:
                     works.append((peer, dist.irecv(buf, src=peer)))
@@ -93,6 +100,8 @@ class Comm:
             raise self._fail(peer, "halo exchange", e) from e
         self.calls += 1
         self._wait(works, "halo exchange")
+        if device is not None:
+            out = {p: b.to(device) for p, b in out.items()}
         return out
 
     def track(self, t: torch.Tensor) -> torch.Tensor:
@@ -108,25 +117,43 @@ class Comm:
         self.live_halo -= n
 
     def all_reduce_(self, t: torch.Tensor, count: bool = True) -> torch.Tensor:
+        """Sum ``t`` over the ranks, in place (staged through the wire device when ``t`` lives elsewhere)."""
         if self.world > 1:
             if count:
                 self.bytes["allreduce"] += t.numel() * t.element_size()
+            w = t.to(self.wire_device)
             try:
-                dist.all_reduce(t)
+                dist.all_reduce(w)
             except Exception as e:  # noqa: BLE001
                 raise HaloExchangeError(f"rank {self.rank}: all_reduce failed ({self.where}): a peer died, raised "
                                         f"or timed out (timeout {self.timeout:g} s): {e}") from e
+            if w is not t:
+                t.copy_(w)
+        return t
+
+    def broadcast_(self, t: torch.Tensor, src: int) -> torch.Tensor:
+        """``src``'s ``t`` on every rank, in place (staged through the wire device)."""
+        if self.world > 1:
+            w = t.to(self.wire_device)
+            try:
+                dist.broadcast(w, src)
+            except Exception as e:  # noqa: BLE001
+                raise HaloExchangeError(f"rank {self.rank}: broadcast failed ({self.where}): {e}") from e
+            if w is not t:
+                t.copy_(w)
         return t
 
     def all_gather(self, t: torch.Tensor) -> torch.Tensor:
+        """Every rank's ``t`` stacked, (world, ...), on ``t``'s device."""
         if self.world == 1:
             return t[None]
-        out = [torch.empty_like(t) for _ in range(self.world)]
+        w = t.to(self.wire_device)
+        out = [torch.empty_like(w) for _ in range(self.world)]
         try:
-            dist.all_gather(out, t)
+            dist.all_gather(out, w)
         except Exception as e:  # noqa: BLE001
             raise HaloExchangeError(f"rank {self.rank}: all_gather failed ({self.where}): {e}") from e
-        return torch.stack(out)
+        return torch.stack(out).to(t.device)
 
 
 def verify_plan(comm: Comm, send_counts: list, recv_counts: list) -> None:

@@ -1,8 +1,9 @@
 """The rowq ops' kernels: argument checks, then the implementation :func:`slimops._backend.resolve` picks.
 
 The reference is the default kernel (every device); on CPU the C++ kernels
-(``auto``) or Triton in its interpreter (when asked for); on CUDA Triton (the
-CUDA C++ kernels in ``kernels/distributed/`` compile but are not linked yet).
+(``auto``) or Triton in its interpreter (when asked for); on CUDA the CUDA C++
+kernels (``auto``, when ``slimops._C_cuda`` is built) or Triton. The CUDA order
+is the other families' default; no GPU measurement has ranked the two yet.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import torch
 
 from .._backend import register_family, resolve
-from . import cpu, reference, schemas
+from . import cpu, cuda, reference, schemas
 
 FAMILY = "distributed"
-register_family(FAMILY, {op: {"cpu": ("native", "triton"), "cuda": ("triton",)} for op in schemas.OPS})
+register_family(FAMILY, {op: {"cpu": ("native", "triton"), "cuda": ("native", "triton")} for op in schemas.OPS})
 
 
 def implementation(op: str, t: torch.Tensor):
@@ -23,6 +24,8 @@ def implementation(op: str, t: torch.Tensor):
     choice = resolve(FAMILY, op, t.device.type, torch.float32)
     if choice == "native" and t.device.type == "cpu" and cpu.native_available():
         return cpu
+    if choice == "native" and t.device.type == "cuda" and cuda.native_available():
+        return cuda
     if choice == "triton":
         from . import triton as triton_impl  # imported only when Triton is selected
 

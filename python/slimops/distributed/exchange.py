@@ -7,7 +7,7 @@
 * :func:`sar_aggregate` (Sequential Aggregation and Rematerialisation, Mostafa
   2021) computes ``A_local z + sum_p A_p halo_p`` visiting peers in ring order
   (step k: send to rank + k, receive from rank - k), freeing each halo once
-  aggregated, and saves only ``z``. Backward walks the ring again: it sends each
+  aggregated, and saves nothing (``z`` with the learned codec). Backward walks the ring again: it sends each
   peer the gradient of its halo and, where the backward needs the halo values
   themselves (the learned codec's decoder), fetches them again first
   (rematerialisation). Sum/mean aggregation is linear, so without a learned
@@ -73,6 +73,7 @@ class HaloContext:
         if backward_codec not in ("same", "none"):
             raise ValueError(f"backward_codec must be 'same' or 'none', got {backward_codec!r}")
         self.plan, self.comm, self.mode = plan, comm, mode
+        self.device = plan.device
         self.backward_codec, self.mx_stochastic = backward_codec, mx_stochastic
         self.seed, self.counter = seed, 0
         self.set_codec(codec, ratio)
@@ -84,9 +85,16 @@ class HaloContext:
         self.wire = get_codec(name, self.mx_stochastic)
         self.bwd_wire = self.wire if self.backward_codec == "same" else WireCodec()
 
-    def next_seed(self) -> int:
+    def new_call(self) -> int:
+        """A fresh id for one exchange (one layer's forward); its wire seeds derive from it."""
         self.counter += 1
-        return (self.seed * 1_000_003 + self.plan.rank * 7919 + self.counter * 104_729) & 0x7FFFFFFF
+        return self.counter
+
+    def wire_seed(self, call: int, dst: int, backward: bool = False) -> int:
+        """Seed of a stochastic codec for what this rank sends ``dst`` in exchange ``call`` (forward or backward):
+        the same whatever the mode or the order peers are visited in, so SAR re-sends the forward's very bits."""
+        return (self.seed * 1_000_003 + self.plan.rank * 7919 + dst * 613 + call * 104_729
+                + (50_331_653 if backward else 0)) & 0x7FFFFFFF
 
     def describe(self) -> str:
         return f"learned/{self.ratio:.3g}" if self.learned else self.codec_name
@@ -102,8 +110,9 @@ class _ExchangeAll(torch.autograd.Function):
         peers = plan.peers()
         for p, s in zip(peers, sends):
             codec.check(s, len(plan.send_idx[p]), f, f"rank {plan.rank} -> {p}")
-        bufs = comm.sendrecv({p: codec.encode(s, hctx.next_seed()) for p, s in zip(peers, sends)},
-                             {p: codec.nbytes(len(plan.recv_ids[p]), f) for p in peers},
+        ctx.call = call = hctx.new_call()
+        bufs = comm.sendrecv({p: codec.encode(s, hctx.wire_seed(call, p)) for p, s in zip(peers, sends)},
+                             {p: codec.nbytes(len(plan.recv_ids[p]), f) for p in peers}, device=hctx.device,
                              shapes={p: tuple(s.shape) for p, s in zip(peers, sends)},
                              recv_shapes={p: (len(plan.recv_ids[p]), f) for p in peers})
         ctx.hctx, ctx.f, ctx.where = hctx, f, comm.where
@@ -117,10 +126,10 @@ class _ExchangeAll(torch.autograd.Function):
         peers = plan.peers()
         sends, shapes = {}, {}
         for p, g in zip(peers, grads):
-            g = torch.zeros(len(plan.recv_ids[p]), f) if g is None else g
-            sends[p], shapes[p] = codec.encode(g, hctx.next_seed()), tuple(g.shape)
-        bufs = comm.sendrecv(sends, {p: codec.nbytes(len(plan.send_idx[p]), f) for p in peers}, shapes=shapes,
-                             recv_shapes={p: (len(plan.send_idx[p]), f) for p in peers})
+            g = torch.zeros(len(plan.recv_ids[p]), f, device=hctx.device) if g is None else g
+            sends[p], shapes[p] = codec.encode(g, hctx.wire_seed(ctx.call, p, True)), tuple(g.shape)
+        bufs = comm.sendrecv(sends, {p: codec.nbytes(len(plan.send_idx[p]), f) for p in peers}, hctx.device,
+                             shapes=shapes, recv_shapes={p: (len(plan.send_idx[p]), f) for p in peers})
         return (None, None) + tuple(codec.decode(bufs[p], len(plan.send_idx[p]), f) for p in peers)
 
 
@@ -155,17 +164,54 @@ def _ring(plan: HaloPlan):
         yield (r + k) % w, (r - k) % w  # send to, receive from
 
 
-def _fetch(z, hctx: HaloContext, ps: int, pr: int, lparams, k: int) -> torch.Tensor:
-    """One ring step of the forward exchange: send ``ps`` its rows, return the (encoded-space) rows from ``pr``."""
+def _fetch(z, hctx: HaloContext, ps: int, pr: int, lparams, k: int, call: int) -> torch.Tensor:
+    """One ring step of exchange ``call``'s forward: send ``ps`` its rows, return the (encoded-space) rows from
+    ``pr``. Fetching again with the same ``call`` (rematerialisation) gets the very same bits."""
     plan, comm, codec = hctx.plan, hctx.comm, hctx.wire
     s = z[plan.send_idx[ps]]
     if lparams is not None:
         s = _encode(s, lparams[0], lparams[1], k)
     f = s.shape[1]
     codec.check(s, len(plan.send_idx[ps]), f, f"rank {plan.rank} -> {ps}")
-    bufs = comm.sendrecv({ps: codec.encode(s, hctx.next_seed())}, {pr: codec.nbytes(len(plan.recv_ids[pr]), f)},
-                         shapes={ps: tuple(s.shape)}, recv_shapes={pr: (len(plan.recv_ids[pr]), f)})
+    bufs = comm.sendrecv({ps: codec.encode(s, hctx.wire_seed(call, ps))}, {pr: codec.nbytes(len(plan.recv_ids[pr]), f)},
+                         z.device, shapes={ps: tuple(s.shape)}, recv_shapes={pr: (len(plan.recv_ids[pr]), f)})
     return comm.track(codec.decode(bufs[pr], len(plan.recv_ids[pr]), f))
+
+
+def _send_grad(hctx: HaloContext, ps: int, pr: int, gh: torch.Tensor, call: int) -> torch.Tensor:
+    """One ring step of exchange ``call``'s backward: send ``pr`` the gradient ``gh`` of its halo (backward
+    codec); return the gradient of the rows this rank sent ``ps``."""
+    plan, comm, bwd = hctx.plan, hctx.comm, hctx.bwd_wire
+    f = gh.shape[1]
+    bufs = comm.sendrecv({pr: bwd.encode(gh.contiguous(), hctx.wire_seed(call, pr, True))},
+                         {ps: bwd.nbytes(len(plan.send_idx[ps]), f)}, gh.device,
+                         shapes={pr: tuple(gh.shape)}, recv_shapes={ps: (len(plan.send_idx[ps]), f)})
+    return bwd.decode(bufs[ps], len(plan.send_idx[ps]), f)
+
+
+def _through_decoder(code: torch.Tensor, lparams, k: int, gh: torch.Tensor, gp: list) -> torch.Tensor:
+    """Backpropagate the gradient ``gh`` of a decoded halo through the learned decoder: gradient of the code
+    (returned), decoder weight and bias gradients added to ``gp[2]``, ``gp[3]``."""
+    code = code.detach().requires_grad_()
+    with torch.enable_grad():
+        h = _decode(code, lparams[2], lparams[3], k)
+        gcode, gdw, gdb = torch.autograd.grad(h, (code, lparams[2], lparams[3]), gh)
+    gp[2] += gdw
+    gp[3] += gdb
+    return gcode
+
+
+def _through_encoder(z: torch.Tensor, idx: torch.Tensor, gcode: torch.Tensor, lparams, k: int,
+                     gp: list) -> torch.Tensor:
+    """Backpropagate the gradient of the code sent (rows ``idx`` of ``z``) through the learned encoder:
+    gradient of those rows (returned), encoder gradients added to ``gp[0]``, ``gp[1]``."""
+    with torch.enable_grad():
+        zs = z[idx].detach().requires_grad_()
+        c = _encode(zs, lparams[0], lparams[1], k)
+        gzs, gew, geb = torch.autograd.grad(c, (zs, lparams[0], lparams[1]), gcode)
+    gp[0] += gew
+    gp[1] += geb
+    return gzs
 
 
 def _spmm(a, x):
@@ -179,21 +225,24 @@ class _SARAggregate(torch.autograd.Function):
         learned = len(lparams) > 0
         k = hctx.codec_latent if learned else z.shape[1]
         out = _spmm(plan.adj_local, z)
+        ctx.call = call = hctx.new_call()
         for ps, pr in _ring(plan):
-            halo = _fetch(z, hctx, ps, pr, lparams if learned else None, k)
+            halo = _fetch(z, hctx, ps, pr, lparams if learned else None, k, call)
             if learned:
                 halo = hctx.comm.track(_decode(halo, lparams[2], lparams[3], k))
             out += _spmm(plan.adj_remote[pr], halo)
             del halo
         ctx.hctx, ctx.k, ctx.where = hctx, k, hctx.comm.where
-        ctx.save_for_backward(z, *lparams)
+        # Sum aggregation is linear: its gradient needs no values, so only the learned codec keeps z (to encode
+        # the rows again in backward and fetch the code it needs).
+        ctx.save_for_backward(*((z, *lparams) if learned else ()))
         return out
 
     @staticmethod
     def backward(ctx, g):
         hctx, k = ctx.hctx, ctx.k
-        z, *lparams = ctx.saved_tensors
-        plan, comm, bwd = hctx.plan, hctx.comm, hctx.bwd_wire
+        z, *lparams = ctx.saved_tensors or (None,)
+        plan, comm = hctx.plan, hctx.comm
         learned = len(lparams) > 0
         comm.where = ctx.where.replace("forward", "backward")
         g = g.contiguous()
@@ -202,26 +251,11 @@ class _SARAggregate(torch.autograd.Function):
         for ps, pr in _ring(plan):
             gh = _spmm(plan.adj_remote_t[pr], g)  # gradient of the halo from pr
             if learned:  # rematerialise: fetch pr's code again, then backprop through the decoder
-                code = _fetch(z, hctx, ps, pr, lparams, k).requires_grad_()
-                with torch.enable_grad():
-                    h = _decode(code, lparams[2], lparams[3], k)
-                    gcode, gdw, gdb = torch.autograd.grad(h, (code, lparams[2], lparams[3]), gh)
-                gp[2] += gdw
-                gp[3] += gdb
-                gh = gcode
-            f = gh.shape[1]
-            bufs = comm.sendrecv({pr: bwd.encode(gh, hctx.next_seed())}, {ps: bwd.nbytes(len(plan.send_idx[ps]), f)},
-                                 shapes={pr: tuple(gh.shape)}, recv_shapes={ps: (len(plan.send_idx[ps]), f)})
-            gsend = bwd.decode(bufs[ps], len(plan.send_idx[ps]), f)
+                gh = _through_decoder(_fetch(z, hctx, ps, pr, lparams, k, ctx.call), lparams, k, gh, gp)
+            gsend = _send_grad(hctx, ps, pr, gh, ctx.call)
             idx = plan.send_idx[ps]
             if learned:
-                with torch.enable_grad():
-                    zs = z[idx].detach().requires_grad_()
-                    c = _encode(zs, lparams[0], lparams[1], k)
-                    gzs, gew, geb = torch.autograd.grad(c, (zs, lparams[0], lparams[1]), gsend)
-                gp[0] += gew
-                gp[1] += geb
-                gsend = gzs
+                gsend = _through_encoder(z, idx, gsend, lparams, k, gp)
             gz.index_add_(0, idx, gsend)
         return (None, gz, *gp)
 

@@ -1,16 +1,21 @@
-"""GCN and GraphSAGE whose aggregation runs over the partitioned graph (:func:`exchange.aggregate`).
+"""GCN, GraphSAGE and GAT whose aggregation runs over the partitioned graph.
 
 Each layer transforms first (``z = h W``, so the halo carries the narrow output
-features) and aggregates ``z`` over the whole graph; with the learned codec it
-owns the encoder / decoder pair of its exchange.
+features) and aggregates ``z`` over the whole graph: sum / mean with
+:func:`exchange.aggregate`, attention with :func:`attention.attention` (the fused
+GAT op's partial aggregation and merge). With the learned codec a layer owns the
+encoder / decoder pair of its exchange.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import attention
 from .exchange import HaloContext, LearnedCodec, aggregate
 
 MODELS = ("gcn", "sage", "gat")
@@ -47,19 +52,69 @@ class DistSAGEConv(nn.Module):
         return self.lin_self(h) + aggregate(self.lin_neigh(h), hctx, self.codec)
 
 
+def _glorot(t: torch.Tensor) -> None:
+    bound = math.sqrt(6.0 / (t.size(-2) + t.size(-1)))
+    with torch.no_grad():
+        t.uniform_(-bound, bound)
+
+
+class DistGATConv(nn.Module):
+    """GAT layer (Velickovic et al.) as :class:`slimops.gat.FusedGATConv` / PyG ``GATConv``, same parameter names
+    and initialisation: ``z = h W`` [n, heads * fout], ``out_i = sum_j alpha_ij z_j`` per head over i's edges and
+    self loop, heads concatenated (``concat``) or averaged, plus ``bias``. The halo carries ``z``."""
+
+    norm = "gat"
+
+    def __init__(self, fin: int, fout: int, learned: bool = False, heads: int = 1, concat: bool = True,
+                 negative_slope: float = 0.2, attn_dropout: float = 0.0):
+        super().__init__()
+        if heads < 1:
+            raise ValueError(f"heads must be >= 1, got {heads}")
+        if not 0.0 <= attn_dropout < 1.0:
+            raise ValueError(f"attn_dropout must be in [0, 1), got {attn_dropout}")
+        self.heads, self.out_channels, self.concat = heads, fout, concat
+        self.negative_slope, self.attn_dropout = negative_slope, attn_dropout
+        self.lin = nn.Linear(fin, heads * fout, bias=False)
+        self.att_src = nn.Parameter(torch.empty(1, heads, fout))
+        self.att_dst = nn.Parameter(torch.empty(1, heads, fout))
+        self.bias = nn.Parameter(torch.zeros(heads * fout if concat else fout))
+        for t in (self.lin.weight, self.att_src, self.att_dst):
+            _glorot(t)
+        self.codec = LearnedCodec(heads * fout) if learned else None
+
+    def forward(self, h: torch.Tensor, hctx: HaloContext) -> torch.Tensor:
+        z = self.lin(h)
+        a_dst = (z.view(-1, self.heads, self.out_channels) * self.att_dst).sum(-1)
+        out = attention(z, self.att_src, a_dst, hctx, self.heads, self.negative_slope, self.attn_dropout,
+                        self.training, self.codec)
+        out = out.reshape(out.shape[0], -1) if self.concat else out.mean(dim=1)
+        return out + self.bias
+
+
 class DistGNN(nn.Module):
-    """``layers`` graph convolutions with ReLU and dropout between them."""
+    """``layers`` graph convolutions with ReLU (ELU for GAT) and dropout between them.
+
+    GAT: ``heads`` heads of ``hidden`` channels each, concatenated, in every layer but the last, which has one
+    head of ``classes`` channels (Velickovic et al.'s Cora model with ``heads=8, hidden=8``)."""
 
     def __init__(self, kind: str, fin: int, hidden: int, classes: int, layers: int = 2, dropout: float = 0.5,
-                 learned: bool = False):
+                 learned: bool = False, heads: int = 8, attn_dropout: float = 0.0):
         super().__init__()
-        conv = {"gcn": DistGCNConv, "sage": DistSAGEConv}.get(kind)
-        if conv is None:
-            raise ValueError(f"model must be one of ('gcn', 'sage') here, got {kind!r}")
-        dims = [fin] + [hidden] * (layers - 1) + [classes]
-        self.convs = nn.ModuleList(conv(a, b, learned) for a, b in zip(dims[:-1], dims[1:]))
+        if kind not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {kind!r}")
+        if kind == "gat":
+            dims = [fin] + [hidden * heads] * (layers - 1)
+            self.convs = nn.ModuleList(
+                [DistGATConv(a, hidden, learned, heads, True, attn_dropout=attn_dropout) for a in dims[:-1]]
+                + [DistGATConv(dims[-1], classes, learned, 1, False, attn_dropout=attn_dropout)])
+            conv = DistGATConv
+        else:
+            conv = {"gcn": DistGCNConv, "sage": DistSAGEConv}[kind]
+            dims = [fin] + [hidden] * (layers - 1) + [classes]
+            self.convs = nn.ModuleList(conv(a, b, learned) for a, b in zip(dims[:-1], dims[1:]))
         self.dropout = dropout
         self.norm = conv.norm
+        self.act = F.elu if kind == "gat" else F.relu
 
     def forward(self, x: torch.Tensor, hctx: HaloContext) -> torch.Tensor:
         h = x
@@ -68,5 +123,5 @@ class DistGNN(nn.Module):
             hctx.comm.where = f"layer {i}, {'forward' if torch.is_grad_enabled() else 'inference'}"
             h = conv(h, hctx)
             if i < len(self.convs) - 1:
-                h = F.relu(h)
+                h = self.act(h)
         return h

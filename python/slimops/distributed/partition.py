@@ -49,7 +49,8 @@ def partition(edge_index: torch.Tensor, num_nodes: int, world: int, method: str 
 
 
 def edge_weights(edge_index: torch.Tensor, num_nodes: int, norm: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Edges with their weights (self loops added for ``gcn``): (2, E') int64 and (E',) float32."""
+    """Edges with their weights (self loops added for ``gcn``; for ``gat`` self loops replaced by one per
+    node, weights 1 as attention weighs the edges): (2, E') int64 and (E',) float32."""
     src, dst = edge_index
     if norm == "gcn":
         loops = torch.arange(num_nodes, dtype=torch.int64)
@@ -59,8 +60,13 @@ def edge_weights(edge_index: torch.Tensor, num_nodes: int, norm: str) -> tuple[t
     elif norm == "mean":
         deg = torch.bincount(dst, minlength=num_nodes).float()
         w = 1.0 / deg[dst]
+    elif norm == "gat":  # attention weighs the edges itself; self loops as PyG's GATConv (removed, one added)
+        keep = src != dst
+        loops = torch.arange(num_nodes, dtype=torch.int64)
+        src, dst = torch.cat([src[keep], loops]), torch.cat([dst[keep], loops])
+        w = torch.ones(src.numel())
     else:
-        raise ValueError(f"norm must be 'gcn' or 'mean', got {norm!r}")
+        raise ValueError(f"norm must be 'gcn', 'mean' or 'gat', got {norm!r}")
     return torch.stack([src, dst]), w
 
 
@@ -90,6 +96,7 @@ class HaloPlan:
     adj_local_t: torch.Tensor
     adj_remote: list
     adj_remote_t: list
+    norm: str = "gcn"
 
     @property
     def num_local(self) -> int:
@@ -103,6 +110,19 @@ class HaloPlan:
 
     def peers(self) -> list:
         return [p for p in range(self.world) if p != self.rank]
+
+    @property
+    def device(self) -> torch.device:
+        """Where the aggregation tensors (send indices, adjacency blocks) live."""
+        return self.adj_local.device
+
+    def to(self, device) -> "HaloPlan":
+        """The plan with its aggregation tensors on ``device`` (``own`` and ``recv_ids``, global ids, stay put)."""
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return dataclasses.replace(self, send_idx=[move(t) for t in self.send_idx], adj_local=move(self.adj_local),
+                                   adj_local_t=move(self.adj_local_t),
+                                   adj_remote=[move(t) for t in self.adj_remote],
+                                   adj_remote_t=[move(t) for t in self.adj_remote_t])
 
 
 def build_plan(edge_index: torch.Tensor, num_nodes: int, part: torch.Tensor, rank: int, world: int,
@@ -139,4 +159,4 @@ def build_plan(edge_index: torch.Tensor, num_nodes: int, part: torch.Tensor, ran
         adj_remote_t.append(_csr(col, local_of[d_in[m]], w_in[m], (len(ids), n)))
         out = (part[src] == rank) & (part[dst] == p)  # my nodes that p aggregates, sorted like p's recv_ids
         send_idx.append(local_of[torch.unique(src[out])])
-    return HaloPlan(rank, world, own, send_idx, recv_ids, adj_local, adj_local_t, adj_remote, adj_remote_t)
+    return HaloPlan(rank, world, own, send_idx, recv_ids, adj_local, adj_local_t, adj_remote, adj_remote_t, norm)

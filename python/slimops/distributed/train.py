@@ -47,6 +47,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=60.0, help="bound on every collective, seconds")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where the model runs (cuda: GPU LOCAL_RANK modulo the GPUs present)")
+    p.add_argument("--dist-backend", choices=("auto", "gloo", "nccl"), default="auto",
+                   help="torch.distributed backend; auto: nccl with --device cuda, else gloo. With gloo and a GPU "
+                        "model the packed halo bytes are staged through the host")
     p.add_argument("--report", default=None, help="write the run's results as JSON here (rank 0)")
     p.add_argument("--nodes", type=int, default=10000, help="synthetic graph: nodes")
     p.add_argument("--degree", type=int, default=10, help="synthetic graph: mean degree")
@@ -54,7 +59,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", type=int, default=8, help="synthetic graph: classes")
     p.add_argument("--noise", type=float, default=3.0, help="synthetic graph: feature noise (std)")
     p.add_argument("--graph-seed", type=int, default=0, help="synthetic graph: its seed (--seed drives the model)")
-    p.add_argument("--hidden", type=int, default=16)
+    p.add_argument("--hidden", type=int, default=None,
+                   help="hidden width (per head for gat); default 16, 8 for gat")
+    p.add_argument("--heads", type=int, default=8, help="gat: attention heads of the hidden layers")
+    p.add_argument("--attn-dropout", type=float, default=0.6, help="gat: dropout on the attention coefficients")
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument("--lr", type=float, default=0.01)
@@ -64,6 +72,9 @@ def parser() -> argparse.ArgumentParser:
                    help="gradients of the halo travel with the codec in force (same) or as fp32 (none)")
     p.add_argument("--mx-stochastic", action="store_true", help="MX codecs round stochastically")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    p.add_argument("--keep-graph", action="store_true",
+                   help="keep the whole loaded graph in this process for the next run (sweeps); by default each "
+                        "rank keeps only its own rows once its plan is built")
     p.add_argument("--inject-fault", default=None, metavar="RANK:EPOCH[:exit]",
                    help="testing: that rank raises (or exits at once) at the start of that epoch")
     return p
@@ -90,27 +101,24 @@ def load_graph(args):
     return _GRAPHS[key]
 
 
-def _rss_peak() -> int:
-    """Peak resident set size of this process (VmHWM), bytes; 0 where /proc is absent."""
+def _proc_status_bytes(field: str) -> int:
+    """A memory field of /proc/self/status (``VmHWM``: peak resident set; ``VmRSS``: now), bytes; 0 where absent."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
+
+
+def _rss_peak() -> int:
+    return _proc_status_bytes("VmHWM")
 
 
 def _rss_now() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return _proc_status_bytes("VmRSS")
 
 
 def _reset_rss_peak() -> None:
@@ -121,33 +129,93 @@ def _reset_rss_peak() -> None:
         pass
 
 
+NORMS = {"gcn": "gcn", "sage": "mean", "gat": "gat"}  # how each model's plan weighs the edges
+
+
+class SavedTensorBytes:
+    """Bytes autograd saves for backward inside the block: distinct storages, ``exclude``'s (parameters, the plan)
+    left out. What SAR shrinks: all-at-once saves every received halo, SAR none."""
+
+    def __init__(self, exclude=()):
+        self.exclude = {self._key(t) for t in exclude}
+        self.total = 0
+
+    @staticmethod
+    def _key(t: torch.Tensor):
+        if t.layout != torch.strided:
+            return ("sparse", id(t))
+        return t.untyped_storage().data_ptr()
+
+    @staticmethod
+    def _nbytes(t: torch.Tensor) -> int:
+        if t.layout == torch.sparse_csr:
+            return sum(x.numel() * x.element_size() for x in (t.crow_indices(), t.col_indices(), t.values()))
+        if t.layout != torch.strided:
+            return 0
+        return t.untyped_storage().nbytes()
+
+    def __enter__(self):
+        seen = set(self.exclude)
+
+        def pack(t):
+            k = self._key(t)
+            if k not in seen:
+                seen.add(k)
+                self.total += self._nbytes(t)
+            return t
+
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._hooks.__exit__(*exc)
+
+
 def setup(args, rank: int, world: int, comm: Comm):
     """Graph, partition (rank 0's, broadcast), checked plan, halo context and model, identical on every rank."""
     g = load_graph(args)
-    if args.model == "gat":
-        raise SystemExit("--model gat needs the fused-GAT family (issue 9, slimops.gat), which is not in this build")
     comm.where = "partition"
     part = partition(g.edge_index, g.num_nodes, world, args.partitioner, args.seed)
     if world > 1:
-        dist.broadcast(part, 0)
-    model_norm = "gcn" if args.model == "gcn" else "mean"
-    plan = build_plan(g.edge_index, g.num_nodes, part, rank, world, model_norm)
+        comm.broadcast_(part, 0)
+    plan = build_plan(g.edge_index, g.num_nodes, part, rank, world, NORMS[args.model])
     verify_plan(comm, plan.send_counts(), plan.recv_counts())
+    plan = plan.to(comm.model_device)
     torch.manual_seed(args.seed)  # same initial weights on every rank
-    model = DistGNN(args.model, g.x.shape[1], args.hidden, g.num_classes, args.layers, args.dropout,
-                    learned=args.codec == "learned")
+    hidden = args.hidden or (8 if args.model == "gat" else 16)
+    model = DistGNN(args.model, g.x.shape[1], hidden, g.num_classes, args.layers, args.dropout,
+                    learned=args.codec == "learned", heads=args.heads, attn_dropout=args.attn_dropout)
+    model.to(comm.model_device)
     torch.manual_seed(args.seed * 7919 + rank + 1)  # dropout differs per rank
     hctx = HaloContext(plan, comm, "none", args.mode, args.backward_codec, args.mx_stochastic, seed=args.seed)
     return g, plan, hctx, model
 
 
+def devices(args, rank: int) -> tuple[torch.device, torch.device]:
+    """(model device, wire device) of this rank: the CPU twice, or its GPU and the GPU (NCCL) or the CPU (gloo)."""
+    if args.device == "cpu":
+        return torch.device("cpu"), torch.device("cpu")
+    gpu = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
+    torch.cuda.set_device(gpu)
+    return gpu, (gpu if dist.get_backend() == "nccl" else torch.device("cpu"))
+
+
 def train(args, rank: int, world: int) -> dict:
-    comm = Comm(rank, world, args.timeout)
+    model_device, wire_device = devices(args, rank)
+    comm = Comm(rank, world, args.timeout, wire_device)
+    comm.model_device = model_device
     g, plan, hctx, model = setup(args, rank, world, comm)
     own = plan.own
-    x, y = g.x[own], g.y[own]
-    masks = [m[own] for m in (g.train_mask, g.val_mask, g.test_mask)]
+    x, y = g.x[own].to(model_device), g.y[own].to(model_device)
+    masks = [m[own].to(model_device) for m in (g.train_mask, g.val_mask, g.test_mask)]
     n_train = int(g.train_mask.sum())
+    if not args.keep_graph:  # from here on this rank holds only its rows (and its plan)
+        _GRAPHS.clear()
+        del g
+    persistent = list(model.parameters()) + [t for t in (plan.adj_local, plan.adj_local_t) if t is not None]
+    persistent += [t for t in plan.adj_remote + plan.adj_remote_t if t is not None]
+    peak_saved = 0
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     params = [p for p in model.parameters()]
     fault = None
@@ -158,6 +226,8 @@ def train(args, rank: int, world: int) -> dict:
     best = (-1.0, 0.0, -1)  # val, test, epoch
     _reset_rss_peak()
     rss_start = _rss_now()
+    if model_device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(model_device)
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
         if fault and fault[0] == rank and fault[1] == epoch:
@@ -170,7 +240,9 @@ def train(args, rank: int, world: int) -> dict:
         before = comm.bytes["halo"]
         model.train()
         opt.zero_grad(set_to_none=False)
-        out = model(x, hctx)
+        with SavedTensorBytes(persistent) as saved:
+            out = model(x, hctx)
+        peak_saved = max(peak_saved, saved.total)
         loss = F.cross_entropy(out[masks[0]], y[masks[0]], reduction="sum") / n_train
         loss.backward()
         flat = torch.cat([p.grad.reshape(-1) for p in params])
@@ -203,8 +275,9 @@ def train(args, rank: int, world: int) -> dict:
     elapsed = time.perf_counter() - t0
     comm.where = "final report"
     per_rank = comm.all_gather(torch.tensor(per_epoch, dtype=torch.int64))  # (W, epochs)
-    extra = comm.all_gather(torch.tensor([_rss_peak(), comm.peak_halo, comm.bytes["allreduce"], comm.bytes["eval"],
-                                          comm.bytes["control"], rss_start], dtype=torch.int64))
+    peak_mem = torch.cuda.max_memory_allocated(model_device) if model_device.type == "cuda" else _rss_peak()
+    extra = comm.all_gather(torch.tensor([peak_mem, comm.peak_halo, comm.bytes["allreduce"], comm.bytes["eval"],
+                                          comm.bytes["control"], rss_start, peak_saved], dtype=torch.int64))
     total_per_epoch = per_rank.sum(0)
     return {
         "args": vars(args), "world_size": world, "epochs": args.epochs,
@@ -213,32 +286,59 @@ def train(args, rank: int, world: int) -> dict:
         "bytes_sent_per_rank": [int(b) for b in per_rank.sum(1)],
         "bytes_allreduce": int(extra[:, 2].sum()), "bytes_eval": int(extra[:, 3].sum()),
         "bytes_control": int(extra[:, 4].sum()),
-        "peak_mem_bytes": [int(b) for b in extra[:, 0]], "peak_mem_kind": "VmHWM during training (CPU RSS)",
+        "peak_mem_bytes": [int(b) for b in extra[:, 0]], "peak_mem_kind": ("torch.cuda.max_memory_allocated during training" if model_device.type == "cuda"
+                          else "VmHWM during training (CPU RSS)"),
         "rss_train_start_bytes": [int(b) for b in extra[:, 5]],
         "peak_halo_bytes": [int(b) for b in extra[:, 1]],
+        "peak_saved_bytes": [int(b) for b in extra[:, 6]],
         "nodes_per_rank": [int(c) for c in comm.all_gather(torch.tensor([plan.num_local]))[:, 0]],
         "halo_rows_per_rank": [int(c) for c in comm.all_gather(torch.tensor([sum(plan.recv_counts())]))[:, 0]],
         "train_seconds": elapsed, "history": history,
     }
 
 
-def _init_from_env(timeout: float) -> tuple[int, int]:
+def check_args(p: argparse.ArgumentParser, args) -> None:
+    """Refuse, before any process group exists, what cannot run here (exit status 2 and one line)."""
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: no CUDA device is visible to this process")
+    if args.dist_backend == "nccl" and args.device != "cuda":
+        p.error("--dist-backend nccl needs --device cuda (NCCL moves GPU tensors only)")
+    if args.dist_backend == "nccl" and int(os.environ.get("WORLD_SIZE", "1")) > torch.cuda.device_count():
+        p.error(f"--dist-backend nccl needs one GPU per rank: WORLD_SIZE {os.environ.get('WORLD_SIZE')} > "
+                f"{torch.cuda.device_count()} GPUs (use --dist-backend gloo to share a GPU)")
+    for name in ("epochs", "heads", "layers"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not 0.0 <= args.attn_dropout < 1.0 or not 0.0 <= args.dropout < 1.0:
+        p.error(f"--dropout and --attn-dropout must be in [0, 1), got {args.dropout} and {args.attn_dropout}")
+
+
+def _dist_backend(args) -> str:
+    if args.dist_backend != "auto":
+        return args.dist_backend
+    return "nccl" if args.device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) <= torch.cuda.device_count() \
+        else "gloo"
+
+
+def _init_from_env(timeout: float, backend: str = "gloo") -> tuple[int, int]:
     td = datetime.timedelta(seconds=timeout)
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
-        dist.init_process_group("gloo", timeout=td)
+        dist.init_process_group(backend, timeout=td)
     else:  # plain `python -m`: one process, the same code
         fd, path = tempfile.mkstemp(prefix="slimops-dist-")
         os.close(fd)
         os.unlink(path)
-        dist.init_process_group("gloo", init_method=f"file://{path}", rank=0, world_size=1, timeout=td)
+        dist.init_process_group(backend, init_method=f"file://{path}", rank=0, world_size=1, timeout=td)
     return dist.get_rank(), dist.get_world_size()
 
 
 def main(argv=None) -> dict:
-    args = parser().parse_args(argv)
-    rank, world = _init_from_env(args.timeout)
+    p = parser()
+    args = p.parse_args(argv)
+    check_args(p, args)
+    rank, world = _init_from_env(args.timeout, _dist_backend(args))
     report = train(args, rank, world)
     if rank == 0 and args.report:
         with open(args.report, "w") as f:
