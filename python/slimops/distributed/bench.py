@@ -1,8 +1,9 @@
 """The distributed family's benchmark suite: the halo exchange per codec and world size (``slimops bench distributed``).
 
 Runs in the common runner's multi-process mode (:mod:`slimops.benchmarks.runner`):
-each world size W is W processes joined by gloo over 127.0.0.1 (CPU only: the
-transport's headers are CPU tensors). The graph is :func:`slimops.data.synthetic_graph`
+each world size W is W processes joined by gloo over 127.0.0.1. CPU cases only
+so far: the transport's CUDA path (``Comm(wire_device=...)``, ``HaloPlan.to``)
+has not run on a GPU, so no CUDA cases are declared yet. The graph is :func:`slimops.data.synthetic_graph`
 (a community graph), partitioned once per W (METIS by default, rank 0's partition
 broadcast), and each rank holds its nodes' features.
 
@@ -107,7 +108,7 @@ class DistributedSuite(Suite):
 
     def cases(self, args, device):
         if device != "cpu":
-            harness.progress("distributed: the halo transport runs on CPU (gloo); no cases on " + device)
+            harness.progress(f"distributed: CPU (gloo) cases only so far; none on {device}")
             return []
         quick = bool(getattr(args, "quick", False))
         size = dict(SIZES[quick])
