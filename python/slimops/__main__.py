@@ -135,7 +135,11 @@ def _bench(args) -> int:
         return _fail(devices)
     ok = False
     for s in suites:
-        meta, rows = runner.run_suite(s, args, devices)
+        try:
+            meta, rows = runner.run_suite(s, args, devices)
+        except runner.RankError as e:  # a rank of a multi-process suite failed: the run fails, clearly
+            print(f"slimops: bench {s.name}: {e}", file=sys.stderr)
+            return 1
         paths = runner.write_reports(s, Path(args.out), meta, rows)
         runner.print_summary(s, meta, rows, paths)
         ok = ok or any(r["status"] == "ok" for r in rows)
@@ -152,6 +156,8 @@ def _profile(args) -> int:
         return _fail(f"profile: unknown family or op {args.target!r}; expected a family from {list(SUITES)} "
                      "or one of its ops (mx_quantize, ...)")
     suite = load_suite(family)
+    if suite.multiprocess:
+        return _fail(f"profile: the {family} suite runs in several processes, which profile does not support")
     if family != args.target:
         suite.select_op(args, args.target)
     args.providers = _split(args.providers)

@@ -31,6 +31,17 @@ only ``forward``.
 Every row has the case's own columns (``Suite.case_columns``), then
 :data:`COLUMNS`; the report is ``<out>/bench_<family>.{json,csv,png}`` with the
 device, versions, date and policy in its ``meta``.
+
+Multi-process mode (``Suite.multiprocess``): each case runs in ``case.world``
+processes (gloo over 127.0.0.1 on CPU, NCCL with one GPU per rank on CUDA),
+spawned once per world size. Every rank builds, warms up and times the same
+providers in the same interleaved rounds, with a barrier before each timed
+batch; the number of calls per round is agreed (the slowest rank's estimate).
+A call's time is the **slowest rank's** (max over ranks of that call), and the
+minimum and median are taken over those. Every collective is bounded by
+``Suite.dist_timeout_s``; a rank that raises (or dies) fails the run with
+:class:`RankError` naming it, after the others are stopped. The environment
+block records ``world_size``, ``dist_backend`` and ``threads_per_rank``.
 """
 
 from __future__ import annotations
@@ -41,7 +52,13 @@ import dataclasses
 import gc
 import io
 import logging
+import multiprocessing as mp
+import os
+import pickle
+import queue as queue_mod
+import socket
 import time
+import traceback
 from pathlib import Path
 
 import torch
@@ -134,6 +151,11 @@ class Suite:
     modes: tuple = ("forward",)
     work_unit = "bytes"  # or "flops"
     quick_default = False
+    extra_columns: tuple = ()  # the suite's own row columns (counters, derived figures), after COLUMNS
+    roofline = True  # time the dst.copy_(src) roofline in the rounds (False: no frac_of_copy_bw)
+    multiprocess = False  # True: each case runs in case.params["world"] processes (the module docstring)
+    dist_timeout_s = 60.0  # bound of every collective of a multi-process run, s
+    run_timeout_s = 3600.0  # bound of all the cases of one world size, s
 
     def add_arguments(self, p: argparse.ArgumentParser) -> None:
         """The suite's own options (``slimops bench FAMILY --help``)."""
@@ -160,6 +182,14 @@ class Suite:
 
     def compare(self, case: Case, provider: str, out, oracle_out) -> "bool | None":
         return outputs_match(out, oracle_out)
+
+    def counters(self, inputs: dict) -> dict:
+        """Monotonic counters (name -> int) read around the warmup call; their growth goes in the row
+        (multi-process: summed over ranks, and ``<name>_per_rank``)."""
+        return {}
+
+    def finish_case(self, case: Case, rows: list) -> None:
+        """Derived columns of one case's rows, once they are timed (and reduced over ranks)."""
 
     def timing(self, device: str, quick: bool) -> dict:
         return timing_policy(device, quick)
@@ -275,13 +305,16 @@ def _copy_roofline(device: str) -> _Timed:
     return _Timed("copy", lambda: dst.copy_(src), 0.0, nbytes=2 * nbytes)
 
 
-def time_interleaved(timed: list, device: str, policy: dict) -> None:
-    """Fill each entry's ``times`` (ms per call), the entries interleaved round by round."""
+def time_interleaved(timed: list, device: str, policy: dict, before=None) -> None:
+    """Fill each entry's ``times`` (ms per call), the entries interleaved round by round; ``before(t)``
+    runs ahead of each entry's calls (the multi-process barrier)."""
     for r in range(policy["rounds"]):
         for t in timed:
             if t.est_s > policy["slow_s"] and r >= policy["slow_rounds"]:
                 continue
             n = int(min(policy["max_calls_per_round"], max(1, policy["round_s"] / max(t.est_s, 1e-7))))
+            if before is not None:
+                before(t)
             t.times.extend(harness.time_calls(t.fn, n, device))
             t.rounds += 1
 
@@ -302,6 +335,7 @@ def _base_row(suite: Suite, case: Case, provider: str) -> dict:
     row.update({c: ("x".join(map(str, v)) if isinstance(v, tuple) else v) for c, v in case.params.items()})
     row.update({c: None for c in COLUMNS})
     row.update({c: None for c in suite.speedups})
+    row.update({c: None for c in suite.extra_columns})
     row.update(provider=provider, mode=case.mode, note="")
     return row
 
@@ -324,9 +358,11 @@ def run_case(run: Run, case: Case, providers: list, policy: dict) -> list:
                 kept.append(out)
                 return out
 
+            c0 = suite.counters(inputs)
             t0 = time.perf_counter()
             peak, method = harness.peak_memory_call(first, case.device, work if suite.work_unit == "bytes" else 0)
             est = time.perf_counter() - t0
+            row.update({k: v - c0[k] for k, v in suite.counters(inputs).items()})
             outputs[provider] = kept[0] if case.mode == "forward" else None
             row.update(status="ok", note=note, peak_mem_mb=peak / 1e6, peak_mem_method=method)
             timed.append(_Timed(provider, fn, est))
@@ -344,6 +380,18 @@ def run_case(run: Run, case: Case, providers: list, policy: dict) -> list:
             if not t.times:
                 rows[t.provider].update(status="error", note=f"{type(e).__name__}: {first_line(e)}")
     oracle = outputs.get(suite.oracle)
+    matches = {t.provider: suite.compare(case, t.provider, outputs[t.provider], oracle) for t in timed
+               if t.times and oracle is not None and t.provider != suite.oracle and outputs.get(t.provider) is not None}
+    _fill_rows(suite, case, rows, timed, work, matches)
+    del inputs, outputs, oracle, timed
+    gc.collect()
+    if case.device == "cuda":
+        torch.cuda.empty_cache()
+    return list(rows.values())
+
+
+def _fill_rows(suite: Suite, case: Case, rows: dict, timed: list, work: int, matches: dict) -> None:
+    """Times, rates, matches and speedups of one case's rows from each provider's per-call times."""
     for t in timed:
         row = rows[t.provider]
         if not t.times:
@@ -356,25 +404,21 @@ def run_case(run: Run, case: Case, providers: list, policy: dict) -> list:
             row["gb_s"] = work / (tmin * 1e-3) / 1e9
         else:
             row["tflop_s"] = work / (tmin * 1e-3) / 1e12
-        if oracle is not None and t.provider != suite.oracle and outputs.get(t.provider) is not None:
-            row["matches_reference"] = suite.compare(case, t.provider, outputs[t.provider], oracle)
+        if t.provider in matches:
+            row["matches_reference"] = matches[t.provider]
     ok = {p: r["time_ms"] for p, r in rows.items() if r["time_ms"]}
     for r in rows.values():
         if r["time_ms"]:
             for col, base in suite.speedups.items():
                 if base in ok:
                     r[col] = ok[base] / r["time_ms"]
+    suite.finish_case(case, list(rows.values()))
     for r in rows.values():
         if r["status"] == "ok":
             harness.progress(f"  {r['provider']:<20} min {r['time_ms']:10.3f} ms  median {r['median_ms']:10.3f} ms"
                              + (f"  {r['gb_s']:8.2f} GB/s" if r["gb_s"] else ""))
         else:
             harness.progress(f"  {r['provider']:<20} {r['status']}: {r['note']}")
-    del inputs, outputs, oracle, timed
-    gc.collect()
-    if case.device == "cuda":
-        torch.cuda.empty_cache()
-    return list(rows.values())
 
 
 def run_suite(suite: Suite, args: argparse.Namespace, devices: list) -> tuple:
@@ -392,14 +436,17 @@ def run_suite(suite: Suite, args: argparse.Namespace, devices: list) -> tuple:
     for device in devices:
         policy = suite.timing(device, quick)
         meta["timing"][device] = policy
-        run.copy[device] = _copy_roofline(device)
         cases = suite.cases(args, device)
         plist = [p for p in suite.providers_for(device) if not only or p in only]
-        for i, case in enumerate(cases, 1):
-            harness.progress(f"{suite.name} {device} [{i}/{len(cases)}] {case.label}")
-            rows.extend(run_case(run, case, plist, policy))
+        if suite.multiprocess:
+            run.copy[device] = run_multiprocess(run, device, cases, plist, policy, meta, rows)
+        else:
+            run.copy[device] = _copy_roofline(device) if suite.roofline else None
+            for i, case in enumerate(cases, 1):
+                harness.progress(f"{suite.name} {device} [{i}/{len(cases)}] {case.label}")
+                rows.extend(run_case(run, case, plist, policy))
         copy = run.copy.pop(device)
-        if copy.times:
+        if copy is not None and copy.times:
             meta["copy_bw_gb_s"][device] = copy.nbytes / (min(copy.times) * 1e-3) / 1e9
             harness.progress(f"{device}: best dst.copy_(src) over the run {meta['copy_bw_gb_s'][device]:.1f} GB/s "
                              f"({len(copy.times)} calls, {harness.device_name(device)})")
@@ -413,11 +460,266 @@ def run_suite(suite: Suite, args: argparse.Namespace, devices: list) -> tuple:
     return meta, rows
 
 
+# ----------------------------------------------------------------------------- multi-process mode
+
+
+class RankError(RuntimeError):
+    """A rank of a multi-process run raised, died or ran past its time; ``errors`` maps rank -> traceback."""
+
+    def __init__(self, what: str, errors: dict, first: "int | None"):
+        self.errors, self.first = errors, first
+        lines = [f"rank {r}: {_last_line(e)}" for r, e in sorted(errors.items())]
+        msg = f"{what}: rank {first} failed first" if first is not None else f"{what}: failed"
+        super().__init__(msg + "\n  " + "\n  ".join(lines) + (f"\nrank {first}'s traceback:\n{errors[first].rstrip()}"
+                                                              if first is not None and "Traceback" in errors[first]
+                                                              else ""))
+
+
+def _last_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return (lines[-1].strip() if lines else text)[:300]
+
+
+def dist_backend(device: str) -> str:
+    return "nccl" if torch.device(device).type == "cuda" else "gloo"
+
+
+def threads_per_rank(world: int) -> int:
+    return max(1, (os.cpu_count() or 1) // world)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank_main(rank, world, port, backend, timeout_s, fn, args, queue):
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # loopback only
+    try:
+        import datetime
+
+        import torch.distributed as dist
+
+        torch.set_num_threads(threads_per_rank(world))
+        if backend == "nccl":
+            torch.cuda.set_device(rank)
+        dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
+                                timeout=datetime.timedelta(seconds=timeout_s))
+        out = fn(rank, world, *args)
+        queue.put((rank, "ok", pickle.dumps(out)))
+    except BaseException:  # noqa: BLE001 - everything goes back to the parent
+        queue.put((rank, "error", traceback.format_exc()))
+    finally:
+        queue.close()
+        queue.join_thread()  # the message is in the pipe
+        os._exit(0)  # never wait on the process group's teardown
+
+
+def spawn_ranks(fn, world: int, args: tuple, device: str, timeout_s: float, run_timeout_s: float,
+                what: str) -> list:
+    """``[fn(0, world, *args), ..., fn(world - 1, world, *args)]``, one process per rank joined by a process
+    group (gloo on 127.0.0.1 at a free port, NCCL on CUDA). A rank that raises or dies: the others get
+    ``min(10, timeout_s)`` s more, then are killed, and :class:`RankError` names the rank that failed first
+    (one that died without a word, else the first to report an error)."""
+    backend = dist_backend(device)
+    if backend == "nccl" and torch.cuda.device_count() < world:
+        raise RankError(what, {0: f"world {world} needs one GPU per rank, {torch.cuda.device_count()} visible"},
+                        None)
+    ctx = mp.get_context("spawn" if backend == "nccl" else "fork")
+    queue = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=_rank_main, args=(r, world, port, backend, timeout_s, fn, args, queue), daemon=True)
+             for r in range(world)]
+    for p in procs:
+        p.start()
+    results, errors, first, died = {}, {}, None, []
+    deadline, stop_at = time.monotonic() + run_timeout_s, None
+    while len(results) + len(errors) < world:
+        now = time.monotonic()
+        if now > deadline or (stop_at is not None and now > stop_at):
+            break
+        try:
+            rank, status, value = queue.get(timeout=0.2)
+        except queue_mod.Empty:
+            dead = [r for r, p in enumerate(procs) if p.exitcode is not None and r not in results and r not in errors]
+            if dead and queue.empty():
+                time.sleep(0.5)  # a message written just before the exit
+                if queue.empty():
+                    for r in dead:
+                        errors[r] = f"rank {r} exited with code {procs[r].exitcode} without a result"
+                    died += dead
+                    stop_at = stop_at or time.monotonic() + min(10.0, timeout_s)
+            continue
+        if status == "ok":
+            results[rank] = pickle.loads(value)  # noqa: S301 - bytes from our own child process
+        else:
+            errors[rank] = value
+            first = rank if first is None else first
+            stop_at = stop_at or time.monotonic() + min(10.0, timeout_s)
+    for r, p in enumerate(procs):
+        p.join(timeout=1.0 if r in results or r in errors else 0.0)
+        if p.is_alive():
+            p.kill()  # this child, by its pid
+            p.join(5.0)
+        if r not in results and r not in errors:
+            errors[r] = (f"still running {run_timeout_s:g} s after the start, killed" if stop_at is None
+                         else f"stopped after rank {first} failed")
+    queue.close()
+    if errors:  # a rank that died is the cause: the others fail because their peer is gone
+        raise RankError(what, errors, died[0] if died else first if first is not None else min(errors))
+    return [results[r] for r in range(world)]
+
+
+def _coll_device() -> str:
+    """Where the runner's own collectives keep their tensors: NCCL reduces CUDA tensors only."""
+    import torch.distributed as dist
+
+    return "cuda" if dist.get_backend() == "nccl" else "cpu"
+
+
+def _agree(state: dict, providers: list) -> None:
+    """A provider not ``ok`` on some rank is dropped on every rank (status code all-reduced, MAX)."""
+    import torch.distributed as dist
+
+    if not providers:
+        return
+    codes = {"ok": 0, "skipped": 1, "error": 2}
+    t = torch.tensor([codes[state[p]["status"]] for p in providers], dtype=torch.int64, device=_coll_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    for p, c in zip(providers, t.tolist()):
+        if c and state[p]["status"] == "ok":
+            state[p].update(status="skipped", note="not ok on another rank")
+
+
+def _rank_case(run: Run, case: Case, providers: list, policy: dict, copy) -> dict:
+    """One case on one rank: build, agree, warm up, agree, time in the same rounds as every other rank."""
+    import torch.distributed as dist
+
+    suite = run.suite
+    inputs = suite.inputs(case)
+    work = suite.work(case)
+    state, fns, outputs = {}, {}, {}
+    for p in providers:  # build: no communication yet, so a failure here is reported, not fatal
+        st = state[p] = dict(status="ok", note="", peak=None, method=None, times=[], rounds=0, counters={},
+                             match=None, est=0.0)
+        try:
+            fns[p], st["note"] = suite.build(case, p, inputs, run.budget)
+        except Skip as e:
+            st.update(status="skipped", note=str(e))
+        except Exception as e:  # noqa: BLE001
+            st.update(status="error", note=f"{type(e).__name__}: {first_line(e)}")
+    _agree(state, providers)
+    for p in providers:  # warmup: every rank calls the same providers; an exception here fails the run
+        st = state[p]
+        if st["status"] != "ok":
+            continue
+        try:
+            fns[p] = fn = with_mode(fns[p], case.mode)
+        except Skip as e:
+            st.update(status="skipped", note=str(e))
+            continue
+        kept: list = []
+        c0 = suite.counters(inputs)
+        dist.barrier()
+        t0 = time.perf_counter()
+        st["peak"], st["method"] = harness.peak_memory_call(lambda fn=fn, kept=kept: kept.append(fn()) or kept[-1],
+                                                            case.device, work if suite.work_unit == "bytes" else 0)
+        st["est"] = time.perf_counter() - t0
+        st["counters"] = {k: v - c0[k] for k, v in suite.counters(inputs).items()}
+        outputs[p] = kept[0] if case.mode == "forward" else None
+    _agree(state, providers)
+    ok = [p for p in providers if state[p]["status"] == "ok"]
+    est = torch.tensor([state[p]["est"] for p in ok], dtype=torch.float64, device=_coll_device())
+    if ok:
+        dist.all_reduce(est, op=dist.ReduceOp.MAX)  # the same calls per round on every rank
+    timed = [_Timed(p, fns[p], float(e)) for p, e in zip(ok, est.tolist())]
+    time_interleaved(timed + ([copy] if copy is not None else []), case.device, policy,
+                     before=lambda t: t is copy or dist.barrier())
+    oracle = outputs.get(suite.oracle)
+    for t in timed:
+        state[t.provider].update(times=t.times, rounds=t.rounds)
+        if oracle is not None and t.provider != suite.oracle and outputs.get(t.provider) is not None:
+            state[t.provider]["match"] = suite.compare(case, t.provider, outputs[t.provider], oracle)
+    del inputs, outputs, oracle, timed, fns
+    gc.collect()
+    return {"work": work, "state": state}
+
+
+def _rank_cases(rank: int, world: int, run: Run, device: str, cases: list, providers: list, policy: dict) -> dict:
+    import torch.distributed as dist
+
+    copy = _copy_roofline(device) if rank == 0 and run.suite.roofline else None  # timed by rank 0 alone
+    out = []
+    for i, case in enumerate(cases, 1):
+        if rank == 0:
+            harness.progress(f"{run.suite.name} {device} world {world} [{i}/{len(cases)}] {case.label}")
+        out.append(_rank_case(run, case, providers, policy, copy))
+    dist.barrier()
+    return {"cases": out, "copy": copy.times if copy is not None else []}
+
+
+def _reduce_case(suite: Suite, case: Case, providers: list, per_rank: list) -> list:
+    """One row per provider from every rank's results: each call's time is the slowest rank's."""
+    rows = {p: _base_row(suite, case, p) for p in providers}
+    timed, matches = [], {}
+    for p in providers:
+        sts, row = [r["state"][p] for r in per_rank], rows[p]
+        bad = [(i, s) for i, s in enumerate(sts) if s["status"] != "ok" and s["note"] != "not ok on another rank"]
+        if bad or sts[0]["status"] != "ok":
+            i, s = bad[0] if bad else (0, sts[0])
+            same = all(x["note"] == s["note"] for x in sts)  # every rank says the same: no rank to name
+            row.update(status=s["status"], note=s["note"] if same else f"rank {i}: {s['note']}")
+            continue
+        row.update(status="ok", note=sts[0]["note"], peak_mem_mb=max(s["peak"] for s in sts) / 1e6,
+                   peak_mem_method=sts[0]["method"])
+        for k in sts[0]["counters"]:
+            row[k] = sum(s["counters"][k] for s in sts)
+            row[f"{k}_per_rank"] = [s["counters"][k] for s in sts]
+        times = [max(ts) for ts in zip(*(s["times"] for s in sts))]
+        timed.append(_Timed(p, None, 0.0, times=times, rounds=sts[0]["rounds"]))
+        ms = [s["match"] for s in sts]
+        if any(m is not None for m in ms):
+            matches[p] = None if None in ms else all(ms)
+    _fill_rows(suite, case, rows, timed, per_rank[0]["work"], matches)
+    return list(rows.values())
+
+
+def run_multiprocess(run: Run, device: str, cases: list, providers: list, policy: dict, meta: dict,
+                     rows: list) -> _Timed:
+    """The cases of a multi-process suite, one spawn per world size; appends to ``rows``, returns rank 0's
+    roofline copy times."""
+    suite = run.suite
+    copy = _Timed("copy", None, 0.0, nbytes=2 * ((1 << 30) if torch.device(device).type == "cuda" else (256 << 20)))
+    by_world: dict = {}
+    for case in cases:
+        world = case.params.get("world")
+        if not isinstance(world, int) or world < 1:
+            raise ValueError(f"suite {suite.name}: case {case.label!r} needs params['world'] >= 1, got {world!r}")
+        by_world.setdefault(world, []).append(case)
+    env = meta["env"]
+    for world, wcases in by_world.items():
+        if world not in env.setdefault("world_size", []):
+            env["world_size"].append(world)
+        env.setdefault("dist_backend", {})[device] = dist_backend(device)
+        env.setdefault("threads_per_rank", {})[str(world)] = threads_per_rank(world)
+        harness.progress(f"{suite.name} {device}: world {world}, {dist_backend(device)}, {len(wcases)} cases")
+        res = spawn_ranks(_rank_cases, world, (run, device, wcases, providers, policy), device,
+                          suite.dist_timeout_s, suite.run_timeout_s,
+                          f"benchmark {suite.name!r} on {device}, world {world} ({dist_backend(device)})")
+        copy.times.extend(res[0]["copy"])
+        for i, case in enumerate(wcases):
+            harness.progress(f"{suite.name} {device} world {world} [{i + 1}/{len(wcases)}] {case.label} "
+                             "(slowest rank)")
+            rows.extend(_reduce_case(suite, case, providers, [r["cases"][i] for r in res]))
+    return copy
+
+
 # ----------------------------------------------------------------------------- reports
 
 
 def row_columns(suite: Suite) -> list:
-    return ["device", *suite.case_columns, *COLUMNS, *suite.speedups]
+    return ["device", *suite.case_columns, *COLUMNS, *suite.speedups, *suite.extra_columns]
 
 
 def table(suite: Suite, rows: list) -> str:
