@@ -127,6 +127,52 @@ def test_ptx_assembles_for_sm90(dtype, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
 
 
+def _ptx_bodies(ptx: str) -> dict:
+    return {m.group(1): m.group(2) for m in re.finditer(r"\.entry\s+(\w+)\((.*?)\n\}\n", ptx, re.S)}
+
+
+def _numeric_ops(body: str) -> dict:
+    """Counts of the float, conversion, shuffle and memory instructions of a PTX kernel body."""
+    out: dict = {}
+    for line in body.splitlines():
+        toks = line.strip().lstrip("{").split()
+        if not toks or toks[0].startswith(("//", ".", "$", "}", ")")):
+            continue
+        op = (toks[1] if toks[0].startswith("@") else toks[0]).rstrip(";")
+        if re.search(r"f32|f16|bf16|fma|div|shfl|ld\.|st\.|bar", op) and not op.startswith("ld.param"):
+            out[op] = out.get(op, 0) + 1
+    return out
+
+
+NVCC = shutil.which("nvcc")
+
+
+@needs_libnvrtc
+@pytest.mark.skipif(NVCC is None, reason="nvcc not found: cannot compare with the nvcc build")
+def test_nvrtc_kernels_do_the_same_arithmetic_as_nvcc(tmp_path):
+    """One quantize and one dequantize kernel, as nvcc builds them for slimops._C_cuda and as NVRTC
+    builds the entry points: the same float, conversion, shuffle and memory instructions."""
+    repo = nvrtc.kernel_dir().parents[1]
+    (tmp_path / "k.cu").write_text(
+        '#include "kernels/mx/mx_kernels.cuh"\n'
+        "namespace slimops { namespace cuda { namespace {\n"
+        "template __global__ void mx_quantize_kernel<mx::kFp6E3M2, kBF16, true, true, true>(const QuantizeParams);\n"
+        "template __global__ void mx_dequantize_kernel<mx::kFp8E5M2, kF16, true>(const DequantizeParams);\n"
+        "}}}\n")
+    r = subprocess.run([NVCC, "-std=c++17", "-arch=sm_90", "-O3", "-ftz=false", "-prec-div=true", "-prec-sqrt=true",
+                        f"-I{repo}", "-ptx", str(tmp_path / "k.cu"), "-o", str(tmp_path / "k.ptx")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    by_nvcc = _ptx_bodies((tmp_path / "k.ptx").read_text())
+    for fmt, dtype, entry, template in [
+            ("mxfp6_e3m2", torch.bfloat16, "slimops_mx_fake_quantize_fp6_e3m2_bf16_sr_flat", "mx_quantize_kernel"),
+            ("mxfp8_e5m2", torch.float16, "slimops_mx_dequantize_fp8_e5m2_f16_flat", "mx_dequantize_kernel")]:
+        ptx, _ = nvrtc.compile_ptx_with_libnvrtc(nvrtc.program_source(FORMATS[fmt], dtype), "compute_90")
+        mine = _numeric_ops(_ptx_bodies(ptx.decode())[entry])
+        theirs = _numeric_ops(next(v for k, v in by_nvcc.items() if template in k))
+        assert "mul.f32" in mine and mine == theirs, f"{entry}: {mine} != nvcc's {theirs}"
+
+
 def test_cupy_driver_compiles_a_cubin_once(tmp_path, monkeypatch):
     """The runtime route (CuPy's NVRTC, our options, the disk cache) without a GPU."""
     if _backend.cupy_status() is not None:
