@@ -5,8 +5,10 @@
 // (python/slimops/mx/reference.py) follows the same integer steps.
 #pragma once
 
-#include <stdint.h>
+#include "mx_stdint.h"  // <stdint.h>, or under NVRTC (no C library headers) the typedefs
+#if !defined(__CUDACC_RTC__)  // NVRTC: memcpy is a built-in
 #include <string.h>
+#endif
 
 #if defined(__CUDACC__)
 #define MX_HD __host__ __device__ __forceinline__

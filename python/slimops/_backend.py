@@ -7,6 +7,8 @@ Backends by name:
 * ``"reference"``: the pure-PyTorch reference on every device.
 * ``"native"``: the C++ kernels on CPU, the CUDA C++ kernels on CUDA.
 * ``"triton"``: the Triton kernels (on CPU only under ``TRITON_INTERPRET=1``).
+* ``"nvrtc"``: the CUDA C++ kernels compiled at first use by NVRTC through CuPy (CUDA
+  tensors; for installs without nvcc, where ``slimops._C_cuda`` is not built).
 
 Choose with ``slimops.use_backend("native")`` (a context manager),
 ``slimops.set_backend(name)`` or the environment variable ``SLIMOPS_BACKEND``.
@@ -26,7 +28,7 @@ from typing import Mapping
 
 import torch
 
-BACKENDS = ("auto", "reference", "native", "triton")
+BACKENDS = ("auto", "reference", "native", "triton", "nvrtc")
 # The selection of use_backend blocks: context-local (each thread and each asyncio task
 # sees its own), so one thread's block never changes what another thread's ops run.
 _selected: contextvars.ContextVar = contextvars.ContextVar("slimops_backend", default=None)
@@ -92,12 +94,24 @@ def triton_available() -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=None)
+def cupy_status() -> "str | None":
+    """None when CuPy imports and its NVRTC loads, else why not (the nvrtc backend needs both)."""
+    try:
+        from cupy.cuda import nvrtc
+
+        nvrtc.getVersion()
+    except Exception as e:  # ImportError, or CuPy without a usable libnvrtc
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
 def triton_interpret() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
 
-IMPLEMENTATIONS = ("native", "triton")
+IMPLEMENTATIONS = ("native", "triton", "nvrtc")
 # family -> op -> device type -> {dtype or None: implementations, in the order auto prefers them}
 _FAMILIES: dict = {}
 
@@ -106,7 +120,7 @@ def register_family(family: str, ops: Mapping[str, Mapping[str, object]]) -> Non
     """Declare the implementations ``family`` has, besides the reference (which every op has).
 
     ``ops[op][device_type]`` is a tuple of implementations from ``("native",
-    "triton")`` in the order ``auto`` prefers them, or a dict from a
+    "triton", "nvrtc")`` in the order ``auto`` prefers them, or a dict from a
     ``torch.dtype`` (``None``: every other dtype) to such a tuple.
     """
     table = {}
@@ -145,6 +159,8 @@ def built(impl: str, device_type: str) -> bool:
         return native_module({"cpu": "_C", "cuda": "_C_cuda"}.get(device_type, "")) is not None
     if impl == "triton":
         return triton_available() and (device_type == "cuda" or (device_type == "cpu" and triton_interpret()))
+    if impl == "nvrtc":  # CUDA tensors only; a CUDA device first (cheap), then CuPy
+        return device_type == "cuda" and torch.cuda.is_available() and cupy_status() is None
     return False
 
 
@@ -153,6 +169,13 @@ def _missing(impl: str, device_type: str) -> str:
         mod = {"cpu": "slimops._C (the C++ CPU kernels)", "cuda": "slimops._C_cuda (the CUDA C++ kernels)"}
         return (f"{mod.get(device_type, 'no native module for ' + device_type)} is not built; "
                 "reinstall without SLIMOPS_SKIP_NATIVE=1 / SLIMOPS_SKIP_CUDA=1")
+    if impl == "nvrtc":
+        if device_type != "cuda":
+            return f"backend 'nvrtc' compiles CUDA kernels: it runs on CUDA tensors only, not {device_type}"
+        if not torch.cuda.is_available():
+            return "backend 'nvrtc' needs a CUDA device, and torch sees none (torch.cuda.is_available() is False)"
+        return (f"backend 'nvrtc' needs CuPy with NVRTC (pip install cupy-cuda12x or cupy-cuda13x, matching "
+                f"the driver): {cupy_status()}")
     if device_type == "cpu":
         return "backend 'triton' on CPU tensors needs triton installed and TRITON_INTERPRET=1 set before " \
                "triton is imported"
@@ -160,7 +183,7 @@ def _missing(impl: str, device_type: str) -> str:
 
 
 def resolve(family: str, op: str, device_type: str, dtype: "torch.dtype | None" = None) -> str:
-    """What runs ``family``'s ``op`` on ``device_type`` now: 'reference', 'native' or 'triton'.
+    """What runs ``family``'s ``op`` on ``device_type`` now: 'reference', 'native', 'triton' or 'nvrtc'.
 
     ``auto`` takes the first declared implementation that is built, else the
     reference; an explicit choice that cannot run raises RuntimeError saying why.
@@ -178,8 +201,9 @@ def resolve(family: str, op: str, device_type: str, dtype: "torch.dtype | None" 
                 return impl
         return "reference"
     if want not in impls:
+        hint = f"; {_missing(want, device_type)}" if want == "nvrtc" and device_type != "cuda" else ""
         raise RuntimeError(f"backend {want!r} was asked for, but {family} has no {want} implementation of "
-                           f"{op} on {device_type} (it has: {', '.join(impls) or 'only the reference'})")
+                           f"{op} on {device_type} (it has: {', '.join(impls) or 'only the reference'}){hint}")
     if not built(want, device_type):
         raise RuntimeError(f"backend {want!r} was asked for on {device_type}, but " + _missing(want, device_type))
     return want

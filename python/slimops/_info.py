@@ -52,7 +52,21 @@ def info() -> dict:
         import triton
 
         out["triton"] = triton.__version__
+    out["nvrtc"] = nvrtc_info()
     return out
+
+
+def nvrtc_info() -> str:
+    """What the 'nvrtc' backend (CUDA kernels compiled by NVRTC through CuPy) has here, in words."""
+    why = _backend.cupy_status()
+    if why is not None:
+        return f"unavailable (CuPy with NVRTC: {why})"
+    import cupy
+    from cupy.cuda import nvrtc
+
+    major, minor = nvrtc.getVersion()
+    where = "usable on CUDA tensors" if torch.cuda.is_available() else "no CUDA device"
+    return f"cupy {cupy.__version__}, NVRTC {major}.{minor}: {where}"
 
 
 def format_info(d: dict) -> str:

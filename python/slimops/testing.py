@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from ._backend import native_module, triton_available
+from ._backend import cupy_status, native_module, triton_available
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -25,16 +25,22 @@ def cpu_backends() -> list:
     return out
 
 
-def gpu_backends() -> list:
-    """The CUDA backends (Triton, CUDA C++), each skipped with the reason when it cannot run here."""
+def gpu_backends(nvrtc: bool = True) -> list:
+    """The CUDA backends (Triton, CUDA C++, and with ``nvrtc`` the same CUDA C++ compiled by NVRTC
+    through CuPy: the MX family's), each skipped with the reason when it cannot run here."""
     reason = "no CUDA device here"
-    return [
+    out = [
         pytest.param("triton", id="cuda-triton", marks=pytest.mark.skipif(
             not (torch.cuda.is_available() and triton_available()), reason=reason + " (or triton missing)")),
         pytest.param("native", id="cuda-native", marks=pytest.mark.skipif(
             not (torch.cuda.is_available() and native_module("_C_cuda") is not None),
             reason=reason + " (or slimops._C_cuda not built)")),
     ]
+    if nvrtc:
+        out.append(pytest.param("nvrtc", id="cuda-nvrtc", marks=pytest.mark.skipif(
+            not (torch.cuda.is_available() and cupy_status() is None),
+            reason="needs CUDA and CuPy (with NVRTC) for backend 'nvrtc'")))
+    return out
 
 
 def device_backends() -> list:

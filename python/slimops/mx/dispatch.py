@@ -1,6 +1,6 @@
 """The MX ops' kernels: argument checks, the canonical layout, and the choice of implementation.
 
-Each implementation module (``reference``, ``cpu``, ``cuda``, ``triton``) works
+Each implementation module (``reference``, ``cpu``, ``cuda``, ``triton``, ``nvrtc``) works
 on the canonical layout only, a contiguous ``(rows, L)`` tensor whose last axis
 is the quantized one, through ``quantize_2d``, ``dequantize_2d`` and
 ``fake_quantize_2d``. The kernels registered here check the arguments, move the
@@ -23,8 +23,11 @@ FAMILY = "mx"
 # issue 7): bf16 -> MXFP8 quantize 85% of copy with CUDA C++ vs 16% with Triton, bf16 -> MXFP4
 # 74% vs 27%, bf16 fake-quantize 86% vs 33%; Triton was nowhere faster. (No report of that run is
 # committed yet: the next H100 run's bench/reports/ entry is to confirm or change this line.)
+# Then "nvrtc", the same CUDA C++ kernels compiled at first use by NVRTC through CuPy (nvrtc.py), for
+# installs where slimops._C_cuda was not built (no nvcc): ahead of Triton for the same reason.
 # CPU: the C++ kernels (Triton runs on CPU tensors only in its interpreter, never picked by auto).
-register_family(FAMILY, {op: {"cpu": ("native", "triton"), "cuda": ("native", "triton")} for op in schemas.OPS})
+register_family(FAMILY, {op: {"cpu": ("native", "triton"), "cuda": ("native", "nvrtc", "triton")}
+                         for op in schemas.OPS})
 
 _NATIVE = {"cpu": cpu, "cuda": cuda}
 
@@ -56,6 +59,10 @@ def implementation(op: str, t: torch.Tensor, dtype: "torch.dtype | None" = None)
         from . import triton as triton_impl  # imported only when Triton is selected
 
         return triton_impl
+    if choice == "nvrtc":
+        from . import nvrtc  # imports CuPy only at launch
+
+        return nvrtc
     return reference
 
 
