@@ -158,6 +158,15 @@ class Suite:
         """Bytes read + written (or FLOPs) of one call, the same for every provider."""
         raise NotImplementedError
 
+    def work_of(self, case: Case, provider: str) -> int:
+        """The work of ``provider``'s call: :meth:`work` unless a provider does other work (a roofline)."""
+        return self.work(case)
+
+    extra_columns: tuple = ()  # columns of the suite's own, filled by finish_rows
+
+    def finish_rows(self, rows: list, meta: dict) -> None:
+        """Add the suite's own derived columns (``extra_columns``) once every row is measured."""
+
     def compare(self, case: Case, provider: str, out, oracle_out) -> "bool | None":
         return outputs_match(out, oracle_out)
 
@@ -302,6 +311,7 @@ def _base_row(suite: Suite, case: Case, provider: str) -> dict:
     row.update({c: ("x".join(map(str, v)) if isinstance(v, tuple) else v) for c, v in case.params.items()})
     row.update({c: None for c in COLUMNS})
     row.update({c: None for c in suite.speedups})
+    row.update({c: None for c in suite.extra_columns})
     row.update(provider=provider, mode=case.mode, note="")
     return row
 
@@ -349,6 +359,7 @@ def run_case(run: Run, case: Case, providers: list, policy: dict) -> list:
         if not t.times:
             continue
         tmin = min(t.times)
+        work = suite.work_of(case, t.provider)
         row.update(time_ms=tmin, median_ms=harness.quantile(t.times, 0.5), q20_ms=harness.quantile(t.times, 0.2),
                    q80_ms=harness.quantile(t.times, 0.8), repeats=len(t.times), rounds=t.rounds,
                    work=work, work_unit=suite.work_unit)
@@ -408,6 +419,7 @@ def run_suite(suite: Suite, args: argparse.Namespace, devices: list) -> tuple:
         bw = meta["copy_bw_gb_s"].get(r["device"])
         if r["gb_s"] and bw:
             r["frac_of_copy_bw"] = r["gb_s"] / bw
+    suite.finish_rows(rows, meta)
     meta["compile"] = {"budget_s": budget.total_s, "spent_s": round(budget.spent_s, 1), "compiles": budget.compiles}
     meta["wall_s"] = round(time.perf_counter() - t_start, 1)
     return meta, rows
@@ -417,7 +429,7 @@ def run_suite(suite: Suite, args: argparse.Namespace, devices: list) -> tuple:
 
 
 def row_columns(suite: Suite) -> list:
-    return ["device", *suite.case_columns, *COLUMNS, *suite.speedups]
+    return ["device", *suite.case_columns, *COLUMNS, *suite.speedups, *suite.extra_columns]
 
 
 def table(suite: Suite, rows: list) -> str:
