@@ -13,7 +13,8 @@ from slimops.testing import run_cli
 
 
 def _run(args, tmp_path):
-    return run_cli(args, tmp_path)
+    # every provider of the suite, two torch.compile attempts among them: minutes on a busy 2-core machine
+    return run_cli(args, tmp_path, timeout=900)
 
 
 def test_bench_quick_writes_reports(tmp_path):
