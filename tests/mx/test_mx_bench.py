@@ -92,11 +92,11 @@ def test_profile_quick_writes_traces(tmp_path):
 
 def test_bench_sweep_sizes_and_plot(tmp_path):
     out = tmp_path / "sweep"
-    _run(["bench", "mx", "--quick", "--device", "cpu", "--out", str(out), "--sweep", "12:14", "--ops", "dequantize",
+    _run(["bench", "mx", "--quick", "--device", "cpu", "--out", str(out), "--sweep", "--sweep-range", "12:14", "--ops", "dequantize",
           "--fmts", "mxfp8", "--dtypes", "bfloat16"], tmp_path)
     data = json.loads((out / "bench_mx.json").read_text())
     rows = data["rows"]
-    assert data["meta"]["options"]["sweep"] == "12:14"
+    assert data["meta"]["options"]["sweep"] is True and data["meta"]["options"]["sweep_range"] == "12:14"
     assert {r["provider"] for r in rows} == set(bmx.SWEEP_PROVIDERS)
     sizes = sorted({r["shape"] for r in rows}, key=lambda s: int(s.split("x")[0]))
     assert sizes == ["4x1024", "8x1024", "16x1024"]

@@ -285,13 +285,13 @@ def parse_sweep(text: str, device: str) -> tuple:
     except ValueError:
         lo = hi = -1
     if not 10 <= lo <= hi <= 34:
-        raise SystemExit(f"slimops bench mx: --sweep must look like 16:26 (log2 sizes, 10 <= LO <= HI <= 34), "
+        raise SystemExit(f"slimops bench mx: --sweep-range must look like 16:26 (log2 sizes, 10 <= LO <= HI <= 34), "
                          f"got {text!r}")
     return lo, hi
 
 
 def sweep_cases(args: argparse.Namespace, device: str) -> list:
-    lo, hi = parse_sweep(args.sweep, device)
+    lo, hi = parse_sweep(args.sweep_range, device)
     if args.ops or args.fmts or args.dtypes:
         combos = [(op, fmt, dt) for op in _split(args.ops) or OPS for fmt in _split(args.fmts) or DEFAULT_FMTS[op]
                   for dt in _split(args.dtypes) or DEFAULT_DTYPES]
@@ -356,11 +356,13 @@ class MXSuite(Suite):
         g.add_argument("--dtypes", "--dtype", nargs="+", help="input dtypes (default: float32 bfloat16)")
         g.add_argument("--shape", help="ROWSxCOLS, overrides the size (default 4096x4096 on CPU, 16384x16384 "
                                        "on CUDA)")
-        g.add_argument("--sweep", nargs="?", const="default", metavar="LO:HI",
-                       help="size sweep: 2^LO .. 2^HI elements, (rows, 1024) each (default 16:26 on CPU, 16:28 on "
-                            "CUDA), for bf16 quantize/dequantize/fake_quantize mxfp8 and fp32 quantize mxfp8 "
-                            "(or the --ops/--fmts/--dtypes given), providers " + " ".join(SWEEP_PROVIDERS)
+        g.add_argument("--sweep", action="store_true",
+                       help="size sweep: 2^LO .. 2^HI elements (--sweep-range), (rows, 1024) each, for bf16 "
+                            "quantize/dequantize/fake_quantize mxfp8 and fp32 quantize mxfp8 (or the "
+                            "--ops/--fmts/--dtypes given), providers " + " ".join(SWEEP_PROVIDERS)
                             + " unless --providers says otherwise")
+        g.add_argument("--sweep-range", default="default", metavar="LO:HI",
+                       help="log2 sizes of --sweep (default 16:26 on CPU, 16:28 on CUDA)")
 
     def check_arguments(self, args: argparse.Namespace) -> None:
         for values, allowed, what in ((args.ops, OPS, "--ops"), (args.dtypes, DTYPES, "--dtypes")):
@@ -376,7 +378,7 @@ class MXSuite(Suite):
         if getattr(args, "sweep", None):
             if args.shape:
                 raise SystemExit("slimops bench mx: --sweep and --shape exclude each other")
-            parse_sweep(args.sweep, "cpu")
+            parse_sweep(args.sweep_range, "cpu")
             if not args.providers:
                 args.providers = list(SWEEP_PROVIDERS)
 
