@@ -5,6 +5,7 @@
 // instruction set is picked at run time (csrc/common/isa.h).
 #include <pybind11/pybind11.h>
 
+#include "csrc/common/first_touch.h"
 #include "csrc/common/isa.h"
 #include "csrc/mx/mx_args.h"
 #include "csrc/mx/mx_cpu.h"
@@ -32,6 +33,7 @@ void bind_mx(py::module_& m) {
           const DequantizeArgs a =
               make_dequantize_args(data, scales, rows, length, out, dtype, fmt, block_size, num_threads);
           py::gil_scoped_release release;
+          prefer_huge_pages(a.out, (size_t)(rows * length) * (dtype == kF32 ? 4 : 2));
           SLIMOPS_ISA_DISPATCH(cpu, dequantize, a)
         },
         py::arg("data"), py::arg("scales"), py::arg("rows"), py::arg("length"), py::arg("out"), py::arg("dtype"),
@@ -43,6 +45,7 @@ void bind_mx(py::module_& m) {
           const FakeQuantizeArgs a = make_fake_quantize_args(x, dtype, rows, length, out, fmt, block_size,
                                                              scale_mode, stochastic, seed, num_threads);
           py::gil_scoped_release release;
+          prefer_huge_pages(a.out, (size_t)(rows * length) * (dtype == kF32 ? 4 : 2));
           SLIMOPS_ISA_DISPATCH(cpu, fake_quantize, a)
         },
         py::arg("x"), py::arg("dtype"), py::arg("rows"), py::arg("length"), py::arg("out"), py::arg("fmt"),

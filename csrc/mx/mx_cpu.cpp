@@ -20,6 +20,9 @@
 #include "csrc/common/parallel.h"
 #include "csrc/mx/mx_cpu.h"
 #include "kernels/mx/mx_element.cuh"
+#if defined(__AVX2__)
+#include "csrc/mx/mx_cpu_bf16.h"
+#endif
 
 namespace slimops {
 namespace cpu {
@@ -176,20 +179,40 @@ __attribute__((noinline, cold)) static void saturate16(const f32x16& d, float* o
   memcpy(out, &v, sizeof(v));
 }
 
+// The format without its NaN code (E4M3: code 0x7F/0xFF then decodes as 480): for blocks known
+// to hold none, so that their decode skips the canonical-NaN masking (five vector operations per
+// register). Every other format is returned unchanged.
+static constexpr Format without_nan_code(Format f) {
+  return f.has_nan_code && f.bias == 7 ? Format{f.bits, f.mbits, f.bias, f.emax, f.max_code, f.is_int, false,
+                                                f.max_value}
+                                       : f;
+}
+
 // 16 codes of a block with scale byte `byte` -> the fp32 values written to an output
 // of dtype DT (saturated at DT's largest finite value in the rare blocks whose scale
 // can reach it). Scale byte 0 (2^-127, an fp32 subnormal, e.g. all-zero blocks)
 // multiplies in two exact steps, since a subnormal operand is slow on x86; the result
-// is the same single rounding.
-template <int FMT, int DT>
+// is the same single rounding. NAN_CODES false: the caller knows that none of the 16
+// codes is an E4M3 NaN code.
+template <int FMT, int DT, bool NAN_CODES = true>
 static inline __attribute__((always_inline)) void decode16(const uint32_t* codes, uint32_t byte, float* out) {
-  constexpr Format f = format_of(FMT);
+  constexpr Format f = NAN_CODES ? format_of(FMT) : without_nan_code(format_of(FMT));
   u32x16 c;
   memcpy(&c, codes, sizeof(c));
   const f32x16 d = decode_lanes<u32x16, f32x16>(c, f);
   const f32x16 v = byte == 0 ? (d * 0x1p-64f) * 0x1p-63f : d * scale_of(byte);
   memcpy(out, &v, sizeof(v));
   if (__builtin_expect(needs_saturation(byte, f, DT), 0)) saturate16<DT>(d, out);
+}
+
+// Whether a block's packed bytes hold an E4M3 NaN code (0x7F or 0xFF); false for other formats.
+template <int FMT>
+static inline bool has_nan_code(const uint8_t* packed, int nbytes) {
+  constexpr Format f = format_of(FMT);
+  if (!(f.has_nan_code && f.bias == 7)) return false;
+  uint8_t any = 0;
+  for (int i = 0; i < nbytes; ++i) any |= (uint8_t)((packed[i] | 0x80) == 0xFF);
+  return any != 0;
 }
 
 // ---------------------------------------------------------------------------- one block
@@ -295,6 +318,72 @@ static inline void encode_run(const void* x, int64_t x_off, int64_t count, int b
   }
 }
 
+#if defined(__AVX2__)
+// bf16 input, nearest rounding, block 32 or 64, MXFP8 E4M3 / MXINT8 / MXFP4: the 16-bit lane
+// kernels of csrc/mx/mx_cpu_bf16.h, kTile blocks at a time as encode_run (amaxes, then the
+// tile's scale bytes in one vectorised loop, then the codes). A block they cannot take (NaN
+// scale, tiny amax) goes through the generic code. Writes the packed bytes and scales of
+// `count` full blocks from x_off.
+template <int FMT>
+static void quantize_bf16_run(const void* x, int64_t x_off, int64_t count, int block_size, int mode,
+                              uint8_t* data, uint8_t* scales) {
+  constexpr Format f = format_of(FMT);
+  using Fast = bf16::Fast<FMT>;
+  const uint16_t* xs = (const uint16_t*)x;
+  const int pairs = block_size / 32, chunks = block_size / kChunk;
+  const int64_t block_bytes = (int64_t)block_size * f.bits / 8;
+  const __m256i lut = Fast::lut();
+  for (int64_t t = 0; t < count; t += kTile) {
+    const int nb = (int)(count - t < kTile ? count - t : kTile);
+    alignas(64) uint32_t amax[kTile] = {0};
+    for (int j = 0; j < nb; ++j) {
+      const uint16_t* p = xs + x_off + (t + j) * block_size;
+      uint32_t m = bf16::amax32(p);
+      if (pairs == 2) {
+        const uint32_t m2 = bf16::amax32(p + 32);
+        m = m2 > m ? m2 : m;
+      }
+      amax[j] = m << 16;
+    }
+    alignas(64) uint32_t bytes[kTile];
+    if (mode == kFloor) {
+      for (int j = 0; j < kTile; ++j) bytes[j] = scale_byte(bits_f32(amax[j]), f, kFloor);
+    } else {
+      for (int j = 0; j < kTile; ++j) bytes[j] = scale_byte(bits_f32(amax[j]), f, kRceil);
+    }
+    for (int j = 0; j < nb; ++j) {
+      const int64_t off = x_off + (t + j) * block_size;
+      uint8_t* out = data + (t + j) * block_bytes;
+      const uint32_t byte = bytes[j];
+      scales[t + j] = (uint8_t)byte;
+      const int k = 127 - (int)byte + Fast::kShift;
+      if (__builtin_expect(byte == kE8M0NaN || 127 - (int)byte > Fast::kMaxK, 0)) {  // the generic path
+        alignas(64) uint32_t codes[kMaxBlock];
+        if (byte == kE8M0NaN) {
+          encode_nan_block<FMT, kBF16>(x, off, chunks, codes);
+        } else {
+          alignas(64) float v[kChunk];
+          for (int c = 0; c < chunks; ++c) {
+            load16<kBF16>(x, off + c * kChunk, v);
+            encode16<FMT, false>(v, inv_scale_of(byte), 0, 0, codes + c * kChunk);
+          }
+        }
+        for (int c = 0; c < chunks; ++c) pack16<f.bits>(codes + c * kChunk, out + c * 2 * f.bits);
+        continue;
+      }
+      const __m256i kp = _mm256_set1_epi16((short)((k > 0 ? k : 0) << 7));
+      const __m256i kn = _mm256_set1_epi16((short)((k < 0 ? -k : 0) << 7));
+      for (int h = 0; h < pairs; ++h) {
+        const uint16_t* p = xs + off + h * 32;
+        const __m256i c0 = bf16::encode16<FMT>(_mm256_loadu_si256((const __m256i*)p), kp, kn, lut);
+        const __m256i c1 = bf16::encode16<FMT>(_mm256_loadu_si256((const __m256i*)(p + 16)), kp, kn, lut);
+        bf16::store32<f.bits>(c0, c1, out + h * 32 * f.bits / 8);
+      }
+    }
+  }
+}
+#endif
+
 // Runs of full blocks, split over threads: the whole tensor is one run when the
 // length is a multiple of the block size; otherwise each row is a run plus a
 // partial tail block. run(row, x_off, first_block, count) then tail(row).
@@ -357,6 +446,14 @@ static void quantize_impl(const QuantizeArgs& a) {
         const int64_t row0 = x_off / a.length, k0 = x_off % a.length / a.block_size;
         uint8_t* data = a.data + row0 * row_bytes + k0 * a.block_size * f.bits / 8;
         uint8_t* scales = a.scales + first_block;
+#if defined(__AVX2__)
+        if constexpr (DT == kBF16 && !SR && bf16::has_fast<FMT>()) {
+          if (a.block_size >= 32) {
+            quantize_bf16_run<FMT>(a.x, x_off, count, a.block_size, a.scale_mode, data, scales);
+            return;
+          }
+        }
+#endif
         const int chunks = chunks_of(a.block_size);
         const int64_t block_bytes = (int64_t)a.block_size * f.bits / 8;
         encode_run<FMT, DT, SR>(a.x, x_off, count, a.block_size, a.scale_mode, key,
@@ -389,8 +486,11 @@ static void fake_quantize_impl(const FakeQuantizeArgs& a) {
         encode_run<FMT, DT, SR>(a.x, x_off, count, a.block_size, a.scale_mode, key,
                                 [&, chunks, x_off, block_size, out](int64_t i, uint32_t byte, const uint32_t* codes) {
                                   alignas(64) float v[kChunk];
+                                  // a finite-scale block holds no NaN code (encode saturates at max_code)
+                                  const bool nan_block = byte == kE8M0NaN;
                                   for (int c = 0; c < chunks; ++c) {
-                                    decode16<FMT, DT>(codes + c * kChunk, byte, v);
+                                    if (nan_block) decode16<FMT, DT>(codes + c * kChunk, byte, v);
+                                    else decode16<FMT, DT, false>(codes + c * kChunk, byte, v);
                                     store16<DT>(v, out, x_off + i * block_size + c * kChunk);
                                   }
                                 });
@@ -422,9 +522,16 @@ static void dequantize_impl(const DequantizeArgs& a) {
     alignas(64) uint32_t codes[kMaxBlock];
     alignas(64) float v[kMaxBlock];
     const uint32_t byte = a.scales[b];
-    for (int c = 0; c < chunks; ++c) {
-      unpack16<f.bits>(src + c * 2 * f.bits, codes + c * kChunk);
-      decode16<FMT, DT>(codes + c * kChunk, byte, v + c * kChunk);
+    if (__builtin_expect(has_nan_code<FMT>(src, chunks * 2 * f.bits), 0)) {
+      for (int c = 0; c < chunks; ++c) {
+        unpack16<f.bits>(src + c * 2 * f.bits, codes + c * kChunk);
+        decode16<FMT, DT>(codes + c * kChunk, byte, v + c * kChunk);
+      }
+    } else {
+      for (int c = 0; c < chunks; ++c) {
+        unpack16<f.bits>(src + c * 2 * f.bits, codes + c * kChunk);
+        decode16<FMT, DT, false>(codes + c * kChunk, byte, v + c * kChunk);
+      }
     }
     store_block<DT>(v, n, a.out, row * a.length + start);
   });

@@ -5,13 +5,16 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
+
 from slimops.benchmarks import runner
 from slimops.mx import bench as bmx
 from slimops.testing import run_cli
 
 
 def _run(args, tmp_path):
-    return run_cli(args, tmp_path)
+    # every provider of the suite, two torch.compile attempts among them: minutes on a busy 2-core machine
+    return run_cli(args, tmp_path, timeout=900)
 
 
 def test_bench_quick_writes_reports(tmp_path):
@@ -47,6 +50,22 @@ def test_bench_quick_writes_reports(tmp_path):
     native = [r for r in rows if r["provider"] == "slimops-native" and r["status"] == "ok"]
     assert all(r["matches_reference"] is True for r in native)
 
+    # the compiled torchao peer row: a time, or the reason it could not run (CPU: inductor has no e8m0)
+    compiled = [r for r in rows if r["provider"] == "torchao-compiled"]
+    assert len(compiled) == 2
+    for r in compiled:
+        assert (r["status"] == "ok" and r["time_ms"] > 0) or (r["status"] == "skipped" and r["note"])
+        if r["status"] == "skipped":
+            assert "torch.compile failed" in r["note"] or "torchao" in r["note"] or "compile budget" in r["note"]
+    # the allocating roofline: its own bytes, and every measured row's fraction of it
+    for op in ("quantize", "dequantize"):
+        by = {r["provider"]: r for r in rows if r["op"] == op}
+        assert by["alloc-copy"]["work"] == 2 * 256 * 1024 * 4
+        assert by["alloc-copy"]["frac_of_alloc_copy"] == 1.0
+        nat = by["slimops-native"]
+        assert nat["frac_of_alloc_copy"] == nat["gb_s"] / by["alloc-copy"]["gb_s"]
+        assert nat["matches_reference"] is True and by["alloc-copy"]["matches_reference"] is None
+
     with open(out / "bench_mx.csv") as f:
         reader = csv.DictReader(f)
         assert reader.fieldnames == runner.row_columns(bmx.SUITE)
@@ -69,3 +88,27 @@ def test_profile_quick_writes_traces(tmp_path):
         if p["status"] == "ok":
             trace = json.loads(open(p["trace"]).read())
             assert trace["traceEvents"]
+
+
+def test_bench_sweep_sizes_and_plot(tmp_path):
+    out = tmp_path / "sweep"
+    _run(["bench", "mx", "--quick", "--device", "cpu", "--out", str(out), "--sweep", "--sweep-range", "12:14", "--ops", "dequantize",
+          "--fmts", "mxfp8", "--dtypes", "bfloat16"], tmp_path)
+    data = json.loads((out / "bench_mx.json").read_text())
+    rows = data["rows"]
+    assert data["meta"]["options"]["sweep"] is True and data["meta"]["options"]["sweep_range"] == "12:14"
+    assert {r["provider"] for r in rows} == set(bmx.SWEEP_PROVIDERS)
+    sizes = sorted({r["shape"] for r in rows}, key=lambda s: int(s.split("x")[0]))
+    assert sizes == ["4x1024", "8x1024", "16x1024"]
+    for r in rows:
+        if r["provider"] in ("slimops-native", "alloc-copy"):
+            assert r["status"] == "ok" and r["time_ms"] > 0 and r["frac_of_copy_bw"] > 0
+    assert (out / "bench_mx.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sweep_arguments():
+    assert bmx.parse_sweep("default", "cpu") == (16, 26) and bmx.parse_sweep("default", "cuda") == (16, 28)
+    assert bmx.parse_sweep("16:20", "cpu") == (16, 20)
+    for bad in ("20:16", "x", "5:9", "16"):
+        with pytest.raises(SystemExit):
+            bmx.parse_sweep(bad, "cpu")

@@ -180,6 +180,15 @@ class Suite:
         """Bytes read + written (or FLOPs) of one call, the same for every provider."""
         raise NotImplementedError
 
+    def work_of(self, case: Case, provider: str) -> int:
+        """The work of ``provider``'s call: :meth:`work` unless a provider does other work (a roofline)."""
+        return self.work(case)
+
+    extra_columns: tuple = ()  # columns of the suite's own, filled by finish_rows
+
+    def finish_rows(self, rows: list, meta: dict) -> None:
+        """Add the suite's own derived columns (``extra_columns``) once every row is measured."""
+
     def compare(self, case: Case, provider: str, out, oracle_out) -> "bool | None":
         return outputs_match(out, oracle_out)
 
@@ -397,6 +406,7 @@ def _fill_rows(suite: Suite, case: Case, rows: dict, timed: list, work: int, mat
         if not t.times:
             continue
         tmin = min(t.times)
+        work = suite.work_of(case, t.provider)
         row.update(time_ms=tmin, median_ms=harness.quantile(t.times, 0.5), q20_ms=harness.quantile(t.times, 0.2),
                    q80_ms=harness.quantile(t.times, 0.8), repeats=len(t.times), rounds=t.rounds,
                    work=work, work_unit=suite.work_unit)
@@ -455,6 +465,7 @@ def run_suite(suite: Suite, args: argparse.Namespace, devices: list) -> tuple:
         bw = meta["copy_bw_gb_s"].get(r["device"])
         if r["gb_s"] and bw:
             r["frac_of_copy_bw"] = r["gb_s"] / bw
+    suite.finish_rows(rows, meta)
     meta["compile"] = {"budget_s": budget.total_s, "spent_s": round(budget.spent_s, 1), "compiles": budget.compiles}
     meta["wall_s"] = round(time.perf_counter() - t_start, 1)
     return meta, rows
