@@ -6,6 +6,8 @@ Providers, all timed in one run on the same input, interleaved round by round:
 * ``slimops-native``: the C++ kernels on CPU (``slimops._C``), the CUDA C++
   kernels on CUDA (``slimops._C_cuda``), through the ``torch.ops.slimops`` ops.
 * ``slimops-triton`` (CUDA only): the Triton kernels, through the same ops.
+* ``slimops-nvrtc`` (CUDA only): the same CUDA kernels compiled at first use by NVRTC through
+  CuPy (``slimops/mx/nvrtc.py``); skipped with the reason without CuPy.
 * ``reference-eager``: the same ops under ``slimops.use_backend("reference")``,
   i.e. ``slimops/mx/reference.py`` run eagerly (the oracle of ``= ref``).
 * ``reference-compile``: the reference's ``quantize_2d`` / ``dequantize_2d`` /
@@ -51,7 +53,7 @@ SHAPES = {("cpu", False): (4096, 4096), ("cuda", False): (16384, 16384),
           ("cpu", True): (256, 1024), ("cuda", True): (2048, 4096)}
 BLOCK = 32
 # reference-eager runs first: its output is the oracle of the matches_reference column.
-PROVIDERS = ("reference-eager", "slimops-native", "slimops-triton", "reference-compile", "torchao",
+PROVIDERS = ("reference-eager", "slimops-native", "slimops-nvrtc", "slimops-triton", "reference-compile", "torchao",
              "torchao-compiled", "alloc-copy")
 # --sweep: sizes 2^lo .. 2^hi elements per device, the cases and the providers.
 SWEEP_LOG2 = {"cpu": (16, 26), "cuda": (16, 28)}
@@ -60,7 +62,7 @@ SWEEP_CASES = (("quantize", "mxfp8", "bfloat16"), ("quantize", "mxfp8", "float32
                ("dequantize", "mxfp8", "bfloat16"), ("fake_quantize", "mxfp8", "bfloat16"))
 SWEEP_PROVIDERS = ("slimops-native", "alloc-copy", "torchao", "torchao-compiled")
 SLIMOPS_BACKENDS = {"cpu": {"slimops-native": "native"},
-                    "cuda": {"slimops-triton": "triton", "slimops-native": "native"}}
+                    "cuda": {"slimops-triton": "triton", "slimops-native": "native", "slimops-nvrtc": "nvrtc"}}
 _TORCHAO_ELEM = {"mxfp8_e4m3": "float8_e4m3fn", "mxfp8_e5m2": "float8_e5m2", "mxfp6_e2m3": "fp6_e2m3",
                  "mxfp6_e3m2": "fp6_e3m2", "mxfp4_e2m1": "float4_e2m1fn_x2"}
 
