@@ -180,9 +180,10 @@ class Suite:
         """Bytes read + written (or FLOPs) of one call, the same for every provider."""
         raise NotImplementedError
 
-    def work_of(self, case: Case, provider: str) -> int:
-        """The work of ``provider``'s call: :meth:`work` unless a provider does other work (a roofline)."""
-        return self.work(case)
+    def work_of(self, case: Case, provider: str, work: int) -> int:
+        """The work of ``provider``'s call: ``work`` (the case's :meth:`work`, measured where the case was built,
+        on rank 0 in multi-process mode) unless a provider does other work (a roofline)."""
+        return work
 
     extra_columns: tuple = ()  # columns of the suite's own, filled by finish_rows
 
@@ -406,14 +407,14 @@ def _fill_rows(suite: Suite, case: Case, rows: dict, timed: list, work: int, mat
         if not t.times:
             continue
         tmin = min(t.times)
-        work = suite.work_of(case, t.provider)
+        w = suite.work_of(case, t.provider, work)
         row.update(time_ms=tmin, median_ms=harness.quantile(t.times, 0.5), q20_ms=harness.quantile(t.times, 0.2),
                    q80_ms=harness.quantile(t.times, 0.8), repeats=len(t.times), rounds=t.rounds,
-                   work=work, work_unit=suite.work_unit)
+                   work=w, work_unit=suite.work_unit)
         if suite.work_unit == "bytes":
-            row["gb_s"] = work / (tmin * 1e-3) / 1e9
+            row["gb_s"] = w / (tmin * 1e-3) / 1e9
         else:
-            row["tflop_s"] = work / (tmin * 1e-3) / 1e12
+            row["tflop_s"] = w / (tmin * 1e-3) / 1e12
         if t.provider in matches:
             row["matches_reference"] = matches[t.provider]
     ok = {p: r["time_ms"] for p, r in rows.items() if r["time_ms"]}

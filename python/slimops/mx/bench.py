@@ -414,8 +414,8 @@ class MXSuite(Suite):
     def work(self, case: Case) -> int:
         return bytes_moved(case)
 
-    def work_of(self, case: Case, provider: str) -> int:
-        return alloc_copy_bytes(case) if provider == "alloc-copy" else bytes_moved(case)
+    def work_of(self, case: Case, provider: str, work: int) -> int:
+        return alloc_copy_bytes(case) if provider == "alloc-copy" else work
 
     def finish_rows(self, rows: list, meta: dict) -> None:
         key = lambda r: tuple(r[c] for c in ("device", *self.case_columns, "mode"))  # noqa: E731
