@@ -20,7 +20,9 @@
 #include "csrc/common/parallel.h"
 #include "csrc/mx/mx_cpu.h"
 #include "kernels/mx/mx_element.cuh"
-#if defined(__AVX2__)
+#if defined(__AVX512BW__)
+#include "csrc/mx/mx_cpu_half.h"
+#elif defined(__AVX2__)
 #include "csrc/mx/mx_cpu_bf16.h"
 #endif
 
@@ -280,6 +282,21 @@ __attribute__((noinline)) static void encode_nan_block(const void* x, int64_t of
   }
 }
 
+// Codes of one full block at x[off..) with scale byte `byte`, inv = inv_scale_of(byte).
+template <int FMT, int DT, bool SR>
+static inline void encode_full_block(const void* x, int64_t off, int chunks, uint32_t byte, float inv, uint32_t key,
+                                     uint32_t* codes) {
+  if (byte == kE8M0NaN) {  // rare: the scalar path
+    encode_nan_block<FMT, DT>(x, off, chunks, codes);
+    return;
+  }
+  alignas(64) float v[kChunk];
+  for (int c = 0; c < chunks; ++c) {
+    load16<DT>(x, off + c * kChunk, v);
+    encode16<FMT, SR>(v, inv, (uint32_t)(off + c * kChunk), key, codes + c * kChunk);
+  }
+}
+
 template <int FMT, int DT, bool SR, class Sink>
 static inline void encode_run(const void* x, int64_t x_off, int64_t count, int block_size, int mode,
                               uint32_t key, Sink sink) {
@@ -288,9 +305,9 @@ static inline void encode_run(const void* x, int64_t x_off, int64_t count, int b
   for (int64_t t = 0; t < count; t += kTile) {
     const int nb = (int)(count - t < kTile ? count - t : kTile);
     alignas(64) uint32_t amax[kTile] = {0};
-    alignas(64) float v[kChunk];
     for (int j = 0; j < nb; ++j)
       for (int c = 0; c < chunks; ++c) {
+        alignas(64) float v[kChunk];
         load16<DT>(x, x_off + (t + j) * block_size + c * kChunk, v);
         amax16(v, amax[j]);
       }
@@ -305,21 +322,14 @@ static inline void encode_run(const void* x, int64_t x_off, int64_t count, int b
     for (int j = 0; j < nb; ++j) {
       const int64_t off = x_off + (t + j) * block_size;
       alignas(64) uint32_t codes[kMaxBlock];
-      if (bytes[j] == kE8M0NaN) {  // rare: the scalar path
-        encode_nan_block<FMT, DT>(x, off, chunks, codes);
-      } else {
-        for (int c = 0; c < chunks; ++c) {
-          load16<DT>(x, off + c * kChunk, v);
-          encode16<FMT, SR>(v, inv[j], (uint32_t)(off + c * kChunk), key, codes + c * kChunk);
-        }
-      }
+      encode_full_block<FMT, DT, SR>(x, off, chunks, bytes[j], inv[j], key, codes);
       sink(t + j, bytes[j], codes);
     }
   }
 }
 
-#if defined(__AVX2__)
-// bf16 input, nearest rounding, block 32 or 64, MXFP8 E4M3 / MXINT8 / MXFP4: the 16-bit lane
+#if defined(__AVX2__) && !defined(__AVX512BW__)
+// AVX2 build: bf16 input, nearest rounding, block 32 or 64, MXFP8 E4M3 / MXINT8 / MXFP4: the 16-bit lane
 // kernels of csrc/mx/mx_cpu_bf16.h, kTile blocks at a time as encode_run (amaxes, then the
 // tile's scale bytes in one vectorised loop, then the codes). A block they cannot take (NaN
 // scale, tiny amax) goes through the generic code. Writes the packed bytes and scales of
@@ -359,15 +369,7 @@ static void quantize_bf16_run(const void* x, int64_t x_off, int64_t count, int b
       const int k = 127 - (int)byte + Fast::kShift;
       if (__builtin_expect(byte == kE8M0NaN || 127 - (int)byte > Fast::kMaxK, 0)) {  // the generic path
         alignas(64) uint32_t codes[kMaxBlock];
-        if (byte == kE8M0NaN) {
-          encode_nan_block<FMT, kBF16>(x, off, chunks, codes);
-        } else {
-          alignas(64) float v[kChunk];
-          for (int c = 0; c < chunks; ++c) {
-            load16<kBF16>(x, off + c * kChunk, v);
-            encode16<FMT, false>(v, inv_scale_of(byte), 0, 0, codes + c * kChunk);
-          }
-        }
+        encode_full_block<FMT, kBF16, false>(x, off, chunks, byte, inv_scale_of(byte), 0, codes);
         for (int c = 0; c < chunks; ++c) pack16<f.bits>(codes + c * kChunk, out + c * 2 * f.bits);
         continue;
       }
@@ -446,7 +448,22 @@ static void quantize_impl(const QuantizeArgs& a) {
         const int64_t row0 = x_off / a.length, k0 = x_off % a.length / a.block_size;
         uint8_t* data = a.data + row0 * row_bytes + k0 * a.block_size * f.bits / 8;
         uint8_t* scales = a.scales + first_block;
-#if defined(__AVX2__)
+#if defined(__AVX512BW__)
+        if constexpr (DT != kF32 && !SR) {  // 16-bit lanes (csrc/mx/mx_cpu_half.h)
+          const int64_t block_bytes = (int64_t)a.block_size * f.bits / 8;
+          const auto generic = [&](int64_t i, uint32_t byte) {
+            const int chunks = chunks_of(a.block_size);
+            alignas(64) uint32_t codes[kMaxBlock];
+            encode_full_block<FMT, DT, false>(a.x, x_off + i * a.block_size, chunks, byte, inv_scale_of(byte), 0, codes);
+            for (int c = 0; c < chunks; ++c) pack16<f.bits>(codes + c * kChunk, data + i * block_bytes + c * 2 * f.bits);
+          };
+          const uint16_t* x = (const uint16_t*)a.x + x_off;
+#define CALL(BS) half::quantize_run<FMT, DT, BS>(x, count, a.scale_mode, data, scales, generic)
+          SLIMOPS_HALF_BY_BLOCK(a.block_size, CALL)
+#undef CALL
+          return;
+        }
+#elif defined(__AVX2__)
         if constexpr (DT == kBF16 && !SR && bf16::has_fast<FMT>()) {
           if (a.block_size >= 32) {
             quantize_bf16_run<FMT>(a.x, x_off, count, a.block_size, a.scale_mode, data, scales);
@@ -474,6 +491,19 @@ static void quantize_impl(const QuantizeArgs& a) {
       });
 }
 
+// Decode the codes of a full block of fake-quantize (scale byte `byte`) into out[off..).
+template <int FMT, int DT>
+static inline void decode_store_block(const uint32_t* codes, int chunks, uint32_t byte, void* out, int64_t off) {
+  alignas(64) float v[kChunk];
+  // a finite-scale block holds no NaN code (encode saturates at max_code)
+  const bool nan_block = byte == kE8M0NaN;
+  for (int c = 0; c < chunks; ++c) {
+    if (nan_block) decode16<FMT, DT>(codes + c * kChunk, byte, v);
+    else decode16<FMT, DT, false>(codes + c * kChunk, byte, v);
+    store16<DT>(v, out, off + c * kChunk);
+  }
+}
+
 template <int FMT, int DT, bool SR>
 static void fake_quantize_impl(const FakeQuantizeArgs& a) {
   const int64_t full = a.length / a.block_size;
@@ -483,16 +513,24 @@ static void fake_quantize_impl(const FakeQuantizeArgs& a) {
       [&](int64_t x_off, int64_t, int64_t count) {
         const int chunks = chunks_of(a.block_size), block_size = a.block_size;
         void* const out = a.out;
+#if defined(__AVX512BW__)
+        if constexpr (DT != kF32 && !SR) {  // 16-bit lanes (csrc/mx/mx_cpu_half.h)
+          const auto generic = [&](int64_t i, uint32_t byte) {
+            const int64_t off = x_off + i * block_size;
+            alignas(64) uint32_t codes[kMaxBlock];
+            encode_full_block<FMT, DT, false>(a.x, off, chunks, byte, inv_scale_of(byte), 0, codes);
+            decode_store_block<FMT, DT>(codes, chunks, byte, out, off);
+          };
+          const uint16_t* x = (const uint16_t*)a.x + x_off;
+#define CALL(BS) half::fake_quantize_run<FMT, DT, BS>(x, count, a.scale_mode, (uint16_t*)out + x_off, generic)
+          SLIMOPS_HALF_BY_BLOCK(block_size, CALL)
+#undef CALL
+          return;
+        }
+#endif
         encode_run<FMT, DT, SR>(a.x, x_off, count, a.block_size, a.scale_mode, key,
                                 [&, chunks, x_off, block_size, out](int64_t i, uint32_t byte, const uint32_t* codes) {
-                                  alignas(64) float v[kChunk];
-                                  // a finite-scale block holds no NaN code (encode saturates at max_code)
-                                  const bool nan_block = byte == kE8M0NaN;
-                                  for (int c = 0; c < chunks; ++c) {
-                                    if (nan_block) decode16<FMT, DT>(codes + c * kChunk, byte, v);
-                                    else decode16<FMT, DT, false>(codes + c * kChunk, byte, v);
-                                    store16<DT>(v, out, x_off + i * block_size + c * kChunk);
-                                  }
+                                  decode_store_block<FMT, DT>(codes, chunks, byte, out, x_off + i * block_size);
                                 });
       },
       [&](int64_t row) {
@@ -506,34 +544,64 @@ static void fake_quantize_impl(const FakeQuantizeArgs& a) {
       });
 }
 
+// Dequantize block b (row, elements start .. start + n) with the generic code.
+template <int FMT, int DT>
+static inline void dequantize_block(const DequantizeArgs& a, int64_t row, int64_t start, int n, int64_t b) {
+  constexpr Format f = format_of(FMT);
+  const int chunks = chunks_of(n);
+  const uint8_t* src = a.data + row * packed_bytes(f.bits, a.length) + start * f.bits / 8;
+  alignas(64) uint8_t packed[kMaxBlock];
+  if (n % kChunk) {  // tail block: copy its bytes into a zeroed buffer
+    memset(packed, 0, sizeof(packed));
+    memcpy(packed, src, (size_t)(packed_bytes(f.bits, start + n) - start * f.bits / 8));
+    src = packed;
+  }
+  alignas(64) uint32_t codes[kMaxBlock];
+  alignas(64) float v[kMaxBlock];
+  const uint32_t byte = a.scales[b];
+  if (__builtin_expect(has_nan_code<FMT>(src, chunks * 2 * f.bits), 0)) {
+    for (int c = 0; c < chunks; ++c) {
+      unpack16<f.bits>(src + c * 2 * f.bits, codes + c * kChunk);
+      decode16<FMT, DT>(codes + c * kChunk, byte, v + c * kChunk);
+    }
+  } else {
+    for (int c = 0; c < chunks; ++c) {
+      unpack16<f.bits>(src + c * 2 * f.bits, codes + c * kChunk);
+      decode16<FMT, DT, false>(codes + c * kChunk, byte, v + c * kChunk);
+    }
+  }
+  store_block<DT>(v, n, a.out, row * a.length + start);
+}
+
 template <int FMT, int DT>
 static void dequantize_impl(const DequantizeArgs& a) {
-  constexpr Format f = format_of(FMT);
-  const int64_t row_bytes = packed_bytes(f.bits, a.length);
+#if defined(__AVX512BW__)
+  if constexpr (DT != kF32) {  // 16-bit lanes (csrc/mx/mx_cpu_half.h), runs of full blocks
+    constexpr Format f = format_of(FMT);
+    const int64_t row_bytes = packed_bytes(f.bits, a.length), full = a.length / a.block_size;
+    for_each_run(
+        a.rows, a.length, a.block_size, a.num_threads,
+        [&](int64_t x_off, int64_t first_block, int64_t count) {
+          const int64_t row0 = x_off / a.length, k0 = x_off % a.length / a.block_size;
+          const uint8_t* data = a.data + row0 * row_bytes + k0 * a.block_size * f.bits / 8;
+          const auto generic = [&](int64_t i) {
+            const int64_t g = x_off + i * a.block_size;
+            dequantize_block<FMT, DT>(a, g / a.length, g % a.length, a.block_size, first_block + i);
+          };
+          uint16_t* out = (uint16_t*)a.out + x_off;
+#define CALL(BS) half::dequantize_run<FMT, DT, BS>(data, a.scales + first_block, count, out, generic)
+          SLIMOPS_HALF_BY_BLOCK(a.block_size, CALL)
+#undef CALL
+        },
+        [&](int64_t row) {
+          const int64_t start = full * a.block_size;
+          dequantize_block<FMT, DT>(a, row, start, (int)(a.length - start), row * (full + 1) + full);
+        });
+    return;
+  }
+#endif
   for_each_block(a.rows, a.length, a.block_size, a.num_threads, [&](int64_t row, int64_t start, int n, int64_t b) {
-    const int chunks = chunks_of(n);
-    const uint8_t* src = a.data + row * row_bytes + start * f.bits / 8;
-    alignas(64) uint8_t packed[kMaxBlock];
-    if (n % kChunk) {  // tail block: copy its bytes into a zeroed buffer
-      memset(packed, 0, sizeof(packed));
-      memcpy(packed, src, (size_t)(packed_bytes(f.bits, start + n) - start * f.bits / 8));
-      src = packed;
-    }
-    alignas(64) uint32_t codes[kMaxBlock];
-    alignas(64) float v[kMaxBlock];
-    const uint32_t byte = a.scales[b];
-    if (__builtin_expect(has_nan_code<FMT>(src, chunks * 2 * f.bits), 0)) {
-      for (int c = 0; c < chunks; ++c) {
-        unpack16<f.bits>(src + c * 2 * f.bits, codes + c * kChunk);
-        decode16<FMT, DT>(codes + c * kChunk, byte, v + c * kChunk);
-      }
-    } else {
-      for (int c = 0; c < chunks; ++c) {
-        unpack16<f.bits>(src + c * 2 * f.bits, codes + c * kChunk);
-        decode16<FMT, DT, false>(codes + c * kChunk, byte, v + c * kChunk);
-      }
-    }
-    store_block<DT>(v, n, a.out, row * a.length + start);
+    dequantize_block<FMT, DT>(a, row, start, n, b);
   });
 }
 

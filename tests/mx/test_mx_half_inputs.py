@@ -1,0 +1,105 @@
+"""Every bf16 and fp16 value through every MX format, against the reference, bit for bit.
+
+The native CPU kernels take 16-bit inputs and outputs in 16-bit lanes where the CPU has AVX-512
+(csrc/mx/mx_cpu_half.h), with their own integer formulas for the scale, the rounding, the element
+subnormals and the exponent rebiasing, and send the blocks those formulas cannot take (NaN
+scales, extreme scales, fp16 subnormals in small blocks) back to the generic code. These tests
+put each of the 65536 bit patterns in blocks where it is near the block's amax, far below it (the
+element's subnormal range and the values that round to zero), in zero and NaN blocks, for block
+sizes 16, 32 and 64 and both scale modes, and decode every code at every scale byte. On a CPU
+without AVX-512 they check the AVX2 or baseline kernels the same way.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import slimops
+from slimops.mx.formats import FORMATS, get_format
+from slimops.testing import assert_bits_equal, cpu_backends
+
+HALF = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+NATIVE = [p for p in cpu_backends() if p.values[0] == "native"]
+
+
+def all_values(dtype: torch.dtype) -> torch.Tensor:
+    """The 65536 bit patterns of a 16-bit float dtype."""
+    return torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16).view(dtype)
+
+
+def ladder_blocks(dtype: torch.dtype, shifts=(0, 1, 3, 6, 9, 12, 16, 24), seed: int = 0) -> torch.Tensor:
+    """(n, 32) blocks: 31 neighbouring finite values (by magnitude, signs mixed) and an amax setter
+    2^s times their largest magnitude (clamped to the dtype's max), for each shift s."""
+    v = all_values(dtype)
+    v = v[torch.isfinite(v)]
+    v = v[torch.argsort(v.float().abs(), stable=True)]
+    n = v.numel() // 31 * 31
+    body = v[:n].view(-1, 31)
+    g = torch.Generator().manual_seed(seed)
+    blocks = []
+    for s in shifts:
+        top = body.float().abs().amax(dim=1, keepdim=True) * 2.0 ** s
+        setter = top.clamp(max=torch.finfo(dtype).max).to(dtype)
+        sign = torch.where(torch.rand(setter.shape, generator=g) < 0.5, -1.0, 1.0).to(dtype)
+        blk = torch.cat([setter * sign, body], dim=1)
+        blocks.append(blk[:, torch.randperm(32, generator=g)])  # the setter anywhere in its block
+    out = torch.cat(blocks)
+    return out[: out.shape[0] // 16 * 16]  # whole rows of 512
+
+
+def arrangements(dtype: torch.dtype) -> dict:
+    v = all_values(dtype)
+    g = torch.Generator().manual_seed(1)
+    by_magnitude = v[torch.argsort(v.float().nan_to_num(nan=1e30).abs(), stable=True)]
+    return {
+        "ladder": ladder_blocks(dtype).reshape(-1, 512),
+        "neighbours": by_magnitude.reshape(-1, 512),  # NaN and Inf blocks at the end
+        "shuffled": v[torch.randperm(v.numel(), generator=g)].reshape(-1, 512),
+    }
+
+
+def run(backend, fn, *args, **kw):
+    with slimops.use_backend(backend):
+        return fn(*args, **kw)
+
+
+@pytest.mark.parametrize("backend", NATIVE)
+@pytest.mark.parametrize("dtype", list(HALF))
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_every_16_bit_value(backend, dtype, fmt):
+    dt = HALF[dtype]
+    for name, x in arrangements(dt).items():
+        for block_size in (16, 32, 64) if name == "ladder" else (32,):
+            for mode in ("floor", "rceil"):
+                what = f"{fmt} {dtype} {name} block {block_size} {mode}"
+                ref = run("reference", slimops.mx.quantize, x, fmt, block_size, scale_mode=mode)
+                got = run(backend, slimops.mx.quantize, x, fmt, block_size, scale_mode=mode)
+                assert_bits_equal(got.scales, ref.scales, f"{what}: scales")
+                assert_bits_equal(got.data, ref.data, f"{what}: data")
+                assert_bits_equal(run(backend, slimops.mx.fake_quantize, x, fmt, block_size, scale_mode=mode),
+                                  run("reference", slimops.mx.fake_quantize, x, fmt, block_size, scale_mode=mode),
+                                  f"{what}: fake_quantize")
+                if mode == "floor":
+                    for out in HALF.values():
+                        assert_bits_equal(run(backend, ref.dequantize, out), run("reference", ref.dequantize, out),
+                                          f"{what}: dequantize to {out}")
+
+
+@pytest.mark.parametrize("backend", NATIVE)
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_every_code_at_every_scale(backend, fmt):
+    """Dequantize of every element code (NaN and Inf codes included) with every scale byte, to bf16
+    and fp16: the exact range, saturation, subnormal outputs and NaN scales."""
+    f = get_format(fmt)
+    ncodes = 1 << f.bits
+    codes = torch.arange(ncodes).repeat(256 * 64 // ncodes + 1)[: 256 * 64].view(256, 64)
+    codes = codes[:, torch.randperm(64, generator=torch.Generator().manual_seed(2))]
+    for block_size in (16, 32, 64):
+        scales = torch.arange(256, dtype=torch.uint8)[:, None].expand(256, 64 // block_size)
+        from slimops.mx import reference as ref_impl
+
+        t = slimops.mx.MXTensor(ref_impl.pack(codes, f.bits), scales.contiguous(), f.name, block_size, 1, codes.shape)
+        for out in HALF.values():
+            assert_bits_equal(run(backend, t.dequantize, out), run("reference", t.dequantize, out),
+                              f"{fmt} block {block_size} to {out}")
