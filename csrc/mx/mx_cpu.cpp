@@ -144,10 +144,18 @@ static inline void amax16(const float* v, uint32_t& amax_bits) {
   amax_bits = m;
 }
 
-// 16 lanes of 32-bit values (GCC vector extensions: one AVX-512 register, two AVX2
-// ones, four SSE ones on the baseline build).
-typedef uint32_t u32x16 __attribute__((vector_size(64)));
-typedef float f32x16 __attribute__((vector_size(64)));
+// 32-bit lanes as one register of the build's instruction set (GCC vector extensions: 16 lanes
+// on AVX-512, 8 on AVX2, 4 on the SSE2 baseline). A chunk of 16 elements is 16 / kVec of them:
+// wider generic vectors would be split by the compiler through the stack.
+#if defined(__AVX512F__)
+constexpr int kVec = 16;
+#elif defined(__AVX2__)
+constexpr int kVec = 8;
+#else
+constexpr int kVec = 4;
+#endif
+typedef uint32_t u32v __attribute__((vector_size(kVec * 4)));
+typedef float f32v __attribute__((vector_size(kVec * 4)));
 
 // 16 elements of a finite-scale block -> codes (the header's magnitude code plus the sign).
 template <int FMT, bool SR>
@@ -156,12 +164,14 @@ static inline void encode16(const float* v, float inv, uint32_t index, uint32_t 
   constexpr uint32_t sign_shift = f.is_int ? 31 : (uint32_t)(f.bits - 1);
   constexpr uint32_t mask = (1u << f.bits) - 1u;
   if (!SR) {
-    f32x16 x;
-    memcpy(&x, v, sizeof(x));
-    const u32x16 mag = encode_magnitude_rne<u32x16, f32x16>(bitcast<u32x16>(x * inv) & 0x7FFFFFFFu, f);
-    const u32x16 sign = bitcast<u32x16>(x) >> 31;
-    const u32x16 code = f.is_int ? ((sign != 0 ? 0u - mag : mag) & mask) : (mag | (sign << sign_shift));
-    memcpy(codes, &code, sizeof(code));
+    for (int h = 0; h < kChunk; h += kVec) {
+      f32v x;
+      memcpy(&x, v + h, sizeof(x));
+      const u32v mag = encode_magnitude_rne<u32v, f32v>(bitcast<u32v>(x * inv) & 0x7FFFFFFFu, f);
+      const u32v sign = bitcast<u32v>(x) >> 31;
+      const u32v code = f.is_int ? ((sign != 0 ? 0u - mag : mag) & mask) : (mag | (sign << sign_shift));
+      memcpy(codes + h, &code, sizeof(code));
+    }
     return;
   }
   for (int i = 0; i < kChunk; ++i) {
@@ -172,13 +182,16 @@ static inline void encode16(const float* v, float inv, uint32_t index, uint32_t 
 }
 
 // The rare blocks whose scale can reach the output dtype's top: saturate 16 decoded
-// values in place (finish_decoded), out of line so that decode16 stays small and inlined.
+// values d in place (finish_decoded), out of line so that decode16 stays small and inlined.
 template <int DT>
-__attribute__((noinline, cold)) static void saturate16(const f32x16& d, float* out) {
-  f32x16 v;
-  memcpy(&v, out, sizeof(v));
-  v = finish_decoded<u32x16, f32x16>(d, v, max_bits_of(DT));
-  memcpy(out, &v, sizeof(v));
+__attribute__((noinline, cold)) static void saturate16(const float* d, float* out) {
+  for (int h = 0; h < kChunk; h += kVec) {
+    f32v dv, v;
+    memcpy(&dv, d + h, sizeof(dv));
+    memcpy(&v, out + h, sizeof(v));
+    v = finish_decoded<u32v, f32v>(dv, v, max_bits_of(DT));
+    memcpy(out + h, &v, sizeof(v));
+  }
 }
 
 // The format without its NaN code (E4M3: code 0x7F/0xFF then decodes as 480): for blocks known
@@ -199,11 +212,16 @@ static constexpr Format without_nan_code(Format f) {
 template <int FMT, int DT, bool NAN_CODES = true>
 static inline __attribute__((always_inline)) void decode16(const uint32_t* codes, uint32_t byte, float* out) {
   constexpr Format f = NAN_CODES ? format_of(FMT) : without_nan_code(format_of(FMT));
-  u32x16 c;
-  memcpy(&c, codes, sizeof(c));
-  const f32x16 d = decode_lanes<u32x16, f32x16>(c, f);
-  const f32x16 v = byte == 0 ? (d * 0x1p-64f) * 0x1p-63f : d * scale_of(byte);
-  memcpy(out, &v, sizeof(v));
+  alignas(64) float d[kChunk];
+  const float scale = scale_of(byte);
+  for (int h = 0; h < kChunk; h += kVec) {
+    u32v c;
+    memcpy(&c, codes + h, sizeof(c));
+    const f32v dv = decode_lanes<u32v, f32v>(c, f);
+    const f32v v = byte == 0 ? (dv * 0x1p-64f) * 0x1p-63f : dv * scale;
+    memcpy(out + h, &v, sizeof(v));
+    memcpy(d + h, &dv, sizeof(dv));
+  }
   if (__builtin_expect(needs_saturation(byte, f, DT), 0)) saturate16<DT>(d, out);
 }
 
