@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from slimops._backend import native_module
 from slimops.benchmarks import runner
 from slimops.mx import bench as bmx
 from slimops.testing import run_cli
@@ -112,3 +113,25 @@ def test_sweep_arguments():
     for bad in ("20:16", "x", "5:9", "16"):
         with pytest.raises(SystemExit):
             bmx.parse_sweep(bad, "cpu")
+
+
+@pytest.mark.skipif(native_module("_C") is None, reason="slimops._C not built")
+def test_bench_baseline_build_timed_beside_native(tmp_path):
+    """--baseline-build: another build's kernels through the same ops, in the same rounds, checked like the rest."""
+    out = tmp_path / "ba"
+    _run(["bench", "mx", "--quick", "--device", "cpu", "--out", str(out), "--ops", "quantize", "fake_quantize",
+          "--fmts", "mxfp4", "--dtypes", "bfloat16", "--providers", "reference-eager", "slimops-native",
+          "slimops-native-baseline", "--baseline-build", native_module("_C").__file__], tmp_path)
+    data = json.loads((out / "bench_mx.json").read_text())
+    assert data["meta"]["speedups"]["speedup_vs_baseline_build"] == "slimops-native-baseline"
+    by = {(r["op"], r["provider"]): r for r in data["rows"]}
+    for op in ("quantize", "fake_quantize"):
+        base, nat = by[(op, "slimops-native-baseline")], by[(op, "slimops-native")]
+        assert base["status"] == "ok" and base["matches_reference"] is True
+        assert nat["speedup_vs_baseline_build"] == base["time_ms"] / nat["time_ms"]
+
+
+def test_bench_baseline_build_refused_clearly(tmp_path):
+    r = run_cli(["bench", "mx", "--quick", "--device", "cpu", "--out", str(tmp_path / "x"), "--baseline-build",
+                 str(tmp_path / "missing.so")], tmp_path, expect=2)
+    assert "--baseline-build: cannot load" in r.stderr and not (tmp_path / "x").exists()

@@ -43,24 +43,25 @@ class MXTensor:
     shape: torch.Size
 
     def __post_init__(self):
-        """Check every field against the others now, not at first use (clear errors naming the field)."""
+        """Check every field against the others now, not at first use (clear errors naming the field;
+        each message is formatted only when its check fails, as in schemas.py)."""
         f = get_format(self.fmt)  # ValueError naming the unknown format
         self.fmt = f.name
-        schemas.check(isinstance(self.shape, (tuple, list, torch.Size)), TypeError,
-                      f"shape must be a tuple or torch.Size, got {type(self.shape).__name__}")
+        if not isinstance(self.shape, (tuple, list, torch.Size)):
+            raise TypeError(f"shape must be a tuple or torch.Size, got {type(self.shape).__name__}")
         self.shape = torch.Size(self.shape)
-        schemas.check(all(isinstance(d, int) and d >= 0 for d in self.shape), ValueError,
-                      f"shape must hold non-negative ints, got {tuple(self.shape)}")
-        schemas.check(isinstance(self.data, torch.Tensor) and isinstance(self.scales, torch.Tensor), TypeError,
-                      "data and scales must be torch.Tensors")
+        if not all(isinstance(d, int) and d >= 0 for d in self.shape):
+            raise ValueError(f"shape must hold non-negative ints, got {tuple(self.shape)}")
+        if not (isinstance(self.data, torch.Tensor) and isinstance(self.scales, torch.Tensor)):
+            raise TypeError("data and scales must be torch.Tensors")
         self.axis = schemas.normalize_axis(self.axis, len(self.shape))
         length = self.shape[self.axis]
         schemas.check_dequantize_args(self.data, self.scales, f.name, self.block_size, self.axis, length,
                                       torch.float32)
         want_data = schemas.packed_shape(self.shape, self.axis, f.packed_bytes(length))
-        schemas.check(list(self.data.shape) == want_data, ValueError,
-                      f"data has shape {list(self.data.shape)}, expected {want_data} for shape "
-                      f"{list(self.shape)} in {f.name} along axis {self.axis}")
+        if list(self.data.shape) != want_data:
+            raise ValueError(f"data has shape {list(self.data.shape)}, expected {want_data} for shape "
+                             f"{list(self.shape)} in {f.name} along axis {self.axis}")
 
     @property
     def format(self) -> MXFormat:

@@ -18,6 +18,9 @@ Providers, all timed in one run on the same input, interleaved round by round:
 * ``torchao-compiled``: the same calls under ``torch.compile`` (torchao's recommended
   path where its hand kernels need Blackwell); where compiling fails (on the CPU,
   inductor's C++ backend has no e8m0 type) the row is skipped with the reason.
+* ``slimops-native-baseline`` (CPU, with ``--baseline-build PATH``): the same ops with the C++
+  kernels of another build of ``slimops._C`` (a commit before a change, say) swapped in, so that
+  before and after are timed in the same interleaved rounds.
 * ``alloc-copy``: the allocating roofline ``torch.empty_like(y).copy_(y)`` of the
   op's large tensor ``y`` (quantize and fake_quantize: the input; dequantize: a
   tensor of the output's shape and dtype), with its own bytes (2 * y.nbytes). The
@@ -53,8 +56,8 @@ SHAPES = {("cpu", False): (4096, 4096), ("cuda", False): (16384, 16384),
           ("cpu", True): (256, 1024), ("cuda", True): (2048, 4096)}
 BLOCK = 32
 # reference-eager runs first: its output is the oracle of the matches_reference column.
-PROVIDERS = ("reference-eager", "slimops-native", "slimops-nvrtc", "slimops-triton", "reference-compile", "torchao",
-             "torchao-compiled", "alloc-copy")
+PROVIDERS = ("reference-eager", "slimops-native", "slimops-native-baseline", "slimops-nvrtc", "slimops-triton",
+             "reference-compile", "torchao", "torchao-compiled", "alloc-copy")
 # --sweep: sizes 2^lo .. 2^hi elements per device, the cases and the providers.
 SWEEP_LOG2 = {"cpu": (16, 26), "cuda": (16, 28)}
 SWEEP_COLS = 1024
@@ -224,6 +227,47 @@ def _quiet_inductor():
             logging.getLogger(n).setLevel(level)
 
 
+def load_build(path: str):
+    """A build of ``slimops._C`` at ``path`` (its MX functions), loaded beside the installed one."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.spec_from_file_location("_C", path)
+        lib = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(lib)
+        for name in ("mx_quantize", "mx_dequantize", "mx_fake_quantize"):
+            getattr(lib, name)
+    except Exception as e:
+        raise SystemExit(f"slimops bench mx: --baseline-build: cannot load {path!r} as slimops._C: "
+                         f"{type(e).__name__}: {first_line(e)}") from None
+    return lib
+
+
+@contextlib.contextmanager
+def _kernels_from(lib):
+    """The native CPU ops run the kernels of ``lib`` (another build of slimops._C) inside the block."""
+    from . import cpu
+
+    saved = cpu._C
+    cpu._C = lambda: lib
+    try:
+        yield
+    finally:
+        cpu._C = saved
+
+
+def _baseline_fn(case: Case, inputs: dict, lib):
+    """``slimops-native-baseline``: the ops as ``slimops-native`` calls them, with the kernels of another build."""
+    if case.device != "cpu":
+        raise Skip("--baseline-build is a CPU module")
+    fn, note = _slimops_fn(case, "native", inputs)
+
+    def call():
+        with _kernels_from(lib):
+            return fn()
+    return call, note
+
+
 def _alloc_target(case: Case, inputs: dict) -> torch.Tensor:
     """The op's large tensor: the input, or for dequantize one of the output's shape and dtype."""
     if case.op == "dequantize":
@@ -240,8 +284,13 @@ def alloc_copy_bytes(case: Case) -> int:
     return 2 * math.prod(case.shape) * DTYPES[case.dtype].itemsize
 
 
-def build(case: Case, provider: str, inputs: dict, budget: CompileBudget):
-    """(callable, note) for ``provider`` on ``case``; raises :class:`Skip` with the reason."""
+def build(case: Case, provider: str, inputs: dict, budget: CompileBudget, baseline=None):
+    """(callable, note) for ``provider`` on ``case``; raises :class:`Skip` with the reason.
+    ``baseline``: the module of ``--baseline-build`` (for ``slimops-native-baseline``)."""
+    if provider == "slimops-native-baseline":
+        if baseline is None:
+            raise Skip("no --baseline-build given")
+        return _baseline_fn(case, inputs, baseline)
     if provider.startswith("slimops-"):
         backend = SLIMOPS_BACKENDS[case.device].get(provider)
         if backend is None:
@@ -365,6 +414,9 @@ class MXSuite(Suite):
                             + " unless --providers says otherwise")
         g.add_argument("--sweep-range", default="default", metavar="LO:HI",
                        help="log2 sizes of --sweep (default 16:26 on CPU, 16:28 on CUDA)")
+        g.add_argument("--baseline-build", metavar="PATH",
+                       help="a slimops._C .so built from another commit: adds the provider slimops-native-baseline "
+                            "(CPU), timed beside slimops-native in the same rounds")
 
     def check_arguments(self, args: argparse.Namespace) -> None:
         for values, allowed, what in ((args.ops, OPS, "--ops"), (args.dtypes, DTYPES, "--dtypes")):
@@ -377,6 +429,10 @@ class MXSuite(Suite):
             except ValueError as e:
                 raise SystemExit(f"slimops bench mx: --fmts: {e}") from None
         parse_shape(args.shape)
+        path = getattr(args, "baseline_build", None)
+        self.baseline = load_build(path) if path else None
+        if self.baseline is not None:  # the slimops-native row then says how much faster it is than the baseline
+            self.speedups = {**type(self).speedups, "speedup_vs_baseline_build": "slimops-native-baseline"}
         if getattr(args, "sweep", None):
             if args.shape:
                 raise SystemExit("slimops bench mx: --sweep and --shape exclude each other")
@@ -402,14 +458,19 @@ class MXSuite(Suite):
                     out.append(mx_case(device, op, fmt, dt, shape))
         return out
 
+    baseline = None  # the --baseline-build module
+
     def providers_for(self, device: str) -> list:
-        return [p for p in PROVIDERS if not p.startswith("slimops-") or p in SLIMOPS_BACKENDS[device]]
+        out = [p for p in PROVIDERS if not p.startswith("slimops-") or p in SLIMOPS_BACKENDS[device]]
+        if self.baseline is not None and device == "cpu":
+            out.insert(out.index("slimops-native") + 1, "slimops-native-baseline")
+        return out
 
     def inputs(self, case: Case) -> dict:
         return make_inputs(case)
 
     def build(self, case: Case, provider: str, inputs: dict, budget: CompileBudget) -> tuple:
-        return build(case, provider, inputs, budget)
+        return build(case, provider, inputs, budget, self.baseline)
 
     def work(self, case: Case) -> int:
         return bytes_moved(case)

@@ -34,6 +34,8 @@ _NATIVE = {"cpu": cpu, "cuda": cuda}
 
 def to_2d(x: torch.Tensor, axis: int) -> torch.Tensor:
     """Move ``axis`` last and flatten the rest: a contiguous (rows, L) tensor."""
+    if axis == x.dim() - 1 and x.is_contiguous():  # the common case: a view, no movedim
+        return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
     moved = x.movedim(axis, -1)
     length = moved.shape[-1]
     rows = math.prod(moved.shape[:-1])
@@ -42,6 +44,8 @@ def to_2d(x: torch.Tensor, axis: int) -> torch.Tensor:
 
 def from_2d(y2d: torch.Tensor, shape, axis: int) -> torch.Tensor:
     """Inverse of :func:`to_2d` for an output whose axis length is ``y2d.shape[1]``."""
+    if axis == len(shape) - 1:
+        return y2d.reshape(*shape[:-1], y2d.shape[1])
     moved_shape = list(shape)
     moved_shape.pop(axis)
     moved = y2d.reshape(*moved_shape, y2d.shape[1])

@@ -38,28 +38,34 @@ lib.define(
 
 
 # ----------------------------------------------------------------------------- argument checks
+# Every op call runs these: each message is formatted only when its check fails (an f-string
+# argument to _library.check would be built on every call, most of a small call's cost).
 
 
 def normalize_axis(axis: int, ndim: int, arg: str = "axis") -> int:
-    check(isinstance(axis, int), TypeError, f"{arg} must be an int, got {type(axis).__name__}")
-    check(ndim >= 1, ValueError, f"{arg}: MX needs a tensor with at least one dimension, got a 0-d tensor")
-    check(-ndim <= axis < ndim, ValueError, f"{arg}={axis} is out of range for a {ndim}-d tensor")
+    if not isinstance(axis, int):
+        raise TypeError(f"{arg} must be an int, got {type(axis).__name__}")
+    if ndim < 1:
+        raise ValueError(f"{arg}: MX needs a tensor with at least one dimension, got a 0-d tensor")
+    if not (-ndim <= axis < ndim):
+        raise ValueError(f"{arg}={axis} is out of range for a {ndim}-d tensor")
     return axis % ndim
 
 
 def check_common(fmt: str, block_size: int, scale_mode: str = "floor") -> MXFormat:
     f = get_format(fmt)
-    check(isinstance(block_size, int) and block_size in BLOCK_SIZES, ValueError,
-           f"block_size must be one of {BLOCK_SIZES}, got {block_size!r}")
-    check(scale_mode in SCALE_MODES, ValueError,
-           f"scale_mode must be one of {SCALE_MODES}, got {scale_mode!r}")
+    if not (isinstance(block_size, int) and block_size in BLOCK_SIZES):
+        raise ValueError(f"block_size must be one of {BLOCK_SIZES}, got {block_size!r}")
+    if scale_mode not in SCALE_MODES:
+        raise ValueError(f"scale_mode must be one of {SCALE_MODES}, got {scale_mode!r}")
     return f
 
 
 def check_quantize_args(x: torch.Tensor, fmt: str, block_size: int, axis: int, scale_mode: str) -> tuple[MXFormat, int]:
-    check(isinstance(x, torch.Tensor), TypeError, f"x must be a torch.Tensor, got {type(x).__name__}")
-    check(x.dtype in FLOAT_DTYPES, TypeError,
-           f"x must be float32, bfloat16 or float16, got {x.dtype}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"x must be float32, bfloat16 or float16, got {x.dtype}")
     f = check_common(fmt, block_size, scale_mode)
     return f, normalize_axis(axis, x.dim())
 
@@ -69,10 +75,10 @@ SEED_RANGE = (-(2**63), 2**63)
 
 def check_seed(seed) -> int:
     """A seed is any int64 (the op schemas' ``int``); all 64 bits count (``reference.seed32``)."""
-    check(isinstance(seed, int) and not isinstance(seed, bool), TypeError,
-          f"seed must be an int, got {type(seed).__name__}")
-    check(SEED_RANGE[0] <= seed < SEED_RANGE[1], ValueError,
-          f"seed must fit in int64 ([-2**63, 2**63)), got {seed}")
+    if not (isinstance(seed, int) and not isinstance(seed, bool)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if not (SEED_RANGE[0] <= seed < SEED_RANGE[1]):
+        raise ValueError(f"seed must fit in int64 ([-2**63, 2**63)), got {seed}")
     return seed
 
 
@@ -85,22 +91,28 @@ def packed_shape(shape, axis: int, n: int) -> list[int]:
 def check_dequantize_args(data: torch.Tensor, scales: torch.Tensor, fmt: str, block_size: int, axis: int,
                           length: int, dtype: torch.dtype) -> tuple[MXFormat, int]:
     f = check_common(fmt, block_size)
-    check(data.dtype == torch.uint8, TypeError, f"data must be uint8 (packed MX elements), got {data.dtype}")
-    check(scales.dtype in (torch.uint8, torch.float8_e8m0fnu), TypeError,
-           f"scales must be uint8 or float8_e8m0fnu (E8M0 bytes), got {scales.dtype}")
-    check(data.device == scales.device, ValueError,
-           f"data and scales must be on the same device, got data on {data.device} and scales on {scales.device}")
-    check(dtype in FLOAT_DTYPES, TypeError, f"dtype must be float32, bfloat16 or float16, got {dtype}")
-    check(data.dim() == scales.dim(), ValueError,
-           f"scales must have as many dimensions as data ({data.dim()}), got {scales.dim()}")
+    if data.dtype != torch.uint8:
+        raise TypeError(f"data must be uint8 (packed MX elements), got {data.dtype}")
+    if scales.dtype not in (torch.uint8, torch.float8_e8m0fnu):
+        raise TypeError(f"scales must be uint8 or float8_e8m0fnu (E8M0 bytes), got {scales.dtype}")
+    if data.device != scales.device:
+        raise ValueError(f"data and scales must be on the same device, got data on {data.device} and scales on "
+                         f"{scales.device}")
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32, bfloat16 or float16, got {dtype}")
+    if data.dim() != scales.dim():
+        raise ValueError(f"scales must have as many dimensions as data ({data.dim()}), got {scales.dim()}")
     ax = normalize_axis(axis, data.dim())
-    check(isinstance(length, int) and length >= 0, ValueError, f"length must be a non-negative int, got {length!r}")
+    if not (isinstance(length, int) and length >= 0):
+        raise ValueError(f"length must be a non-negative int, got {length!r}")
     want_data = packed_shape(data.shape, ax, f.packed_bytes(length))
     want_scales = packed_shape(data.shape, ax, -(-length // block_size))
-    check(list(data.shape) == want_data, ValueError,
-           f"data has shape {list(data.shape)}, expected {want_data} for {length} {f.name} elements along axis {ax}")
-    check(list(scales.shape) == want_scales, ValueError,
-           f"scales has shape {list(scales.shape)}, expected {want_scales} (blocks of {block_size} along axis {ax})")
+    if list(data.shape) != want_data:
+        raise ValueError(f"data has shape {list(data.shape)}, expected {want_data} for {length} {f.name} elements "
+                         f"along axis {ax}")
+    if list(scales.shape) != want_scales:
+        raise ValueError(f"scales has shape {list(scales.shape)}, expected {want_scales} (blocks of {block_size} "
+                         f"along axis {ax})")
     return f, ax
 
 
