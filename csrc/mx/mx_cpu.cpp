@@ -594,7 +594,7 @@ static inline void dequantize_block(const DequantizeArgs& a, int64_t row, int64_
 template <int FMT, int DT>
 static void dequantize_impl(const DequantizeArgs& a) {
 #if defined(__AVX512BW__)
-  if constexpr (DT != kF32) {  // 16-bit lanes (csrc/mx/mx_cpu_half.h), runs of full blocks
+  {  // 16-bit lanes (csrc/mx/mx_cpu_half.h), runs of full blocks; fp32 output widened from bf16
     constexpr Format f = format_of(FMT);
     const int64_t row_bytes = packed_bytes(f.bits, a.length), full = a.length / a.block_size;
     for_each_run(
@@ -606,7 +606,7 @@ static void dequantize_impl(const DequantizeArgs& a) {
             const int64_t g = x_off + i * a.block_size;
             dequantize_block<FMT, DT>(a, g / a.length, g % a.length, a.block_size, first_block + i);
           };
-          uint16_t* out = (uint16_t*)a.out + x_off;
+          void* out = (uint8_t*)a.out + x_off * dtype_size(DT);
 #define CALL(BS) half::dequantize_run<FMT, DT, BS>(data, a.scales + first_block, count, out, generic)
           SLIMOPS_HALF_BY_BLOCK(a.block_size, CALL)
 #undef CALL

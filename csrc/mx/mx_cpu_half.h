@@ -1,5 +1,5 @@
-// bf16 and fp16 in 16-bit lanes on AVX-512BW: quantize, dequantize and fake-quantize of
-// every MX format, 32 elements per register, included by csrc/mx/mx_cpu.cpp in its AVX-512
+// bf16 and fp16 in 16-bit lanes on AVX-512BW: quantize, dequantize (to fp32 too) and
+// fake-quantize of every MX format, 32 elements per register, included by csrc/mx/mx_cpu.cpp in its AVX-512
 // build. The codes and values are those of encode_magnitude_rne / decode_lanes
 // (kernels/mx/mx_element.cuh) bit for bit, by other integer steps; a block that these lanes
 // cannot take goes back to the caller's generic code. Checked exhaustively (every 16-bit
@@ -21,9 +21,10 @@
 // Decode. The value of a code times 2^S, S = byte - 127, as bf16 bits: a normal element
 // rebiased, (mag << (7 - m)) + ((127 - B + S) << 7); a subnormal one or an MXINT magnitude
 // from a small table of its bf16 bits, plus S << 7. Exact while every nonzero result is a
-// normal, finite bf16 (byte in [lo, 253 - emax]); fp16 output widens those bits to fp32 and
-// rounds with vcvtps2ph (nearest even, subnormals kept), in blocks that cannot reach fp16's
-// top (needs_saturation false). Other blocks (NaN scale, extreme scales) go back.
+// normal, finite bf16 (byte in [lo, 253 - emax]); fp32 output is those bits widened (exact, and
+// the same bound keeps it below fp32's top); fp16 output widens them and rounds with vcvtps2ph
+// (nearest even, subnormals kept), in blocks that cannot reach fp16's top (needs_saturation
+// false). Other blocks (NaN scale, extreme scales) go back.
 #pragma once
 #include <immintrin.h>
 #include <stdint.h>
@@ -219,6 +220,7 @@ struct Decoder {
 
   // Whether every nonzero value of a block with this byte is a normal, finite bf16 (and, for fp16
   // output, within fp16's range: needs_saturation is false).
+  // (fp32 output: the bf16 bound, which is also where fp32 needs no saturation.)
   static constexpr bool takes(uint32_t byte, int out_dtype) {
     const int lo = f.is_int ? f.mbits + 1 : f.bias + f.mbits;
     const int hi = (out_dtype == kF16 ? 141 : 253) - f.emax;
@@ -321,16 +323,23 @@ static inline __m512i load_codes(const uint8_t* in) {
   return _mm512_and_si512(u, set16(0x3F));
 }
 
-// 32 bf16 bits -> the output dtype's 32 values at out (fp16: through fp32, rounded to nearest even).
+// 32 bf16 bits -> the output dtype's 32 values at element i of out: bf16 as they are, fp32 widened
+// (exact), fp16 through fp32 rounded to nearest even.
 template <int DT>
-static inline void store_values(__m512i v, uint16_t* out) {
+static inline void store_values(__m512i v, void* out, int64_t i) {
   if (DT == kBF16) {
-    _mm512_storeu_si512(out, v);
+    _mm512_storeu_si512((uint16_t*)out + i, v);
+    return;
+  }
+  const __m512i lo = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(v)), 16);
+  const __m512i hi = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(v, 1)), 16);
+  if (DT == kF32) {
+    _mm512_storeu_si512((float*)out + i, lo);
+    _mm512_storeu_si512((float*)out + i + 16, hi);
   } else {
-    const __m512 lo = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(v)), 16));
-    const __m512 hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(v, 1)), 16));
-    _mm256_storeu_si256((__m256i*)out, _mm512_cvtps_ph(lo, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    _mm256_storeu_si256((__m256i*)(out + 16), _mm512_cvtps_ph(hi, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    constexpr int rn = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+    _mm256_storeu_si256((__m256i*)((uint16_t*)out + i), _mm512_cvtps_ph(_mm512_castsi512_ps(lo), rn));
+    _mm256_storeu_si256((__m256i*)((uint16_t*)out + i + 16), _mm512_cvtps_ph(_mm512_castsi512_ps(hi), rn));
   }
 }
 
@@ -416,7 +425,7 @@ static void quantize_run(const uint16_t* x, int64_t count, int mode, uint8_t* da
 
 // MX fake-quantize (quantize, then dequantize to the input's dtype) of a run of 16-bit inputs.
 template <int FMT, int DT, int BS, class Generic>
-static void fake_quantize_run(const uint16_t* x, int64_t count, int mode, uint16_t* out, Generic generic) {
+static void fake_quantize_run(const uint16_t* x, int64_t count, int mode, void* out, Generic generic) {
   using Dec = Decoder<FMT, false>;  // a finite-scale block holds no NaN or Inf code (encode saturates at max_code)
   Encoder<FMT, DT> enc;
   Dec dec;
@@ -430,15 +439,15 @@ static void fake_quantize_run(const uint16_t* x, int64_t count, int mode, uint16
         }
         enc.set(group_lanes<BS>(K));
         dec.set(group_lanes<BS>(ss));
-        for (int h = 0; h < Group<BS>::kRegs; ++h) store_values<DT>(dec(enc(xs[h])), out + first * BS + h * kLanes);
+        for (int h = 0; h < Group<BS>::kRegs; ++h) store_values<DT>(dec(enc(xs[h])), out, first * BS + h * kLanes);
         return true;
       },
       generic);
 }
 
-// MX dequantize of a run to a 16-bit output dtype; generic(i) decodes block i.
+// MX dequantize of a run (output fp32, bf16 or fp16); generic(i) decodes block i.
 template <int FMT, int DT, int BS, class Generic>
-static void dequantize_run(const uint8_t* data, const uint8_t* scales, int64_t count, uint16_t* out,
+static void dequantize_run(const uint8_t* data, const uint8_t* scales, int64_t count, void* out,
                            Generic generic) {
   using G = Group<BS>;
   using Dec = Decoder<FMT, true>;
@@ -463,7 +472,7 @@ static void dequantize_run(const uint8_t* data, const uint8_t* scales, int64_t c
       dec.set(group_lanes<BS>(ss));
       const uint8_t* in = data + i * BS * bits / 8;
       for (int h = 0; h < G::kRegs; ++h)
-        store_values<DT>(dec(load_codes<bits>(in + h * kLanes * bits / 8)), out + i * BS + h * kLanes);
+        store_values<DT>(dec(load_codes<bits>(in + h * kLanes * bits / 8)), out, i * BS + h * kLanes);
     }
     if (j < nb) missed |= 1u << j;  // block 16: the run's odd last block
     for (; missed; missed &= missed - 1) generic(t + __builtin_ctz(missed));

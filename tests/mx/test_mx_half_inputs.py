@@ -1,7 +1,7 @@
 """Every bf16 and fp16 value through every MX format, against the reference, bit for bit.
 
 The native CPU kernels take 16-bit inputs and outputs in 16-bit lanes where the CPU has AVX-512
-(csrc/mx/mx_cpu_half.h), with their own integer formulas for the scale, the rounding, the element
+(csrc/mx/mx_cpu_half.h; dequantize to fp32 too), with their own integer formulas for the scale, the rounding, the element
 subnormals and the exponent rebiasing, and send the blocks those formulas cannot take (NaN
 scales, extreme scales, fp16 subnormals in small blocks) back to the generic code. These tests
 put each of the 65536 bit patterns in blocks where it is near the block's amax, far below it (the
@@ -20,6 +20,7 @@ from slimops.mx.formats import FORMATS, get_format
 from slimops.testing import assert_bits_equal, cpu_backends
 
 HALF = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+OUTPUTS = (torch.float32, torch.bfloat16, torch.float16)  # dequantize decodes to fp32 in the same lanes
 NATIVE = [p for p in cpu_backends() if p.values[0] == "native"]
 
 
@@ -81,7 +82,7 @@ def test_every_16_bit_value(backend, dtype, fmt):
                                   run("reference", slimops.mx.fake_quantize, x, fmt, block_size, scale_mode=mode),
                                   f"{what}: fake_quantize")
                 if mode == "floor":
-                    for out in HALF.values():
+                    for out in OUTPUTS:
                         assert_bits_equal(run(backend, ref.dequantize, out), run("reference", ref.dequantize, out),
                                           f"{what}: dequantize to {out}")
 
@@ -89,8 +90,8 @@ def test_every_16_bit_value(backend, dtype, fmt):
 @pytest.mark.parametrize("backend", NATIVE)
 @pytest.mark.parametrize("fmt", list(FORMATS))
 def test_every_code_at_every_scale(backend, fmt):
-    """Dequantize of every element code (NaN and Inf codes included) with every scale byte, to bf16
-    and fp16: the exact range, saturation, subnormal outputs and NaN scales."""
+    """Dequantize of every element code (NaN and Inf codes included) with every scale byte, to fp32,
+    bf16 and fp16: the exact range, saturation, subnormal outputs and NaN scales."""
     f = get_format(fmt)
     ncodes = 1 << f.bits
     codes = torch.arange(ncodes).repeat(256 * 64 // ncodes + 1)[: 256 * 64].view(256, 64)
@@ -100,6 +101,6 @@ def test_every_code_at_every_scale(backend, fmt):
         from slimops.mx import reference as ref_impl
 
         t = slimops.mx.MXTensor(ref_impl.pack(codes, f.bits), scales.contiguous(), f.name, block_size, 1, codes.shape)
-        for out in HALF.values():
+        for out in OUTPUTS:
             assert_bits_equal(run(backend, t.dequantize, out), run("reference", t.dequantize, out),
                               f"{fmt} block {block_size} to {out}")
