@@ -21,7 +21,7 @@
 #include "csrc/mx/mx_cpu.h"
 #include "kernels/mx/mx_element.cuh"
 #if defined(__AVX512BW__)
-#include "csrc/mx/mx_cpu_half.h"
+#include "csrc/mx/mx_cpu_avx512.h"
 #elif defined(__AVX2__)
 #include "csrc/mx/mx_cpu_bf16.h"
 #endif
@@ -467,7 +467,7 @@ static void quantize_impl(const QuantizeArgs& a) {
         uint8_t* data = a.data + row0 * row_bytes + k0 * a.block_size * f.bits / 8;
         uint8_t* scales = a.scales + first_block;
 #if defined(__AVX512BW__)
-        if constexpr (DT != kF32 && !SR) {  // 16-bit lanes (csrc/mx/mx_cpu_half.h)
+        if constexpr (!SR) {  // csrc/mx/mx_cpu_avx512.h
           const int64_t block_bytes = (int64_t)a.block_size * f.bits / 8;
           const auto generic = [&](int64_t i, uint32_t byte) {
             const int chunks = chunks_of(a.block_size);
@@ -475,8 +475,8 @@ static void quantize_impl(const QuantizeArgs& a) {
             encode_full_block<FMT, DT, false>(a.x, x_off + i * a.block_size, chunks, byte, inv_scale_of(byte), 0, codes);
             for (int c = 0; c < chunks; ++c) pack16<f.bits>(codes + c * kChunk, data + i * block_bytes + c * 2 * f.bits);
           };
-          const uint16_t* x = (const uint16_t*)a.x + x_off;
-#define CALL(BS) half::quantize_run<FMT, DT, BS>(x, count, a.scale_mode, data, scales, generic)
+          const void* x = (const uint8_t*)a.x + x_off * dtype_size(DT);
+#define CALL(BS) simd512::quantize_run<FMT, DT, BS>(x, count, a.scale_mode, data, scales, generic)
           SLIMOPS_HALF_BY_BLOCK(a.block_size, CALL)
 #undef CALL
           return;
@@ -532,15 +532,16 @@ static void fake_quantize_impl(const FakeQuantizeArgs& a) {
         const int chunks = chunks_of(a.block_size), block_size = a.block_size;
         void* const out = a.out;
 #if defined(__AVX512BW__)
-        if constexpr (DT != kF32 && !SR) {  // 16-bit lanes (csrc/mx/mx_cpu_half.h)
+        if constexpr (!SR) {  // csrc/mx/mx_cpu_avx512.h
           const auto generic = [&](int64_t i, uint32_t byte) {
             const int64_t off = x_off + i * block_size;
             alignas(64) uint32_t codes[kMaxBlock];
             encode_full_block<FMT, DT, false>(a.x, off, chunks, byte, inv_scale_of(byte), 0, codes);
             decode_store_block<FMT, DT>(codes, chunks, byte, out, off);
           };
-          const uint16_t* x = (const uint16_t*)a.x + x_off;
-#define CALL(BS) half::fake_quantize_run<FMT, DT, BS>(x, count, a.scale_mode, (uint16_t*)out + x_off, generic)
+          const void* x = (const uint8_t*)a.x + x_off * dtype_size(DT);
+          void* y = (uint8_t*)out + x_off * dtype_size(DT);
+#define CALL(BS) simd512::fake_quantize_run<FMT, DT, BS>(x, count, a.scale_mode, y, generic)
           SLIMOPS_HALF_BY_BLOCK(block_size, CALL)
 #undef CALL
           return;
@@ -594,7 +595,7 @@ static inline void dequantize_block(const DequantizeArgs& a, int64_t row, int64_
 template <int FMT, int DT>
 static void dequantize_impl(const DequantizeArgs& a) {
 #if defined(__AVX512BW__)
-  {  // 16-bit lanes (csrc/mx/mx_cpu_half.h), runs of full blocks; fp32 output widened from bf16
+  {  // csrc/mx/mx_cpu_avx512.h, runs of full blocks
     constexpr Format f = format_of(FMT);
     const int64_t row_bytes = packed_bytes(f.bits, a.length), full = a.length / a.block_size;
     for_each_run(
@@ -607,7 +608,7 @@ static void dequantize_impl(const DequantizeArgs& a) {
             dequantize_block<FMT, DT>(a, g / a.length, g % a.length, a.block_size, first_block + i);
           };
           void* out = (uint8_t*)a.out + x_off * dtype_size(DT);
-#define CALL(BS) half::dequantize_run<FMT, DT, BS>(data, a.scales + first_block, count, out, generic)
+#define CALL(BS) simd512::dequantize_run<FMT, DT, BS>(data, a.scales + first_block, count, out, generic)
           SLIMOPS_HALF_BY_BLOCK(a.block_size, CALL)
 #undef CALL
         },

@@ -1,9 +1,12 @@
-// bf16 and fp16 in 16-bit lanes on AVX-512BW: quantize, dequantize (to fp32 too) and
-// fake-quantize of every MX format, 32 elements per register, included by csrc/mx/mx_cpu.cpp in its AVX-512
-// build. The codes and values are those of encode_magnitude_rne / decode_lanes
-// (kernels/mx/mx_element.cuh) bit for bit, by other integer steps; a block that these lanes
-// cannot take goes back to the caller's generic code. Checked exhaustively (every 16-bit
-// input at every scale byte, every code at every scale) by tests/mx/test_mx_half_inputs.py.
+// The MX CPU kernels of the AVX-512BW build (included by csrc/mx/mx_cpu.cpp there):
+// quantize, dequantize and fake-quantize of every format and block size, 32 elements at a time.
+// bf16 and fp16 stay in 16-bit lanes, 32 per register; fp32 is encoded in 32-bit lanes with the
+// generic element math (encode_magnitude_rne) and its codes narrowed to 16-bit lanes; every
+// decode goes through 16-bit lanes of bf16 bits. The codes and values are those of
+// encode_magnitude_rne / decode_lanes (kernels/mx/mx_element.cuh) bit for bit, by other integer
+// steps; a block that these lanes cannot take goes back to the caller's generic code. Checked
+// exhaustively (every 16-bit input at every scale byte, every code at every scale) by
+// tests/mx/test_mx_every_value.py.
 //
 // Encode. A 16-bit input with exponent field e and P mantissa bits (bf16 P = 7, fp16 P = 10;
 // input bias IB) in a block with scale byte s is scaled to v = x * 2^k, k = 127 - s. With the
@@ -34,7 +37,7 @@
 namespace slimops {
 namespace cpu {
 namespace SLIMOPS_ISA {
-namespace half {
+namespace simd512 {
 
 using namespace slimops::mx;
 
@@ -61,21 +64,29 @@ struct Half<kF16> { static constexpr int kMant = 10, kBias = 15; };
 
 // ---------------------------------------------------------------------------- scales
 
-// Maxima of the 16-bit lanes of 16 blocks: a[i] holds blocks 2i and 2i + 1 as its two 256-bit
-// halves (each already reduced to 16 lanes). Returns, in 32-bit lane j, block j's max.
+// Maxima of the unsigned 16-bit (U32: 32-bit) lanes of 16 blocks: a[i] holds blocks 2i and 2i + 1
+// as its two 256-bit halves (each block already folded to one half). Returns, in 32-bit lane j,
+// block j's max.
+template <bool U32>
 static inline __m512i reduce_tile(const __m512i* a) {
+  const auto max = [](__m512i x, __m512i y) { return U32 ? _mm512_max_epu32(x, y) : _mm512_max_epu16(x, y); };
   __m512i b[4], c[2];
   for (int i = 0; i < 4; ++i)  // 128-bit units: unit u of b[i] holds block 4i + u
-    b[i] = _mm512_max_epu16(_mm512_shuffle_i64x2(a[2 * i], a[2 * i + 1], 0x88),
-                            _mm512_shuffle_i64x2(a[2 * i], a[2 * i + 1], 0xDD));
+    b[i] = max(_mm512_shuffle_i64x2(a[2 * i], a[2 * i + 1], 0x88), _mm512_shuffle_i64x2(a[2 * i], a[2 * i + 1], 0xDD));
   for (int i = 0; i < 2; ++i)  // qword 0 of unit u: block 8i + u, qword 1: block 8i + 4 + u
-    c[i] = _mm512_max_epu16(_mm512_unpacklo_epi64(b[2 * i], b[2 * i + 1]),
-                            _mm512_unpackhi_epi64(b[2 * i], b[2 * i + 1]));
+    c[i] = max(_mm512_unpacklo_epi64(b[2 * i], b[2 * i + 1]), _mm512_unpackhi_epi64(b[2 * i], b[2 * i + 1]));
   const __m512 c0 = _mm512_castsi512_ps(c[0]), c1 = _mm512_castsi512_ps(c[1]);
-  __m512i d = _mm512_max_epu16(_mm512_castps_si512(_mm512_shuffle_ps(c0, c1, 0x88)),
-                               _mm512_castps_si512(_mm512_shuffle_ps(c0, c1, 0xDD)));  // dword k of unit u: 4k + u
-  d = _mm512_and_si512(_mm512_max_epu16(d, _mm512_srli_epi32(d, 16)), set32(0xFFFF));
+  __m512i d = max(_mm512_castps_si512(_mm512_shuffle_ps(c0, c1, 0x88)),
+                  _mm512_castps_si512(_mm512_shuffle_ps(c0, c1, 0xDD)));  // dword k of unit u: block 4k + u
+  if (!U32) d = _mm512_and_si512(_mm512_max_epu16(d, _mm512_srli_epi32(d, 16)), set32(0xFFFF));
   return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), d);
+}
+
+// The two 256-bit halves of each of v0, v1 folded: [v0 folded | v1 folded].
+template <bool U32>
+static inline __m512i fold_pair(__m512i v0, __m512i v1) {
+  const __m512i lo = _mm512_shuffle_i64x2(v0, v1, 0x44), hi = _mm512_shuffle_i64x2(v0, v1, 0xEE);
+  return U32 ? _mm512_max_epu32(lo, hi) : _mm512_max_epu16(lo, hi);
 }
 
 // |x| bits of the 32 elements at p when `valid`, else zero (a masked load: nothing is read).
@@ -83,30 +94,50 @@ static inline __m512i load_abs(const uint16_t* p, __mmask32 valid) {
   return _mm512_and_si512(_mm512_maskz_loadu_epi16(valid, p), set16(0x7FFF));
 }
 
+// |x| bits of the 16 fp32 elements at p when `valid`, else zero.
+static inline __m512i load_abs32(const float* p, bool valid) {
+  return _mm512_and_si512(_mm512_maskz_loadu_epi32(valid ? 0xFFFF : 0, p), set32(0x7FFFFFFF));
+}
+
 // The fp32 amax bits of the nb <= 16 full blocks of block_size (16, 32, 64) elements at x
 // (32-bit lane j: block j; zero past nb).
 template <int DT>
-static inline __m512i tile_amax(const uint16_t* x, int nb, int block_size) {
+static inline __m512i tile_amax(const void* x, int nb, int block_size) {
   __m512i a[8];
+  if (DT == kF32) {  // 16 lanes a register: a block is 1, 2 or 4 of them
+    const float* p = (const float*)x;
+    const int regs = block_size / 16;
+    for (int i = 0; i < 8; ++i) {
+      __m512i v[2];
+      for (int k = 0; k < 2; ++k) {
+        const int j = 2 * i + k;
+        v[k] = load_abs32(p + j * block_size, j < nb);
+        for (int r = 1; r < regs; ++r) v[k] = _mm512_max_epu32(v[k], load_abs32(p + j * block_size + 16 * r, j < nb));
+      }
+      a[i] = fold_pair<true>(v[0], v[1]);
+    }
+    return reduce_tile<true>(a);
+  }
+  const uint16_t* p = (const uint16_t*)x;
   if (block_size == 16) {  // a register is two blocks already
     for (int i = 0; i < 8; ++i) {
       const int n = nb - 2 * i;
-      a[i] = load_abs(x + 32 * i, n >= 2 ? 0xFFFFFFFFu : n == 1 ? 0xFFFFu : 0u);
+      a[i] = load_abs(p + 32 * i, n >= 2 ? 0xFFFFFFFFu : n == 1 ? 0xFFFFu : 0u);
     }
   } else {
     const int regs = block_size / kLanes;
     for (int i = 0; i < 8; ++i) {  // blocks 2i, 2i + 1: their registers folded, then their 256-bit halves
       const __mmask32 m0 = 2 * i < nb ? 0xFFFFFFFFu : 0u, m1 = 2 * i + 1 < nb ? 0xFFFFFFFFu : 0u;
-      const uint16_t* p = x + 2 * i * block_size;
-      __m512i v0 = load_abs(p, m0), v1 = load_abs(p + block_size, m1);
+      const uint16_t* q = p + 2 * i * block_size;
+      __m512i v0 = load_abs(q, m0), v1 = load_abs(q + block_size, m1);
       if (regs == 2) {
-        v0 = _mm512_max_epu16(v0, load_abs(p + kLanes, m0));
-        v1 = _mm512_max_epu16(v1, load_abs(p + block_size + kLanes, m1));
+        v0 = _mm512_max_epu16(v0, load_abs(q + kLanes, m0));
+        v1 = _mm512_max_epu16(v1, load_abs(q + block_size + kLanes, m1));
       }
-      a[i] = _mm512_max_epu16(_mm512_shuffle_i64x2(v0, v1, 0x44), _mm512_shuffle_i64x2(v0, v1, 0xEE));
+      a[i] = fold_pair<false>(v0, v1);
     }
   }
-  const __m512i m = reduce_tile(a);
+  const __m512i m = reduce_tile<false>(a);
   if (DT == kBF16) return _mm512_slli_epi32(m, 16);
   return _mm512_castps_si512(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(m)));  // exact; Inf/NaN stay >= 0x7F800000
 }
@@ -135,6 +166,23 @@ static inline __m512i scale_bytes(__m512i abits, const Format& f, int mode) {
   return _mm512_mask_mov_epi32(byte, _mm512_cmpge_epu32_mask(abits, set32(0x7F800000)), set32(kE8M0NaN));
 }
 
+// ---------------------------------------------------------------------------- groups
+
+// Elements go by groups of whole blocks and whole units of 32 elements (a unit: one register of
+// 16-bit lanes): block 16 puts two blocks in a unit, block 64 one block in two units.
+template <int BS>
+struct Group {
+  static_assert(BS == 16 || BS == 32 || BS == 64, "block size");
+  static constexpr int kBlocks = BS < kLanes ? kLanes / BS : 1, kUnits = BS > kLanes ? BS / kLanes : 1;
+};
+
+// Per-block values v[0] (and v[1]) as the 16-bit lanes of a unit (two blocks: v[0] low half, v[1] high).
+template <int BLOCKS>
+static inline __m512i group_lanes(const int32_t* v) {
+  return BLOCKS == 2 ? _mm512_mask_blend_epi16(0xFFFF0000u, set16(v[0]), set16(v[1])) : set16(v[0]);
+}
+
+
 // ---------------------------------------------------------------------------- encode
 
 // (1 << (r - 1)) - 1 by r (the rounding bias of a shift by r); r >= 16 lanes shift to 0 anyway.
@@ -151,16 +199,29 @@ struct Encoder {
   static constexpr int P = Half<DT>::kMant, R0 = P - f.mbits;
   static_assert(R0 >= 1, "the element must have fewer mantissa bits than the input");
 
-  // Whether the lanes can take a block with scale byte `byte` (fp16 also needs no_subnormals).
-  static constexpr bool takes(uint32_t byte) {
-    return byte != kE8M0NaN && (DT == kF16 || (int)byte >= f.bias + f.mbits + 1);
-  }
+  static constexpr int kRegs = 1;  // registers of one unit of 32 inputs
+
   // K of a scale byte.
   static constexpr int k_of(int byte) { return 127 - byte + f.bias - Half<DT>::kBias; }
   // fp16 in a block with K >= 1: whether none of the 32 inputs is a subnormal (the formula's blind spot).
   static inline bool no_subnormals(__m512i x) {
     const __m512i am1 = _mm512_sub_epi16(_mm512_and_si512(x, set16(0x7FFF)), set16(1));
     return _mm512_cmplt_epu16_mask(am1, set16(0x3FF)) == 0;
+  }
+  // The unit of 32 inputs at element i of x.
+  static inline void load(const void* x, int64_t i, __m512i* r) { r[0] = _mm512_loadu_si512((const uint16_t*)x + i); }
+  // Whether the lanes can take a group: its BLOCKS scale bytes `by` and its units' registers r.
+  template <int BLOCKS>
+  static inline bool takes(const int32_t* by, const __m512i* r, int units) {
+    bool small = false;
+    for (int j = 0; j < BLOCKS; ++j) {
+      if (by[j] == (int)kE8M0NaN || (DT == kBF16 && by[j] < f.bias + f.mbits + 1)) return false;
+      small |= k_of(by[j]) >= 1;
+    }
+    if (DT == kF16 && small)
+      for (int h = 0; h < units; ++h)
+        if (!no_subnormals(r[h])) return false;
+    return true;
   }
 
   // The constants live in the object, so that a loop keeps them in registers.
@@ -170,13 +231,17 @@ struct Encoder {
   const __m512i sign_bit = opaque(set16(1 << (f.bits - 1))), int_mask = opaque(set16((1 << f.bits) - 1));
   const __m512i table = opaque(half_minus_one_table());
   __m512i K, KP;
-  inline void set(__m512i k) {
-    K = k;
-    KP = _mm512_slli_epi16(k, P);
+  // The group's scale bytes (BLOCKS of them).
+  template <int BLOCKS>
+  inline void set(const int32_t* by) {
+    int32_t k[2] = {k_of(by[0]), k_of(by[BLOCKS - 1])};
+    K = group_lanes<BLOCKS>(k);
+    KP = _mm512_slli_epi16(K, P);
   }
 
-  // 32 inputs (bits) -> 32 codes in 16-bit lanes, the sign included.
-  inline __m512i operator()(__m512i x) const {
+  // A unit of 32 inputs (bits) -> 32 codes in 16-bit lanes, the sign included.
+  inline __m512i operator()(const __m512i* in) const {
+    const __m512i x = in[0];
     const __m512i ax = _mm512_and_si512(x, abs_mask);
     const __m512i e = _mm512_srli_epi16(ax, P);
     __m512i E, sig;
@@ -200,6 +265,61 @@ struct Encoder {
       return _mm512_and_si512(c, int_mask);
     }
     return _mm512_ternarylogic_epi32(c, _mm512_srli_epi16(x, 16 - f.bits), sign_bit, 0xF8);  // a | (b & c)
+  }
+};
+
+// fp32 inputs: 32-bit lanes, 16 at a time, the generic path's element math: v = x * 2^-shared_exp
+// (exact but below fp32's normal range, where every element code is 0 anyway), then
+// encode_magnitude_rne's steps written out (te = max(exponent, 1 - bias); |v| / 2^(te - m) rounded
+// by adding 2^23; the code (te + bias - 1) << m plus that integer); the codes narrowed to 16-bit
+// lanes. Every block but a NaN-scale one.
+template <int FMT>
+struct Encoder<FMT, kF32> {
+  static constexpr Format f = format_of(FMT);
+  static constexpr int kRegs = 2;
+
+  static inline void load(const void* x, int64_t i, __m512i* r) {
+    r[0] = _mm512_loadu_si512((const float*)x + i);
+    r[1] = _mm512_loadu_si512((const float*)x + i + 16);
+  }
+  template <int BLOCKS>
+  static inline bool takes(const int32_t* by, const __m512i*, int) {
+    for (int j = 0; j < BLOCKS; ++j)
+      if (by[j] == (int)kE8M0NaN) return false;
+    return true;
+  }
+
+  // The constants live in the object (see opaque).
+  const __m512i abs_mask = opaque(set32(0x7FFFFFFF)), lo = opaque(set32(128 - f.bias));
+  const __m512i q_exp = opaque(set32(254 + f.mbits)), magic_bits = opaque(set32(0x4B000000));
+  const __m512 magic = _mm512_castsi512_ps(magic_bits);
+  const __m512i max_code = opaque(set32(f.max_code)), int_mask = opaque(set32((1 << f.bits) - 1));
+  __m512 inv[2];  // the two halves' 2^-shared_exp (block 16: one block each)
+  template <int BLOCKS>
+  inline void set(const int32_t* by) {
+    inv[0] = _mm512_set1_ps(inv_scale_of((uint32_t)by[0]));
+    inv[1] = _mm512_set1_ps(inv_scale_of((uint32_t)by[BLOCKS - 1]));
+  }
+
+  inline __m512i operator()(const __m512i* in) const {
+    __m256i half[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m512i a = _mm512_and_si512(_mm512_castps_si512(_mm512_mul_ps(_mm512_castsi512_ps(in[h]), inv[h])), abs_mask);
+      const __m512i te_b = _mm512_max_epu32(_mm512_srli_epi32(a, 23), lo);  // te + 127
+      const __m512 inv_quantum = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_sub_epi32(q_exp, te_b), 23));
+      const __m512 rounded = _mm512_add_ps(_mm512_mul_ps(_mm512_castsi512_ps(a), inv_quantum), magic);
+      const __m512i q = _mm512_sub_epi32(_mm512_castps_si512(rounded), magic_bits);
+      __m512i c = _mm512_add_epi32(_mm512_slli_epi32(_mm512_sub_epi32(te_b, lo), f.mbits), q);
+      c = _mm512_min_epu32(c, max_code);
+      if (f.is_int) {
+        c = _mm512_mask_sub_epi32(c, _mm512_movepi32_mask(in[h]), _mm512_setzero_si512(), c);
+        c = _mm512_and_si512(c, int_mask);
+      } else {
+        c = _mm512_or_si512(c, _mm512_slli_epi32(_mm512_srli_epi32(in[h], 31), f.bits - 1));
+      }
+      half[h] = _mm512_cvtepi32_epi16(c);
+    }
+    return _mm512_inserti64x4(_mm512_castsi256_si512(half[0]), half[1], 1);
   }
 };
 
@@ -346,56 +466,30 @@ static inline void store_values(__m512i v, void* out, int64_t i) {
 // ---------------------------------------------------------------------------- runs
 
 // A run is `count` consecutive full blocks of BS (16, 32 or 64) elements: block i's elements
-// at x + i * BS, its packed bytes at data + i * BS * bits / 8, its scale byte at scales[i].
-// The registers go by groups: block 16 puts two blocks in one register, block 64 one block in
-// two. A block the lanes cannot take goes to the caller's generic(i, byte).
-template <int BS>
-struct Group {
-  static_assert(BS == 16 || BS == 32 || BS == 64, "block size");
-  static constexpr int kBlocks = BS < kLanes ? kLanes / BS : 1, kRegs = BS > kLanes ? BS / kLanes : 1;
-};
+// at element i * BS of x, its packed bytes at data + i * BS * bits / 8, its scale byte at
+// scales[i]. A block the lanes cannot take goes to the caller's generic(i, byte).
 
-// Per-block values v[0] (and v[1]) as the lanes of one register (block 16: v[0] low half, v[1] high).
-template <int BS>
-static inline __m512i group_lanes(const int32_t* v) {
-  return Group<BS>::kBlocks == 2 ? _mm512_mask_blend_epi16(0xFFFF0000u, set16(v[0]), set16(v[1])) : set16(v[0]);
-}
-
-// Whether the encoder takes the blocks of a group (bytes by[j], K[j]) whose registers are xs.
-template <int FMT, int DT, int BS>
-static inline bool encoder_takes(const int32_t* by, const int32_t* K, const __m512i* xs) {
-  using Enc = Encoder<FMT, DT>;
-  bool small = false;
-  for (int j = 0; j < Group<BS>::kBlocks; ++j) {
-    if (!Enc::takes((uint32_t)by[j])) return false;
-    small |= K[j] >= 1;
-  }
-  if (DT == kF16 && small)
-    for (int h = 0; h < Group<BS>::kRegs; ++h)
-      if (!Enc::no_subnormals(xs[h])) return false;
-  return true;
-}
-
-// The scales of the tiles of a run, then each group: fn(first_block, by, K, xs) for groups the
-// encoder takes (with the registers loaded; false: not taken after all), generic(i, byte) for
-// the other blocks, after the tile's fast loop (a call there would cost the loop its registers).
+// The scales of the tiles of a run, then each group: fn(first_block, by, xs) for groups the
+// encoder takes (with their units loaded, Encoder::kRegs registers each; false: not taken after
+// all), generic(i, byte) for the other blocks, after the tile's fast loop (a call there would cost
+// the loop its registers).
 template <int FMT, int DT, int BS, class Fn, class Generic>
-static inline void encode_tiles(const uint16_t* x, int64_t count, int mode, uint8_t* scales, Fn fn,
-                                Generic generic) {
+static inline void encode_tiles(const void* x, int64_t count, int mode, uint8_t* scales, Fn fn, Generic generic) {
   using G = Group<BS>;
+  using Enc = Encoder<FMT, DT>;
+  const int esize = DT == kF32 ? 4 : 2;
   for (int64_t t = 0; t < count; t += kTile) {
     const int nb = (int)(count - t < kTile ? count - t : kTile);
-    const __m512i bytes = scale_bytes(tile_amax<DT>(x + t * BS, nb, BS), format_of(FMT), mode);
+    const __m512i bytes = scale_bytes(tile_amax<DT>((const uint8_t*)x + t * BS * esize, nb, BS), format_of(FMT), mode);
     if (scales) _mm_mask_storeu_epi8(scales + t, (__mmask16)((1u << nb) - 1), _mm512_cvtepi32_epi8(bytes));
-    alignas(64) int32_t by[kTile], K[kTile];
+    alignas(64) int32_t by[kTile];
     _mm512_store_si512(by, bytes);
-    _mm512_store_si512(K, _mm512_sub_epi32(set32(Encoder<FMT, DT>::k_of(0)), bytes));
     uint32_t missed = 0;  // blocks left for generic
     int j = 0;
     for (; j + G::kBlocks <= nb; j += G::kBlocks) {
-      __m512i xs[G::kRegs];
-      for (int h = 0; h < G::kRegs; ++h) xs[h] = _mm512_loadu_si512(x + (t + j) * BS + h * kLanes);
-      if (!(encoder_takes<FMT, DT, BS>(by + j, K + j, xs) && fn(t + j, by + j, K + j, xs)))
+      __m512i xs[G::kUnits * Enc::kRegs];
+      for (int h = 0; h < G::kUnits; ++h) Enc::load(x, (t + j) * BS + h * kLanes, xs + h * Enc::kRegs);
+      if (!(Enc::template takes<G::kBlocks>(by + j, xs, G::kUnits) && fn(t + j, by + j, xs)))
         missed |= ((1u << G::kBlocks) - 1) << j;
     }
     if (j < nb) missed |= 1u << j;  // block 16: the run's odd last block
@@ -406,40 +500,42 @@ static inline void encode_tiles(const uint16_t* x, int64_t count, int mode, uint
   }
 }
 
-// MX quantize of a run of 16-bit inputs: scale bytes and packed codes.
+// MX quantize of a run: scale bytes and packed codes.
 template <int FMT, int DT, int BS, class Generic>
-static void quantize_run(const uint16_t* x, int64_t count, int mode, uint8_t* data, uint8_t* scales,
-                         Generic generic) {
+static void quantize_run(const void* x, int64_t count, int mode, uint8_t* data, uint8_t* scales, Generic generic) {
+  using Enc = Encoder<FMT, DT>;
   constexpr int bits = format_of(FMT).bits;
-  Encoder<FMT, DT> enc;
+  Enc enc;
   encode_tiles<FMT, DT, BS>(
       x, count, mode, scales,
-      [&](int64_t first, const int32_t*, const int32_t* K, const __m512i* xs) {
-        enc.set(group_lanes<BS>(K));
+      [&](int64_t first, const int32_t* by, const __m512i* xs) {
+        enc.template set<Group<BS>::kBlocks>(by);
         uint8_t* out = data + first * BS * bits / 8;
-        for (int h = 0; h < Group<BS>::kRegs; ++h) store_codes<bits>(enc(xs[h]), out + h * kLanes * bits / 8);
+        for (int h = 0; h < Group<BS>::kUnits; ++h) store_codes<bits>(enc(xs + h * Enc::kRegs), out + h * kLanes * bits / 8);
         return true;
       },
       generic);
 }
 
-// MX fake-quantize (quantize, then dequantize to the input's dtype) of a run of 16-bit inputs.
+// MX fake-quantize (quantize, then dequantize to the input's dtype) of a run.
 template <int FMT, int DT, int BS, class Generic>
-static void fake_quantize_run(const uint16_t* x, int64_t count, int mode, void* out, Generic generic) {
+static void fake_quantize_run(const void* x, int64_t count, int mode, void* out, Generic generic) {
+  using Enc = Encoder<FMT, DT>;
   using Dec = Decoder<FMT, false>;  // a finite-scale block holds no NaN or Inf code (encode saturates at max_code)
-  Encoder<FMT, DT> enc;
+  Enc enc;
   Dec dec;
   encode_tiles<FMT, DT, BS>(
       x, count, mode, nullptr,
-      [&](int64_t first, const int32_t* by, const int32_t* K, const __m512i* xs) {
+      [&](int64_t first, const int32_t* by, const __m512i* xs) {
         int32_t ss[2];
         for (int i = 0; i < Group<BS>::kBlocks; ++i) {
           if (!Dec::takes((uint32_t)by[i], DT)) return false;
           ss[i] = (by[i] - 127) << 7;
         }
-        enc.set(group_lanes<BS>(K));
-        dec.set(group_lanes<BS>(ss));
-        for (int h = 0; h < Group<BS>::kRegs; ++h) store_values<DT>(dec(enc(xs[h])), out, first * BS + h * kLanes);
+        enc.template set<Group<BS>::kBlocks>(by);
+        dec.set(group_lanes<Group<BS>::kBlocks>(ss));
+        for (int h = 0; h < Group<BS>::kUnits; ++h)
+          store_values<DT>(dec(enc(xs + h * Enc::kRegs)), out, first * BS + h * kLanes);
         return true;
       },
       generic);
@@ -469,9 +565,9 @@ static void dequantize_run(const uint8_t* data, const uint8_t* scales, int64_t c
         missed |= ((1u << G::kBlocks) - 1) << j;
         continue;
       }
-      dec.set(group_lanes<BS>(ss));
+      dec.set(group_lanes<G::kBlocks>(ss));
       const uint8_t* in = data + i * BS * bits / 8;
-      for (int h = 0; h < G::kRegs; ++h)
+      for (int h = 0; h < G::kUnits; ++h)
         store_values<DT>(dec(load_codes<bits>(in + h * kLanes * bits / 8)), out, i * BS + h * kLanes);
     }
     if (j < nb) missed |= 1u << j;  // block 16: the run's odd last block
@@ -487,7 +583,7 @@ static void dequantize_run(const uint8_t* data, const uint8_t* scales, int64_t c
     default: CALL(64); break;                   \
   }
 
-}  // namespace half
+}  // namespace simd512
 }  // namespace SLIMOPS_ISA
 }  // namespace cpu
 }  // namespace slimops

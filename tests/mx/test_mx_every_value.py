@@ -1,7 +1,7 @@
-"""Every bf16 and fp16 value through every MX format, against the reference, bit for bit.
+"""Every bf16 and fp16 value, and fp32 at every exponent, through every MX format: bit for bit.
 
 The native CPU kernels take 16-bit inputs and outputs in 16-bit lanes where the CPU has AVX-512
-(csrc/mx/mx_cpu_half.h; dequantize to fp32 too), with their own integer formulas for the scale, the rounding, the element
+(csrc/mx/mx_cpu_avx512.h; every decode, to fp32 too), with their own integer formulas for the scale, the rounding, the element
 subnormals and the exponent rebiasing, and send the blocks those formulas cannot take (NaN
 scales, extreme scales, fp16 subnormals in small blocks) back to the generic code. These tests
 put each of the 65536 bit patterns in blocks where it is near the block's amax, far below it (the
@@ -85,6 +85,36 @@ def test_every_16_bit_value(backend, dtype, fmt):
                     for out in OUTPUTS:
                         assert_bits_equal(run(backend, ref.dequantize, out), run("reference", ref.dequantize, out),
                                           f"{what}: dequantize to {out}")
+
+
+def fp32_arrangements() -> dict:
+    """fp32 values over every exponent: each bf16 pattern with random low 16 mantissa bits (the
+    rounding and sticky bits of every format), arranged as the 16-bit inputs are."""
+    g = torch.Generator().manual_seed(3)
+    out = {}
+    for name, x in arrangements(torch.bfloat16).items():
+        bits = x.view(torch.int16).to(torch.int32) << 16
+        low = torch.randint(0, 1 << 16, bits.shape, generator=g, dtype=torch.int32)
+        finite = (bits & 0x7F800000) != 0x7F800000  # NaN and Inf stay as they are
+        out[name] = torch.where(finite, bits | low, bits).view(torch.float32)
+    return out
+
+
+@pytest.mark.parametrize("backend", NATIVE)
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_fp32_over_every_exponent(backend, fmt):
+    """fp32 input (the AVX-512 kernels encode it in 32-bit lanes): quantize and fake-quantize."""
+    for name, x in fp32_arrangements().items():
+        for block_size in (16, 32, 64) if name == "ladder" else (32,):
+            for mode in ("floor", "rceil"):
+                what = f"{fmt} float32 {name} block {block_size} {mode}"
+                ref = run("reference", slimops.mx.quantize, x, fmt, block_size, scale_mode=mode)
+                got = run(backend, slimops.mx.quantize, x, fmt, block_size, scale_mode=mode)
+                assert_bits_equal(got.scales, ref.scales, f"{what}: scales")
+                assert_bits_equal(got.data, ref.data, f"{what}: data")
+                assert_bits_equal(run(backend, slimops.mx.fake_quantize, x, fmt, block_size, scale_mode=mode),
+                                  run("reference", slimops.mx.fake_quantize, x, fmt, block_size, scale_mode=mode),
+                                  f"{what}: fake_quantize")
 
 
 @pytest.mark.parametrize("backend", NATIVE)
