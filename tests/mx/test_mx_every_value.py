@@ -134,3 +134,37 @@ def test_every_code_at_every_scale(backend, fmt):
         for out in OUTPUTS:
             assert_bits_equal(run(backend, t.dequantize, out), run("reference", t.dequantize, out),
                               f"{fmt} block {block_size} to {out}")
+
+
+def test_requested_isa_is_active():
+    """Under SLIMOPS_CPU_ISA (test_every_value_on_lower_isa's subprocess) the kernels run that ISA."""
+    import os
+
+    isa = os.environ.get("SLIMOPS_CPU_ISA")
+    if not isa:
+        pytest.skip("SLIMOPS_CPU_ISA not set: the kernels run the best ISA of this CPU")
+    assert slimops.info()["cpu_features"]["isa"] == isa
+
+
+@pytest.mark.parametrize("isa", ["avx2", "baseline"])
+def test_every_value_on_lower_isa(isa):
+    """The same checks on the AVX2 build's kernels (a laptop's) and the SSE2 baseline's, in a subprocess
+    with SLIMOPS_CPU_ISA set (the ISA is picked once per process)."""
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    info = slimops.info()
+    if not info["native_cpu_built"]:
+        pytest.skip("slimops._C not built")
+    if isa != "baseline" and info["cpu_features"].get("isa_detected") in (None, "baseline"):
+        pytest.skip(f"this CPU has no {isa}")
+    if os.environ.get("SLIMOPS_CPU_ISA"):
+        pytest.skip("already running under SLIMOPS_CPU_ISA")
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, SLIMOPS_CPU_ISA=isa)
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", __file__,
+                        "-k", "not lower_isa"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert " passed" in r.stdout
