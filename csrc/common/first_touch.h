@@ -10,6 +10,7 @@
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -22,6 +23,8 @@ constexpr size_t kHugePage = size_t(2) << 20;
 inline void prefer_huge_pages(void* p, size_t nbytes) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (nbytes < 4 * kHugePage) return;
+  const char* env = getenv("SLIMOPS_HUGE_PAGES");
+  if (env && env[0] == '0') return;
   const uintptr_t begin = ((uintptr_t)p + kHugePage - 1) & ~(uintptr_t)(kHugePage - 1);
   const uintptr_t end = ((uintptr_t)p + nbytes) & ~(uintptr_t)(kHugePage - 1);
   if (end > begin) (void)madvise((void*)begin, end - begin, MADV_HUGEPAGE);  // a hint: errors ignored

@@ -10,7 +10,7 @@ namespace slimops {
 namespace distributed {
 
 void rowq_quantize_cpu(const RowqArgs& a) {
-  const uint32_t key = rowq::mix32(a.seed);
+  const uint32_t key = slimops::mix32(a.seed);
   const int per = 8 / a.bits;
 #pragma omp parallel for num_threads(a.num_threads) schedule(static)
   for (int64_t r = 0; r < a.rows; ++r) {

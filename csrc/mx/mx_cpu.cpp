@@ -89,45 +89,7 @@ static inline void store16(const float* v, void* out, int64_t off) {
 static inline int dtype_size(int dt) { return dt == kF32 ? 4 : 2; }
 
 // ---------------------------------------------------------------------------- packing
-
-// 16 codes -> 16 * BITS / 8 bytes, a little-endian bit stream (element 0 lowest).
-template <int BITS>
-static inline void pack16(const uint32_t* c, uint8_t* out) {
-  if (BITS == 8) {
-    for (int i = 0; i < 16; ++i) out[i] = (uint8_t)c[i];
-  } else if (BITS == 4) {
-    for (int i = 0; i < 8; ++i) out[i] = (uint8_t)(c[2 * i] | (c[2 * i + 1] << 4));
-  } else if (BITS == 2) {
-    for (int i = 0; i < 4; ++i)
-      out[i] = (uint8_t)(c[4 * i] | (c[4 * i + 1] << 2) | (c[4 * i + 2] << 4) | (c[4 * i + 3] << 6));
-  } else {  // 6 bits: four elements in three bytes
-    for (int g = 0; g < 4; ++g) {
-      uint32_t w = c[4 * g] | (c[4 * g + 1] << 6) | (c[4 * g + 2] << 12) | (c[4 * g + 3] << 18);
-      out[3 * g] = (uint8_t)w;
-      out[3 * g + 1] = (uint8_t)(w >> 8);
-      out[3 * g + 2] = (uint8_t)(w >> 16);
-    }
-  }
-}
-
-template <int BITS>
-static inline void unpack16(const uint8_t* in, uint32_t* c) {
-  if (BITS == 8) {
-    for (int i = 0; i < 16; ++i) c[i] = in[i];
-  } else if (BITS == 4) {
-    for (int i = 0; i < 8; ++i) {
-      c[2 * i] = in[i] & 0xFu;
-      c[2 * i + 1] = in[i] >> 4;
-    }
-  } else if (BITS == 2) {
-    for (int i = 0; i < 16; ++i) c[i] = (in[i / 4] >> (2 * (i % 4))) & 3u;
-  } else {
-    for (int g = 0; g < 4; ++g) {
-      uint32_t w = in[3 * g] | ((uint32_t)in[3 * g + 1] << 8) | ((uint32_t)in[3 * g + 2] << 16);
-      for (int k = 0; k < 4; ++k) c[4 * g + k] = (w >> (6 * k)) & 63u;
-    }
-  }
-}
+// pack16 / unpack16 (16 codes <-> 2 * BITS bytes) are mx_element.cuh's.
 
 // ---------------------------------------------------------------------------- elements
 

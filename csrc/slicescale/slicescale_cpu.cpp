@@ -34,8 +34,8 @@ using namespace slimops::mx;
 using slimops::slicescale::convert_element;
 using slimops::slicescale::convert_lanes;
 using slimops::slicescale::convert_scale_byte;
-using slimops::slicescale::pack16;
-using slimops::slicescale::unpack16;
+using slimops::mx::pack16;
+using slimops::mx::unpack16;
 
 constexpr int kMaxBlock = 64;
 typedef uint32_t u32x16 __attribute__((vector_size(64)));

@@ -1,5 +1,5 @@
 // Element math of the per-row integer codec (AdaQP), shared by the C++ CPU and CUDA kernels.
-// Plain functions on scalars; only <stdint.h>. Matches python/slimops/distributed/reference.py bit for bit:
+// Plain functions on scalars (the hash from kernels/common/float_bits.cuh). Matches python/slimops/distributed/reference.py bit for bit:
 //   scale = (max - min) / (2^bits - 1), inv = scale > 0 ? 1 / scale : 0,
 //   q = clamp(floor((x - min) * inv + u), 0, 2^bits - 1), u = (rand >> 8) * 2^-24 or 0.5,
 //   rand = mix32((row * L + j) ^ mix32(seed)) (uint32 wrap), the MX family's hash.
@@ -7,6 +7,8 @@
 // -ffp-contract=off on the host.
 #pragma once
 #include <stdint.h>
+
+#include "../common/float_bits.cuh"  // mix32
 
 #ifdef __CUDACC__
 #define ROWQ_HD __host__ __device__ __forceinline__
@@ -16,15 +18,6 @@
 
 namespace slimops {
 namespace rowq {
-
-ROWQ_HD uint32_t mix32(uint32_t x) {
-  x ^= x >> 16;
-  x *= 0x7FEB352Du;
-  x ^= x >> 15;
-  x *= 0x846CA68Bu;
-  x ^= x >> 16;
-  return x;
-}
 
 ROWQ_HD float sub_rn(float a, float b) {
 #ifdef __CUDA_ARCH__

@@ -78,7 +78,7 @@ cudaError_t rowq_quantize_cuda(const float* x, uint8_t* data, float* params, int
   const int64_t packed = (length * bits + 7) / 8;
   const unsigned grid = (unsigned)((rows + warps - 1) / warps);
   rowq_quantize_kernel<<<grid, 32 * warps, 0, stream>>>(x, data, params, rows, length, packed, bits, stochastic,
-                                                         rowq::mix32(seed));
+                                                         slimops::mix32(seed));
   return cudaGetLastError();
 }
 

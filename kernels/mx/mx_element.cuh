@@ -5,10 +5,8 @@
 // (python/slimops/mx/reference.py) follows the same integer steps.
 #pragma once
 
-#include "mx_stdint.h"  // <stdint.h>, or under NVRTC (no C library headers) the typedefs
-#if !defined(__CUDACC_RTC__)  // NVRTC: memcpy is a built-in
-#include <string.h>
-#endif
+#include "../common/float_bits.cuh"  // f32_bits, bitcast, mix32, the bf16 / fp16 conversions
+#include "../common/stdint_rtc.h"
 
 #if defined(__CUDACC__)
 #define MX_HD __host__ __device__ __forceinline__
@@ -56,26 +54,6 @@ constexpr uint32_t kE8M0NaN = 0xFF;
 
 // ---------------------------------------------------------------------------- bits
 
-MX_HD uint32_t f32_bits(float f) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(f);
-#else
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  return u;
-#endif
-}
-
-MX_HD float bits_f32(uint32_t u) {
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(u);
-#else
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
-#endif
-}
-
 // Exactly 2^e in fp32 for integer e in [-149, 127].
 MX_HD float exp2i(int e) {
   uint32_t normal = (uint32_t)(e + 127) << 23;
@@ -121,26 +99,6 @@ MX_HD float scale_of(uint32_t byte) {
 }
 
 // ---------------------------------------------------------------------------- elements
-
-// The 'lowbias32' integer hash (C. Wellons): random bits for stochastic rounding,
-// rand = mix32(index ^ mix32(seed)) with index = row * L + j.
-MX_HD uint32_t mix32(uint32_t x) {
-  x ^= x >> 16;
-  x *= 0x7FEB352Du;
-  x ^= x >> 15;
-  x *= 0x846CA68Bu;
-  x ^= x >> 16;
-  return x;
-}
-
-// Reinterpret the bits of a scalar or of a vector (GCC vector extensions) as another type.
-template <class To, class From>
-MX_HD To bitcast(const From& x) {
-  static_assert(sizeof(To) == sizeof(From), "bitcast between types of different sizes");
-  To t;
-  memcpy(&t, &x, sizeof(To));
-  return t;
-}
 
 // Nearest-even magnitude code of |v|, from a = its fp32 bits with the sign cleared,
 // saturated at f.max_code. U is uint32_t or a vector of them, F the matching float
@@ -275,44 +233,45 @@ MX_HD bool needs_saturation(uint32_t byte, const Format& f, int dtype) {
   return byte != kE8M0NaN && (int)byte + f.emax - 126 >= (dtype == 2 ? 16 : 128);
 }
 
-// ---------------------------------------------------------------------------- float I/O
+// ---------------------------------------------------------------------------- packing
+// 16 codes <-> 2 * BITS bytes, a little-endian bit stream (element 0 lowest), the MX layout.
 
-MX_HD float bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
-
-MX_HD float f16_to_f32(uint16_t h) {
-  uint32_t sign = (uint32_t)(h >> 15) << 31;
-  uint32_t e = (h >> 10) & 0x1F, m = h & 0x3FF;
-  float mag = e == 0 ? (float)m * exp2i(-24)
-            : e == 31 ? bits_f32(m ? 0x7FC00000u : 0x7F800000u)
-                      : bits_f32(((e + 112) << 23) | (m << 13));
-  return bits_f32(f32_bits(mag) | sign);
-}
-
-// fp32 -> bf16 bits, round to nearest even (NaN kept quiet).
-MX_HD uint16_t f32_to_bf16(float f) {
-  const uint32_t u = f32_bits(f);
-  const uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-  const uint32_t quiet_nan = (u >> 16) | 0x40u;
-  return (uint16_t)((u & 0x7FFFFFFFu) > 0x7F800000u ? quiet_nan : rounded);  // a select: vectorises
-}
-
-// fp32 -> fp16 bits, round to nearest even, overflow to Inf, subnormals kept.
-MX_HD uint16_t f32_to_f16(float f) {
-  uint32_t u = f32_bits(f);
-  uint32_t sign = (u >> 16) & 0x8000u;
-  uint32_t a = u & 0x7FFFFFFFu;
-  if (a > 0x7F800000u) return (uint16_t)(sign | 0x7E00u);
-  if (a >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u);  // >= 65520 rounds to Inf
-  int exp = (int)(a >> 23) - 127;
-  uint32_t sig = (a & 0x7FFFFFu) | 0x800000u;
-  if (exp < -14) {  // fp16 subnormal or zero: round onto the 2^-24 grid
-    if (exp < -25) return (uint16_t)sign;
-    int shift = -exp - 1;
-    uint32_t q = (sig + (1u << (shift - 1)) - 1u + ((sig >> shift) & 1u)) >> shift;
-    return (uint16_t)(sign | q);  // q == 0x400 is the smallest normal
+template <int BITS>
+MX_HD void unpack16(const uint8_t* in, uint32_t* c) {
+  if (BITS == 8) {
+    for (int i = 0; i < 16; ++i) c[i] = in[i];
+  } else if (BITS == 4) {
+    for (int i = 0; i < 8; ++i) {
+      c[2 * i] = in[i] & 0xFu;
+      c[2 * i + 1] = in[i] >> 4;
+    }
+  } else if (BITS == 2) {
+    for (int i = 0; i < 16; ++i) c[i] = (in[i / 4] >> (2 * (i % 4))) & 3u;
+  } else {  // 6 bits: four elements in three bytes
+    for (int g = 0; g < 4; ++g) {
+      const uint32_t w = in[3 * g] | ((uint32_t)in[3 * g + 1] << 8) | ((uint32_t)in[3 * g + 2] << 16);
+      for (int k = 0; k < 4; ++k) c[4 * g + k] = (w >> (6 * k)) & 63u;
+    }
   }
-  uint32_t q = (sig + 0xFFFu + ((sig >> 13) & 1u)) >> 13;  // 11 bits, may carry to 0x800
-  return (uint16_t)(sign | ((((uint32_t)(exp + 14)) << 10) + q));
+}
+
+template <int BITS>
+MX_HD void pack16(const uint32_t* c, uint8_t* out) {
+  if (BITS == 8) {
+    for (int i = 0; i < 16; ++i) out[i] = (uint8_t)c[i];
+  } else if (BITS == 4) {
+    for (int i = 0; i < 8; ++i) out[i] = (uint8_t)(c[2 * i] | (c[2 * i + 1] << 4));
+  } else if (BITS == 2) {
+    for (int i = 0; i < 4; ++i)
+      out[i] = (uint8_t)(c[4 * i] | (c[4 * i + 1] << 2) | (c[4 * i + 2] << 4) | (c[4 * i + 3] << 6));
+  } else {
+    for (int g = 0; g < 4; ++g) {
+      const uint32_t w = c[4 * g] | (c[4 * g + 1] << 6) | (c[4 * g + 2] << 12) | (c[4 * g + 3] << 18);
+      out[3 * g] = (uint8_t)w;
+      out[3 * g + 1] = (uint8_t)(w >> 8);
+      out[3 * g + 2] = (uint8_t)(w >> 16);
+    }
+  }
 }
 
 }  // namespace mx

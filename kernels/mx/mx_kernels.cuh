@@ -7,7 +7,7 @@
 //     in extern "C" entry points, compiled at first use (python/slimops/mx/nvrtc.py).
 // So it includes no host header when __CUDACC_RTC__ is defined (NVRTC has no C
 // library headers, nor cuda_fp16.h / cuda_bf16.h): the fixed-width types come from
-// mx_stdint.h, the 16-bit float conversions are the same PTX instructions inline.
+// kernels/common/stdint_rtc.h, the 16-bit float conversions are the same PTX instructions inline.
 //
 // Layout: a contiguous (rows, L) input whose last axis is cut into blocks of 16, 32
 // or 64 elements (the last block of a row may be partial); packed data (rows,
@@ -46,7 +46,7 @@
 
 #include "mx_element.cuh"
 #include "mx_params.h"
-#include "mx_stdint.h"
+#include "../common/stdint_rtc.h"
 
 namespace slimops {
 namespace cuda {

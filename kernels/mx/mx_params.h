@@ -4,7 +4,7 @@
 // Layout: the canonical one, a contiguous (rows, L) tensor whose last axis is cut
 // into blocks; packed data (rows, ceil(L * bits / 8)), scales (rows, ceil(L / block)).
 #pragma once
-#include "mx_stdint.h"  // <stdint.h>, or the typedefs under NVRTC
+#include "../common/stdint_rtc.h"  // <stdint.h>, or the typedefs under NVRTC
 
 namespace slimops {
 

@@ -39,9 +39,9 @@ MX_HD uint32_t convert_scale_byte(uint32_t byte, int delta) {
 MX_HD uint32_t convert_element(uint32_t code, const Format& s, const Format& d, float inv, bool truncate,
                                bool& special) {
   const float v = mx::decode_element(code, s);
-  const uint32_t vb = mx::f32_bits(v);
+  const uint32_t vb = f32_bits(v);
   special = (vb & 0x7FFFFFFFu) >= 0x7F800000u;
-  const uint32_t a = mx::f32_bits(v * inv) & 0x7FFFFFFFu;
+  const uint32_t a = f32_bits(v * inv) & 0x7FFFFFFFu;
   const uint32_t mag = truncate ? mx::encode_magnitude_sr(a, d, 0u) : mx::encode_magnitude_rne<uint32_t, float>(a, d);
   const uint32_t sign = vb >> 31;
   const uint32_t mask = (1u << d.bits) - 1u;
@@ -53,54 +53,13 @@ MX_HD uint32_t convert_element(uint32_t code, const Format& s, const Format& d, 
 template <class U, class F>
 MX_HD U convert_lanes(U code, const Format& s, const Format& d, float inv, U& special) {
   const F v = mx::decode_lanes<U, F>(code, s);
-  const U vb = mx::bitcast<U>(v);
+  const U vb = bitcast<U>(v);
   special |= (U)((vb & 0x7FFFFFFFu) >= 0x7F800000u);
-  const U mag = mx::encode_magnitude_rne<U, F>(mx::bitcast<U>(v * inv) & 0x7FFFFFFFu, d);
+  const U mag = mx::encode_magnitude_rne<U, F>(bitcast<U>(v * inv) & 0x7FFFFFFFu, d);
   const U sign = vb >> 31;
   const uint32_t mask = (1u << d.bits) - 1u;
   if (d.is_int) return (sign != 0u ? 0u - mag : mag) & mask;
   return mag | (sign << (uint32_t)(d.bits - 1));
-}
-
-// ---------------------------------------------------------------------------- packing
-// 16 codes <-> 2 * BITS bytes, a little-endian bit stream (element 0 lowest), the MX layout.
-
-template <int BITS>
-MX_HD void unpack16(const uint8_t* in, uint32_t* c) {
-  if (BITS == 8) {
-    for (int i = 0; i < 16; ++i) c[i] = in[i];
-  } else if (BITS == 4) {
-    for (int i = 0; i < 8; ++i) {
-      c[2 * i] = in[i] & 0xFu;
-      c[2 * i + 1] = in[i] >> 4;
-    }
-  } else if (BITS == 2) {
-    for (int i = 0; i < 16; ++i) c[i] = (in[i / 4] >> (2 * (i % 4))) & 3u;
-  } else {  // 6 bits: four elements in three bytes
-    for (int g = 0; g < 4; ++g) {
-      const uint32_t w = in[3 * g] | ((uint32_t)in[3 * g + 1] << 8) | ((uint32_t)in[3 * g + 2] << 16);
-      for (int k = 0; k < 4; ++k) c[4 * g + k] = (w >> (6 * k)) & 63u;
-    }
-  }
-}
-
-template <int BITS>
-MX_HD void pack16(const uint32_t* c, uint8_t* out) {
-  if (BITS == 8) {
-    for (int i = 0; i < 16; ++i) out[i] = (uint8_t)c[i];
-  } else if (BITS == 4) {
-    for (int i = 0; i < 8; ++i) out[i] = (uint8_t)(c[2 * i] | (c[2 * i + 1] << 4));
-  } else if (BITS == 2) {
-    for (int i = 0; i < 4; ++i)
-      out[i] = (uint8_t)(c[4 * i] | (c[4 * i + 1] << 2) | (c[4 * i + 2] << 4) | (c[4 * i + 3] << 6));
-  } else {
-    for (int g = 0; g < 4; ++g) {
-      const uint32_t w = c[4 * g] | (c[4 * g + 1] << 6) | (c[4 * g + 2] << 12) | (c[4 * g + 3] << 18);
-      out[3 * g] = (uint8_t)w;
-      out[3 * g + 1] = (uint8_t)(w >> 8);
-      out[3 * g + 2] = (uint8_t)(w >> 16);
-    }
-  }
 }
 
 // Calls fn.template operator()<SRC, DST>() for the supported (non-identity) pair, or

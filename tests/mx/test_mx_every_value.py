@@ -65,15 +65,14 @@ def run(backend, fn, *args, **kw):
         return fn(*args, **kw)
 
 
-@pytest.mark.parametrize("backend", NATIVE)
-@pytest.mark.parametrize("dtype", list(HALF))
-@pytest.mark.parametrize("fmt", list(FORMATS))
-def test_every_16_bit_value(backend, dtype, fmt):
-    dt = HALF[dtype]
-    for name, x in arrangements(dt).items():
+def check_arrangements(backend, fmt, dtype_name, arranged: dict, dequantize: bool):
+    """quantize (scales, data) and fake_quantize of each arrangement, at block sizes 16, 32 and 64 for
+    the ladder and 32 for the others, both scale modes; with ``dequantize`` the FLOOR codes decoded to
+    every output dtype."""
+    for name, x in arranged.items():
         for block_size in (16, 32, 64) if name == "ladder" else (32,):
             for mode in ("floor", "rceil"):
-                what = f"{fmt} {dtype} {name} block {block_size} {mode}"
+                what = f"{fmt} {dtype_name} {name} block {block_size} {mode}"
                 ref = run("reference", slimops.mx.quantize, x, fmt, block_size, scale_mode=mode)
                 got = run(backend, slimops.mx.quantize, x, fmt, block_size, scale_mode=mode)
                 assert_bits_equal(got.scales, ref.scales, f"{what}: scales")
@@ -81,10 +80,17 @@ def test_every_16_bit_value(backend, dtype, fmt):
                 assert_bits_equal(run(backend, slimops.mx.fake_quantize, x, fmt, block_size, scale_mode=mode),
                                   run("reference", slimops.mx.fake_quantize, x, fmt, block_size, scale_mode=mode),
                                   f"{what}: fake_quantize")
-                if mode == "floor":
+                if dequantize and mode == "floor":
                     for out in OUTPUTS:
                         assert_bits_equal(run(backend, ref.dequantize, out), run("reference", ref.dequantize, out),
                                           f"{what}: dequantize to {out}")
+
+
+@pytest.mark.parametrize("backend", NATIVE)
+@pytest.mark.parametrize("dtype", list(HALF))
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_every_16_bit_value(backend, dtype, fmt):
+    check_arrangements(backend, fmt, dtype, arrangements(HALF[dtype]), dequantize=True)
 
 
 def fp32_arrangements() -> dict:
@@ -104,17 +110,7 @@ def fp32_arrangements() -> dict:
 @pytest.mark.parametrize("fmt", list(FORMATS))
 def test_fp32_over_every_exponent(backend, fmt):
     """fp32 input (the AVX-512 kernels encode it in 32-bit lanes): quantize and fake-quantize."""
-    for name, x in fp32_arrangements().items():
-        for block_size in (16, 32, 64) if name == "ladder" else (32,):
-            for mode in ("floor", "rceil"):
-                what = f"{fmt} float32 {name} block {block_size} {mode}"
-                ref = run("reference", slimops.mx.quantize, x, fmt, block_size, scale_mode=mode)
-                got = run(backend, slimops.mx.quantize, x, fmt, block_size, scale_mode=mode)
-                assert_bits_equal(got.scales, ref.scales, f"{what}: scales")
-                assert_bits_equal(got.data, ref.data, f"{what}: data")
-                assert_bits_equal(run(backend, slimops.mx.fake_quantize, x, fmt, block_size, scale_mode=mode),
-                                  run("reference", slimops.mx.fake_quantize, x, fmt, block_size, scale_mode=mode),
-                                  f"{what}: fake_quantize")
+    check_arrangements(backend, fmt, "float32", fp32_arrangements(), dequantize=False)
 
 
 @pytest.mark.parametrize("backend", NATIVE)

@@ -1,4 +1,4 @@
-// The fixed-width integer types of the MX headers. NVRTC (__CUDACC_RTC__) has no C
+// The fixed-width integer types of the kernel headers. NVRTC (__CUDACC_RTC__) has no C
 // library headers, so there they are defined here (long long is 64 bits on every
 // CUDA target); every other compiler gets <stdint.h>.
 #pragma once
