@@ -3,10 +3,13 @@ checks and their messages, import hygiene, backend selection and the MXTensor AP
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
 import slimops
+from slimops._backend import native_module
 from slimops.mx.formats import FORMATS
 
 from slimops.testing import DEVICES, assert_bits_equal, cpu_backends, device_backends, gpu_backends
@@ -420,3 +423,34 @@ def test_cuda_graph_capture_and_replay(backend, backend_reset):
     with slimops.use_backend("reference"):
         assert_bits_equal(y, slimops.mx.quantize(x, "mxfp4").dequantize(torch.bfloat16), "replayed dequantize")
         assert_bits_equal(z, slimops.mx.fake_quantize(x, "mxfp8", stochastic=True, seed=3), "replayed fake_quantize")
+
+
+def _vm_flags(addr: int) -> list:
+    """The VmFlags of the mapping of this process that holds ``addr`` (Linux /proc/self/smaps)."""
+    inside = False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()
+            if head and "-" in head[0] and ":" not in head[0]:
+                lo, hi = (int(v, 16) for v in head[0].split("-"))
+                inside = lo <= addr < hi
+            elif head and head[0] == "VmFlags:" and inside:
+                return head[1:]
+    return []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the huge-page hint is Linux's madvise")
+@pytest.mark.skipif(native_module("_C") is None, reason="slimops._C not built")
+def test_large_cpu_outputs_get_the_huge_page_hint_unless_turned_off(monkeypatch, backend_reset):
+    """dequantize / fake_quantize mark a fresh output of 8 MiB or more MADV_HUGEPAGE (flag "hg")
+    before writing it; SLIMOPS_HUGE_PAGES=0 leaves it alone. The bits are the same either way."""
+    x = torch.randn(2048, 2048)  # 16 MiB of fp32
+    t = slimops.mx.quantize(x, "mxfp8")
+    with slimops.use_backend("native"):
+        monkeypatch.delenv("SLIMOPS_HUGE_PAGES", raising=False)
+        on = t.dequantize(torch.float32)
+        assert "hg" in _vm_flags(on.data_ptr() + on.nbytes // 2)
+        monkeypatch.setenv("SLIMOPS_HUGE_PAGES", "0")
+        off = t.dequantize(torch.float32)
+        assert "hg" not in _vm_flags(off.data_ptr() + off.nbytes // 2)
+    assert torch.equal(on.view(torch.int32), off.view(torch.int32))
