@@ -9,6 +9,7 @@
 #include "csrc/common/isa.h"
 #include "csrc/mx/mx_args.h"
 #include "csrc/mx/mx_cpu.h"
+#include "kernels/mx/mx_element.cuh"
 
 namespace py = pybind11;
 
@@ -21,6 +22,7 @@ void bind_mx(py::module_& m) {
           const QuantizeArgs a = make_quantize_args(x, dtype, rows, length, data, scales, fmt, block_size,
                                                     scale_mode, stochastic, seed, num_threads);
           py::gil_scoped_release release;
+          prefer_huge_pages(a.data, (size_t)(rows * mx::packed_bytes(mx::format_of(fmt).bits, length)));
           SLIMOPS_ISA_DISPATCH(cpu, quantize, a)
         },
         py::arg("x"), py::arg("dtype"), py::arg("rows"), py::arg("length"), py::arg("data"), py::arg("scales"),

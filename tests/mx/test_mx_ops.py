@@ -441,16 +441,22 @@ def _vm_flags(addr: int) -> list:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the huge-page hint is Linux's madvise")
 @pytest.mark.skipif(native_module("_C") is None, reason="slimops._C not built")
-def test_large_cpu_outputs_get_the_huge_page_hint_unless_turned_off(monkeypatch, backend_reset):
-    """dequantize / fake_quantize mark a fresh output of 8 MiB or more MADV_HUGEPAGE (flag "hg")
-    before writing it; SLIMOPS_HUGE_PAGES=0 leaves it alone. The bits are the same either way."""
-    x = torch.randn(2048, 2048)  # 16 MiB of fp32
-    t = slimops.mx.quantize(x, "mxfp8")
+def test_large_cpu_outputs_get_the_huge_page_hint_only_when_asked(monkeypatch, backend_reset):
+    """With SLIMOPS_HUGE_PAGES=1, quantize / dequantize / fake_quantize mark a fresh output of 8 MiB
+    or more MADV_HUGEPAGE (smaps flag "hg") before writing it; by default they leave it alone.
+    The bits are the same either way."""
+    x = torch.randn(2048, 4096)  # 32 MiB of fp32, 8 MiB of mxfp8 codes
     with slimops.use_backend("native"):
         monkeypatch.delenv("SLIMOPS_HUGE_PAGES", raising=False)
-        on = t.dequantize(torch.float32)
-        assert "hg" in _vm_flags(on.data_ptr() + on.nbytes // 2)
-        monkeypatch.setenv("SLIMOPS_HUGE_PAGES", "0")
-        off = t.dequantize(torch.float32)
-        assert "hg" not in _vm_flags(off.data_ptr() + off.nbytes // 2)
+        t = slimops.mx.quantize(x, "mxfp8")
+        off, fq_off = t.dequantize(torch.float32), slimops.mx.fake_quantize(x, "mxfp8")
+        for y in (t.data, off, fq_off):
+            assert "hg" not in _vm_flags(y.data_ptr() + y.nbytes // 2)
+        monkeypatch.setenv("SLIMOPS_HUGE_PAGES", "1")
+        t1 = slimops.mx.quantize(x, "mxfp8")
+        on, fq_on = t1.dequantize(torch.float32), slimops.mx.fake_quantize(x, "mxfp8")
+        for y in (t1.data, on, fq_on):
+            assert "hg" in _vm_flags(y.data_ptr() + y.nbytes // 2)
+    assert torch.equal(t.data, t1.data) and torch.equal(t.scales, t1.scales)
     assert torch.equal(on.view(torch.int32), off.view(torch.int32))
+    assert torch.equal(fq_on.view(torch.int32), fq_off.view(torch.int32))
