@@ -91,6 +91,12 @@ static inline int dtype_size(int dt) { return dt == kF32 ? 4 : 2; }
 // ---------------------------------------------------------------------------- packing
 // pack16 / unpack16 (16 codes <-> 2 * BITS bytes) are mx_element.cuh's.
 
+// The codes of a full block (chunks of 16) -> its packed bytes at out.
+template <int BITS>
+static inline void pack_block(const uint32_t* codes, int chunks, uint8_t* out) {
+  for (int c = 0; c < chunks; ++c) pack16<BITS>(codes + c * kChunk, out + c * 2 * BITS);
+}
+
 // ---------------------------------------------------------------------------- elements
 
 // Running max of |v| over 16 values, as fp32 bits: for non-negative floats the
@@ -350,7 +356,7 @@ static void quantize_bf16_run(const void* x, int64_t x_off, int64_t count, int b
       if (__builtin_expect(byte == kE8M0NaN || 127 - (int)byte > Fast::kMaxK, 0)) {  // the generic path
         alignas(64) uint32_t codes[kMaxBlock];
         encode_full_block<FMT, kBF16, false>(x, off, chunks, byte, inv_scale_of(byte), 0, codes);
-        for (int c = 0; c < chunks; ++c) pack16<f.bits>(codes + c * kChunk, out + c * 2 * f.bits);
+        pack_block<f.bits>(codes, chunks, out);
         continue;
       }
       const __m256i kp = _mm256_set1_epi16((short)((k > 0 ? k : 0) << 7));
@@ -392,10 +398,10 @@ static inline void store_packed(const uint32_t* codes, int n, int64_t start, uin
   const int chunks = chunks_of(n);
   const int64_t byte_off = start * BITS / 8;
   if (n % kChunk == 0) {
-    for (int c = 0; c < chunks; ++c) pack16<BITS>(codes + c * kChunk, row_data + byte_off + c * 2 * BITS);
+    pack_block<BITS>(codes, chunks, row_data + byte_off);
   } else {
     uint8_t tmp[kMaxBlock];
-    for (int c = 0; c < chunks; ++c) pack16<BITS>(codes + c * kChunk, tmp + c * 2 * BITS);
+    pack_block<BITS>(codes, chunks, tmp);
     memcpy(row_data + byte_off, tmp, (size_t)(packed_bytes(BITS, start + n) - byte_off));
   }
 }
@@ -435,11 +441,11 @@ static void quantize_impl(const QuantizeArgs& a) {
             const int chunks = chunks_of(a.block_size);
             alignas(64) uint32_t codes[kMaxBlock];
             encode_full_block<FMT, DT, false>(a.x, x_off + i * a.block_size, chunks, byte, inv_scale_of(byte), 0, codes);
-            for (int c = 0; c < chunks; ++c) pack16<f.bits>(codes + c * kChunk, data + i * block_bytes + c * 2 * f.bits);
+            pack_block<f.bits>(codes, chunks, data + i * block_bytes);
           };
           const void* x = (const uint8_t*)a.x + x_off * dtype_size(DT);
 #define CALL(BS) simd512::quantize_run<FMT, DT, BS>(x, count, a.scale_mode, data, scales, generic)
-          SLIMOPS_HALF_BY_BLOCK(a.block_size, CALL)
+          SLIMOPS_SIMD512_BY_BLOCK(a.block_size, CALL)
 #undef CALL
           return;
         }
@@ -456,8 +462,7 @@ static void quantize_impl(const QuantizeArgs& a) {
         encode_run<FMT, DT, SR>(a.x, x_off, count, a.block_size, a.scale_mode, key,
                                 [&, chunks, block_bytes, scales, data](int64_t i, uint32_t byte, const uint32_t* codes) {
                                   scales[i] = (uint8_t)byte;
-                                  for (int c = 0; c < chunks; ++c)
-                                    pack16<f.bits>(codes + c * kChunk, data + i * block_bytes + c * 2 * f.bits);
+                                  pack_block<f.bits>(codes, chunks, data + i * block_bytes);
                                 });
       },
       [&](int64_t row) {
@@ -504,7 +509,7 @@ static void fake_quantize_impl(const FakeQuantizeArgs& a) {
           const void* x = (const uint8_t*)a.x + x_off * dtype_size(DT);
           void* y = (uint8_t*)out + x_off * dtype_size(DT);
 #define CALL(BS) simd512::fake_quantize_run<FMT, DT, BS>(x, count, a.scale_mode, y, generic)
-          SLIMOPS_HALF_BY_BLOCK(block_size, CALL)
+          SLIMOPS_SIMD512_BY_BLOCK(block_size, CALL)
 #undef CALL
           return;
         }
@@ -571,7 +576,7 @@ static void dequantize_impl(const DequantizeArgs& a) {
           };
           void* out = (uint8_t*)a.out + x_off * dtype_size(DT);
 #define CALL(BS) simd512::dequantize_run<FMT, DT, BS>(data, a.scales + first_block, count, out, generic)
-          SLIMOPS_HALF_BY_BLOCK(a.block_size, CALL)
+          SLIMOPS_SIMD512_BY_BLOCK(a.block_size, CALL)
 #undef CALL
         },
         [&](int64_t row) {

@@ -182,7 +182,6 @@ static inline __m512i group_lanes(const int32_t* v) {
   return BLOCKS == 2 ? _mm512_mask_blend_epi16(0xFFFF0000u, set16(v[0]), set16(v[1])) : set16(v[0]);
 }
 
-
 // ---------------------------------------------------------------------------- encode
 
 // (1 << (r - 1)) - 1 by r (the rounding bias of a shift by r); r >= 16 lanes shift to 0 anyway.
@@ -192,7 +191,7 @@ static inline __m512i half_minus_one_table() {
                            0x7FFF7FFF);
 }
 
-// The encoder of a block's 16-bit inputs: K per lane (K = 127 - byte + B - IB), set per register.
+// The encoder of 16-bit inputs: K per lane (K = 127 - byte + B - IB), set from a group's scale bytes.
 template <int FMT, int DT>
 struct Encoder {
   static constexpr Format f = format_of(FMT);
@@ -576,7 +575,7 @@ static void dequantize_run(const uint8_t* data, const uint8_t* scales, int64_t c
 }
 
 // The runs above for a block size known at run time (16, 32 or 64).
-#define SLIMOPS_HALF_BY_BLOCK(block_size, CALL) \
+#define SLIMOPS_SIMD512_BY_BLOCK(block_size, CALL) \
   switch (block_size) {                         \
     case 16: CALL(16); break;                   \
     case 32: CALL(32); break;                   \

@@ -12,10 +12,16 @@ without AVX-512 they check the AVX2 or baseline kernels the same way.
 
 from __future__ import annotations
 
+import os
+import pathlib
+import subprocess
+import sys
+
 import pytest
 import torch
 
 import slimops
+from slimops.mx import reference as ref_impl
 from slimops.mx.formats import FORMATS, get_format
 from slimops.testing import assert_bits_equal, cpu_backends
 
@@ -124,8 +130,6 @@ def test_every_code_at_every_scale(backend, fmt):
     codes = codes[:, torch.randperm(64, generator=torch.Generator().manual_seed(2))]
     for block_size in (16, 32, 64):
         scales = torch.arange(256, dtype=torch.uint8)[:, None].expand(256, 64 // block_size)
-        from slimops.mx import reference as ref_impl
-
         t = slimops.mx.MXTensor(ref_impl.pack(codes, f.bits), scales.contiguous(), f.name, block_size, 1, codes.shape)
         for out in OUTPUTS:
             assert_bits_equal(run(backend, t.dequantize, out), run("reference", t.dequantize, out),
@@ -134,8 +138,6 @@ def test_every_code_at_every_scale(backend, fmt):
 
 def test_requested_isa_is_active():
     """Under SLIMOPS_CPU_ISA (test_every_value_on_lower_isa's subprocess) the kernels run that ISA."""
-    import os
-
     isa = os.environ.get("SLIMOPS_CPU_ISA")
     if not isa:
         pytest.skip("SLIMOPS_CPU_ISA not set: the kernels run the best ISA of this CPU")
@@ -146,11 +148,6 @@ def test_requested_isa_is_active():
 def test_every_value_on_lower_isa(isa):
     """The same checks on the AVX2 build's kernels (a laptop's) and the SSE2 baseline's, in a subprocess
     with SLIMOPS_CPU_ISA set (the ISA is picked once per process)."""
-    import os
-    import pathlib
-    import subprocess
-    import sys
-
     info = slimops.info()
     if not info["native_cpu_built"]:
         pytest.skip("slimops._C not built")
