@@ -60,12 +60,12 @@ def _sweep_worker(rank, world, todo, out_dir):
 
 def run_all(out_dir, runs, world):
     """Run every (tag, argv) not yet under ``out_dir/runs`` in one spawn of ``world`` processes."""
-    from slimops.distributed.launch import spawn
+    from slimops._ranks import spawn_ranks
 
     os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
     todo = [(t, a) for t, a in runs if not os.path.exists(os.path.join(out_dir, "runs", t + ".json"))]
     if todo:
-        spawn(_sweep_worker, world, todo, out_dir, timeout=6 * 3600, collective_timeout=300)
+        spawn_ranks(_sweep_worker, world, (todo, out_dir), timeout_s=300, run_timeout_s=6 * 3600, threads=1)
 
 
 def accuracy(a):

@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _bench(args) -> int:
+    from slimops._ranks import RankError
     from slimops.benchmarks import SUITES, load_suite, runner
 
     families = args.families or list(SUITES)
@@ -137,7 +138,7 @@ def _bench(args) -> int:
     for s in suites:
         try:
             meta, rows = runner.run_suite(s, args, devices)
-        except runner.RankError as e:  # a rank of a multi-process suite failed: the run fails, clearly
+        except RankError as e:  # a rank of a multi-process suite failed: the run fails, clearly
             print(f"slimops: bench {s.name}: {e}", file=sys.stderr)
             return 1
         paths = runner.write_reports(s, Path(args.out), meta, rows)

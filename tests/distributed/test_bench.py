@@ -10,7 +10,8 @@ import time
 import pytest
 
 from slimops.benchmarks import runner
-from slimops.benchmarks.runner import Case, RankError, Suite
+from slimops._ranks import RankError
+from slimops.benchmarks.runner import Case, Suite
 
 
 class _FakeSuite(Suite):
@@ -149,3 +150,46 @@ def test_distributed_suite_arguments_checked_up_front(argv, msg, capsys, tmp_pat
     err = capsys.readouterr().err
     assert "bench distributed" in err and msg in err
     assert not list(tmp_path.iterdir())  # nothing ran
+
+
+class _ThreadPoolSuite(_FakeSuite):
+    """Each rank's inputs run a torch op large enough to use torch's intra-op thread pool, as the distributed
+    suite's synthetic graph does (a forked rank hung there when the parent had used the pool)."""
+
+    run_timeout_s = 45.0
+
+    def inputs(self, case):
+        import torch
+
+        torch.randn(1 << 22).sum()
+        return {}
+
+
+def test_ranks_start_after_the_parent_used_torchs_thread_pool():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.randn(1 << 24).exp_().sum()  # the parent's OpenMP pool is up (and busy once)
+        t = time.monotonic()
+        # world 1: the rank gets both cores (threads_per_rank), so its op runs a parallel region
+        meta, rows = runner.run_suite(_ThreadPoolSuite([0.0]), _args(), ["cpu"])
+    finally:
+        torch.set_num_threads(threads)
+    assert all(r["status"] == "ok" for r in rows), rows
+    assert time.monotonic() - t < 40  # run_timeout_s is 45: a hang fails the test, it does not stall the suite
+
+
+def test_two_suites_in_one_bench_call(tmp_path):
+    """The README's main command runs every suite in one process: the distributed suite after another one,
+    whose roofline copy and kernels used torch's thread pool (the main command once hung exactly there)."""
+    from slimops.testing import run_cli
+
+    r = run_cli(["bench", "slicescale", "distributed", "--quick", "--pairs", "mxint8:mxint4", "--worlds", "1",
+                 "--exchange", "sar", "--providers", "slimops-native", "none", "--dist-timeout", "30",
+                 "--compile-budget", "0", "--out", str(tmp_path)], cwd=tmp_path, timeout=420)
+    assert "world 1" in r.stderr  # world 1: one rank with both cores, which runs torch's parallel regions
+    for family in ("slicescale", "distributed"):
+        rep = json.loads((tmp_path / f"bench_{family}.json").read_text())
+        assert rep["rows"] and all(row["status"] == "ok" for row in rep["rows"]), rep["rows"]

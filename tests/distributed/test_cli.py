@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from slimops.distributed.launch import run_train, spawn
+from slimops._ranks import spawn_ranks
+from slimops.distributed.train import run_train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = ["--dataset", "synthetic", "--nodes", "200", "--degree", "6", "--features", "12", "--classes", "4",
@@ -80,7 +81,7 @@ def test_help_writes_the_schedule_formulas():
 @pytest.mark.parametrize("codec,schedule", [("none", "fixed"), ("mxfp8", "exp"), ("learned", "exp")])
 def test_w3_runs_report_consistent_bytes(codec, schedule):
     args = SMALL + ["--codec", codec, "--schedule", schedule, "--epochs", "3", "--quiet", "--mode", "sar"]
-    r = spawn(run_train, 3, args, timeout=120, collective_timeout=20)[0]
+    r = spawn_ranks(run_train, 3, (args,), timeout_s=20, run_timeout_s=120)[0]
     assert r["bytes_sent"] == sum(r["bytes_sent_per_epoch"]) == sum(r["bytes_sent_per_rank"])
     assert r["bytes_sent"] > 0
 
@@ -110,8 +111,8 @@ def test_gat_trains_and_sends_what_the_plan_says(codec):
     forward halos twice (it fetches them again in backward) and the same gradients."""
     args = SMALL + ["--model", "gat", "--heads", "2", "--codec", codec, "--epochs", "2", "--quiet",
                     "--partitioner", "metis"]
-    every = spawn(run_train, 2, args + ["--mode", "all"], timeout=120, collective_timeout=20)[0]
-    sar = spawn(run_train, 2, args + ["--mode", "sar"], timeout=120, collective_timeout=20)[0]
+    every = spawn_ranks(run_train, 2, (args + ["--mode", "all"],), timeout_s=20, run_timeout_s=120)[0]
+    sar = spawn_ranks(run_train, 2, (args + ["--mode", "sar"],), timeout_s=20, run_timeout_s=120)[0]
     want = _gat_epoch_bytes(2, codec, {"heads": 2, "hidden": 8})
     assert every["bytes_sent_per_epoch"] == [want, want]
     assert all(want < b < 2 * want for b in sar["bytes_sent_per_epoch"])

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from slimops.distributed.launch import spawn
+from slimops._ranks import spawn_ranks
 
 from .helpers import (TIMEOUT, dense_adj, dense_forward, fwd_bwd_worker, gat_dense_forward, gat_oracle_model,
                       small_graph)
 
 
-def _exchange_worker(rank, world, codec_name, mode):
+def _exchange_worker(rank, world, codec_name, mode, max_message=256 << 20):
     from slimops.distributed.codecs import error_bound, get_codec
     from slimops.distributed.comm import Comm, verify_plan
     from slimops.distributed.exchange import HaloContext, exchange_all
@@ -21,7 +21,7 @@ def _exchange_worker(rank, world, codec_name, mode):
     n = g.num_nodes
     part = partition(g.edge_index, n, world, "random", seed=5)
     plan = build_plan(g.edge_index, n, part, rank, world)
-    comm = Comm(rank, world, 20.0)
+    comm = Comm(rank, world, 20.0, max_message_bytes=max_message)
     verify_plan(comm, plan.send_counts(), plan.recv_counts())
     full = torch.randn(n, 16, generator=torch.Generator().manual_seed(0)) * 3  # every rank knows the truth
     hctx = HaloContext(plan, comm, codec_name, mode)
@@ -38,12 +38,13 @@ def _exchange_worker(rank, world, codec_name, mode):
     # backward: each received row gets gradient 1 * (rank + 1); the owner sums them
     sum(((h * (rank + 1)).sum() for h in halos), torch.zeros(())).backward()
     return {"ok": errs, "fwd_bytes": fwd_bytes, "want_bytes": want_bytes, "own": plan.own, "grad": z.grad,
-            "part": part}
+            "part": part, "halos": [h.detach() for h in halos], "bytes": dict(comm.bytes),
+            "messages": comm.messages, "largest": comm.largest_message}
 
 
 @pytest.mark.parametrize("world", [2, 3, 4])
 def test_exchange_moves_exactly_the_planned_rows(world):
-    res = spawn(_exchange_worker, world, "none", "all", timeout=TIMEOUT)
+    res = spawn_ranks(_exchange_worker, world, ("none", "all"), timeout_s=TIMEOUT, run_timeout_s=TIMEOUT)
     part = res[0]["part"]
     g = small_graph()
     for r, out in enumerate(res):
@@ -62,9 +63,38 @@ def test_exchange_moves_exactly_the_planned_rows(world):
 
 @pytest.mark.parametrize("codec", ["mxfp8", "mxfp4", "mxint2", "int8", "int4", "int2"])
 def test_exchange_codecs_within_bound_and_byte_exact(codec):
-    for out in spawn(_exchange_worker, 3, codec, "all", timeout=TIMEOUT):
+    for out in spawn_ranks(_exchange_worker, 3, (codec, "all"), timeout_s=TIMEOUT, run_timeout_s=TIMEOUT):
         assert all(out["ok"])
         assert out["fwd_bytes"] == out["want_bytes"]
+
+
+@pytest.mark.parametrize("codec", ["none", "mxint4"])
+def test_chunked_exchange_sends_the_same_bytes_and_rows(codec):
+    """A tiny message limit (16 bytes: a header) cuts every halo into chunks: the same payload bytes, the same
+    rows and gradients bit for bit, no message above the limit, and more messages."""
+    whole = spawn_ranks(_exchange_worker, 3, (codec, "all"), timeout_s=TIMEOUT, run_timeout_s=TIMEOUT)
+    cut = spawn_ranks(_exchange_worker, 3, (codec, "all", 16), timeout_s=TIMEOUT, run_timeout_s=TIMEOUT)
+    for a, b in zip(whole, cut):
+        assert a["bytes"] == b["bytes"]  # payload and headers alike: chunks carry none
+        assert b["largest"] <= 16 < a["largest"]
+        assert b["messages"] > a["messages"]
+        for ha, hb in zip(a["halos"], b["halos"]):
+            assert torch.equal(ha, hb)
+        assert torch.equal(a["grad"], b["grad"])
+
+
+def _mismatched_limit_worker(rank, world):
+    from slimops.distributed.comm import Comm, verify_plan
+
+    verify_plan(Comm(rank, world, 10.0, max_message_bytes=1024 * (rank + 1)), [0] * world, [0] * world)
+
+
+def test_ranks_with_different_message_limits_fail_at_the_plan_check():
+    from slimops._ranks import RankError
+
+    with pytest.raises(RankError) as ei:
+        spawn_ranks(_mismatched_limit_worker, 2, (), timeout_s=10, run_timeout_s=60)
+    assert all("cut messages at different sizes" in e for e in ei.value.errors.values()), ei.value.errors
 
 
 def _oracle(model_kind, nodes=240):
@@ -92,7 +122,8 @@ def _oracle(model_kind, nodes=240):
 ])
 def test_distributed_equals_single_process(world, mode, model, partitioner):
     ref_out, ref_grads = _oracle(model)
-    res = spawn(fwd_bwd_worker, world, model, mode, partitioner, timeout=TIMEOUT)
+    res = spawn_ranks(fwd_bwd_worker, world, (model, mode, partitioner), timeout_s=TIMEOUT,
+                      run_timeout_s=TIMEOUT)
     out = torch.empty_like(ref_out)
     for r in res:
         out[r["own"]] = r["out"]
@@ -104,8 +135,10 @@ def test_distributed_equals_single_process(world, mode, model, partitioner):
 
 def test_sar_and_all_agree_with_learned_codec():
     """The learned codec's gradients (encoder, decoder) are the same whether SAR rematerialises or autograd saves."""
-    a = spawn(fwd_bwd_worker, 3, "gcn", "sar", "random", "learned", timeout=TIMEOUT)
-    b = spawn(fwd_bwd_worker, 3, "gcn", "all", "random", "learned", timeout=TIMEOUT)
+    a = spawn_ranks(fwd_bwd_worker, 3, ("gcn", "sar", "random", "learned"), timeout_s=TIMEOUT,
+                    run_timeout_s=TIMEOUT)
+    b = spawn_ranks(fwd_bwd_worker, 3, ("gcn", "all", "random", "learned"), timeout_s=TIMEOUT,
+                    run_timeout_s=TIMEOUT)
     for ra, rb in zip(a, b):
         torch.testing.assert_close(ra["out"], rb["out"], rtol=1e-5, atol=1e-6)
         for name in ra["grads"]:
@@ -122,8 +155,10 @@ def test_gat_sar_and_all_agree_under_attention_dropout(codec):
     attention; with attention dropout and a codec, its outputs and gradients equal the all-at-once mode's
     (to fp32 roundoff: SAR merges the blocks in ring order, the other mode in rank order; a different
     dropout mask or halo would differ by O(1))."""
-    a = spawn(fwd_bwd_worker, 3, "gat", "sar", "random", codec, 240, 0.4, 11, timeout=TIMEOUT)
-    b = spawn(fwd_bwd_worker, 3, "gat", "all", "random", codec, 240, 0.4, 11, timeout=TIMEOUT)
+    a = spawn_ranks(fwd_bwd_worker, 3, ("gat", "sar", "random", codec, 240, 0.4, 11), timeout_s=TIMEOUT,
+                    run_timeout_s=TIMEOUT)
+    b = spawn_ranks(fwd_bwd_worker, 3, ("gat", "all", "random", codec, 240, 0.4, 11), timeout_s=TIMEOUT,
+                    run_timeout_s=TIMEOUT)
     for ra, rb in zip(a, b):
         torch.testing.assert_close(ra["out"], rb["out"], rtol=1e-4, atol=1e-4)
         for name in ra["grads"]:
@@ -133,3 +168,20 @@ def test_gat_sar_and_all_agree_under_attention_dropout(codec):
         assert a[0]["grads"]["convs.0.codec.enc_weight"].abs().sum() > 0
     # SAR sends every halo twice (forward, and again in backward)
     assert sum(r["bytes"]["halo"] for r in a) > sum(r["bytes"]["halo"] for r in b)
+
+
+def test_trainer_with_a_tiny_message_limit_trains_the_same():
+    """``--max-message-mb``: a SAR GAT run (forward, backward and re-fetch all chunked) gives the same history
+    and bytes as the default, and its largest message stays under the limit."""
+    from slimops.distributed.train import run_train
+
+    args = ["--dataset", "synthetic", "--nodes", "200", "--degree", "6", "--features", "12", "--classes", "4",
+            "--hidden", "8", "--heads", "2", "--model", "gat", "--mode", "sar", "--codec", "int4", "--epochs", "2",
+            "--quiet", "--timeout", "20"]
+    whole = spawn_ranks(run_train, 2, (args,), timeout_s=20, run_timeout_s=TIMEOUT)[0]
+    cut = spawn_ranks(run_train, 2, (args + ["--max-message-mb", str(100 / 2**20)],), timeout_s=20,
+                      run_timeout_s=TIMEOUT)[0]
+    assert cut["largest_message_bytes"] <= 100 < whole["largest_message_bytes"]
+    assert cut["bytes_sent_per_epoch"] == whole["bytes_sent_per_epoch"]
+    assert cut["bytes_control"] == whole["bytes_control"]
+    assert [h["loss"] for h in cut["history"]] == [h["loss"] for h in whole["history"]]

@@ -7,7 +7,8 @@ import time
 import pytest
 import torch
 
-from slimops.distributed.launch import WorkerError, run_train, spawn
+from slimops._ranks import RankError, spawn_ranks
+from slimops.distributed.train import run_train
 
 from .helpers import small_graph
 
@@ -17,8 +18,9 @@ SMALL = ["--dataset", "synthetic", "--nodes", "200", "--degree", "6", "--feature
 
 def test_raising_rank_fails_the_others_quickly():
     t = time.monotonic()
-    with pytest.raises(WorkerError) as ei:
-        spawn(run_train, 3, SMALL + ["--inject-fault", "1:2", "--timeout", "10"], timeout=60, collective_timeout=10)
+    with pytest.raises(RankError) as ei:
+        spawn_ranks(run_train, 3, (SMALL + ["--inject-fault", "1:2", "--timeout", "10"],), timeout_s=10,
+                    run_timeout_s=60)
     assert time.monotonic() - t < 45
     errs = ei.value.errors
     assert "injected fault" in errs[1]
@@ -28,11 +30,11 @@ def test_raising_rank_fails_the_others_quickly():
 
 def test_dying_rank_fails_the_others_quickly():
     t = time.monotonic()
-    with pytest.raises(WorkerError) as ei:
-        spawn(run_train, 2, SMALL + ["--inject-fault", "0:1:exit", "--timeout", "10"], timeout=60,
-              collective_timeout=10)
+    with pytest.raises(RankError) as ei:
+        spawn_ranks(run_train, 2, (SMALL + ["--inject-fault", "0:1:exit", "--timeout", "10"],), timeout_s=10,
+                    run_timeout_s=60)
     assert time.monotonic() - t < 45
-    assert "exit code 3" in ei.value.errors[0]
+    assert "exited with code 3" in ei.value.errors[0]
     assert "HaloExchangeError" in ei.value.errors[1] or "failed" in ei.value.errors[1]
 
 
@@ -49,8 +51,8 @@ def _mismatched_plan_worker(rank, world):
 
 
 def test_mismatched_plan_is_a_clear_error_on_every_rank():
-    with pytest.raises(WorkerError) as ei:
-        spawn(_mismatched_plan_worker, 2, timeout=60, collective_timeout=10)
+    with pytest.raises(RankError) as ei:
+        spawn_ranks(_mismatched_plan_worker, 2, (), timeout_s=10, run_timeout_s=60)
     for r in (0, 1):
         assert "mismatched halo plan: rank 1 sends" in ei.value.errors[r]
 
@@ -69,8 +71,8 @@ def _bad_shape_worker(rank, world):
 
 def test_mismatched_shape_is_a_clear_error_and_the_peer_times_out():
     t = time.monotonic()
-    with pytest.raises(WorkerError) as ei:
-        spawn(_bad_shape_worker, 2, timeout=60, collective_timeout=5)
+    with pytest.raises(RankError) as ei:
+        spawn_ranks(_bad_shape_worker, 2, (), timeout_s=5, run_timeout_s=60)
     assert time.monotonic() - t < 40
     assert "ValueError" in ei.value.errors[0] and "aggregate expects" in ei.value.errors[0]
     assert "HaloExchangeError" in ei.value.errors[1]
@@ -90,8 +92,8 @@ def _wrong_width_worker(rank, world):
 def test_mismatched_feature_width_fails_within_the_timeout():
     """Ranks that disagree on the row width: each sees the other's header and stops with a clear error."""
     t = time.monotonic()
-    with pytest.raises(WorkerError) as ei:
-        spawn(_wrong_width_worker, 2, timeout=60, collective_timeout=5)
+    with pytest.raises(RankError) as ei:
+        spawn_ranks(_wrong_width_worker, 2, (), timeout_s=5, run_timeout_s=60)
     assert time.monotonic() - t < 40
     errs = ei.value.errors
     assert len(errs) == 2

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from slimops.distributed.launch import run_train, spawn
+from slimops._ranks import spawn_ranks
+from slimops.distributed.train import run_train
 
 GRAPH = ["--dataset", "synthetic", "--nodes", "1200", "--degree", "10", "--features", "16", "--classes", "4",
          "--epochs", "1", "--quiet", "--partitioner", "random", "--hidden", "8", "--heads", "2"]
 
 
 def _saved(model, world, mode):
-    r = spawn(run_train, world, GRAPH + ["--model", model, "--mode", mode], timeout=180, collective_timeout=30)[0]
+    r = spawn_ranks(run_train, world, (GRAPH + ["--model", model, "--mode", mode],), timeout_s=30,
+                    run_timeout_s=180)[0]
     return r["peak_saved_bytes"], r["peak_halo_bytes"]
 
 

@@ -34,13 +34,14 @@ device, versions, date and policy in its ``meta``.
 
 Multi-process mode (``Suite.multiprocess``): each case runs in ``case.world``
 processes (gloo over 127.0.0.1 on CPU, NCCL with one GPU per rank on CUDA),
-spawned once per world size. Every rank builds, warms up and times the same
+spawned once per world size by :func:`slimops._ranks.spawn_ranks` (from a fork
+server, never from this process, which may run other threads by then). Every rank builds, warms up and times the same
 providers in the same interleaved rounds, with a barrier before each timed
 batch; the number of calls per round is agreed (the slowest rank's estimate).
 A call's time is the **slowest rank's** (max over ranks of that call), and the
 minimum and median are taken over those. Every collective is bounded by
 ``Suite.dist_timeout_s``; a rank that raises (or dies) fails the run with
-:class:`RankError` naming it, after the others are stopped. The environment
+:class:`slimops._ranks.RankError` naming it, after the others are stopped. The environment
 block records ``world_size``, ``dist_backend`` and ``threads_per_rank``.
 """
 
@@ -52,17 +53,12 @@ import dataclasses
 import gc
 import io
 import logging
-import multiprocessing as mp
-import os
-import pickle
-import queue as queue_mod
-import socket
 import time
-import traceback
 from pathlib import Path
 
 import torch
 
+from .._ranks import dist_backend, spawn_ranks, threads_per_rank
 from . import harness
 
 MODES = ("forward", "backward", "full")
@@ -475,114 +471,6 @@ def run_suite(suite: Suite, args: argparse.Namespace, devices: list) -> tuple:
 # ----------------------------------------------------------------------------- multi-process mode
 
 
-class RankError(RuntimeError):
-    """A rank of a multi-process run raised, died or ran past its time; ``errors`` maps rank -> traceback."""
-
-    def __init__(self, what: str, errors: dict, first: "int | None"):
-        self.errors, self.first = errors, first
-        lines = [f"rank {r}: {_last_line(e)}" for r, e in sorted(errors.items())]
-        msg = f"{what}: rank {first} failed first" if first is not None else f"{what}: failed"
-        super().__init__(msg + "\n  " + "\n  ".join(lines) + (f"\nrank {first}'s traceback:\n{errors[first].rstrip()}"
-                                                              if first is not None and "Traceback" in errors[first]
-                                                              else ""))
-
-
-def _last_line(text: str) -> str:
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return (lines[-1].strip() if lines else text)[:300]
-
-
-def dist_backend(device: str) -> str:
-    return "nccl" if torch.device(device).type == "cuda" else "gloo"
-
-
-def threads_per_rank(world: int) -> int:
-    return max(1, (os.cpu_count() or 1) // world)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _rank_main(rank, world, port, backend, timeout_s, fn, args, queue):
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # loopback only
-    try:
-        import datetime
-
-        import torch.distributed as dist
-
-        torch.set_num_threads(threads_per_rank(world))
-        if backend == "nccl":
-            torch.cuda.set_device(rank)
-        dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                                timeout=datetime.timedelta(seconds=timeout_s))
-        out = fn(rank, world, *args)
-        queue.put((rank, "ok", pickle.dumps(out)))
-    except BaseException:  # noqa: BLE001 - everything goes back to the parent
-        queue.put((rank, "error", traceback.format_exc()))
-    finally:
-        queue.close()
-        queue.join_thread()  # the message is in the pipe
-        os._exit(0)  # never wait on the process group's teardown
-
-
-def spawn_ranks(fn, world: int, args: tuple, device: str, timeout_s: float, run_timeout_s: float,
-                what: str) -> list:
-    """``[fn(0, world, *args), ..., fn(world - 1, world, *args)]``, one process per rank joined by a process
-    group (gloo on 127.0.0.1 at a free port, NCCL on CUDA). A rank that raises or dies: the others get
-    ``min(10, timeout_s)`` s more, then are killed, and :class:`RankError` names the rank that failed first
-    (one that died without a word, else the first to report an error)."""
-    backend = dist_backend(device)
-    if backend == "nccl" and torch.cuda.device_count() < world:
-        raise RankError(what, {0: f"world {world} needs one GPU per rank, {torch.cuda.device_count()} visible"},
-                        None)
-    ctx = mp.get_context("spawn" if backend == "nccl" else "fork")
-    queue = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_rank_main, args=(r, world, port, backend, timeout_s, fn, args, queue), daemon=True)
-             for r in range(world)]
-    for p in procs:
-        p.start()
-    results, errors, first, died = {}, {}, None, []
-    deadline, stop_at = time.monotonic() + run_timeout_s, None
-    while len(results) + len(errors) < world:
-        now = time.monotonic()
-        if now > deadline or (stop_at is not None and now > stop_at):
-            break
-        try:
-            rank, status, value = queue.get(timeout=0.2)
-        except queue_mod.Empty:
-            dead = [r for r, p in enumerate(procs) if p.exitcode is not None and r not in results and r not in errors]
-            if dead and queue.empty():
-                time.sleep(0.5)  # a message written just before the exit
-                if queue.empty():
-                    for r in dead:
-                        errors[r] = f"rank {r} exited with code {procs[r].exitcode} without a result"
-                    died += dead
-                    stop_at = stop_at or time.monotonic() + min(10.0, timeout_s)
-            continue
-        if status == "ok":
-            results[rank] = pickle.loads(value)  # noqa: S301 - bytes from our own child process
-        else:
-            errors[rank] = value
-            first = rank if first is None else first
-            stop_at = stop_at or time.monotonic() + min(10.0, timeout_s)
-    for r, p in enumerate(procs):
-        p.join(timeout=1.0 if r in results or r in errors else 0.0)
-        if p.is_alive():
-            p.kill()  # this child, by its pid
-            p.join(5.0)
-        if r not in results and r not in errors:
-            errors[r] = (f"still running {run_timeout_s:g} s after the start, killed" if stop_at is None
-                         else f"stopped after rank {first} failed")
-    queue.close()
-    if errors:  # a rank that died is the cause: the others fail because their peer is gone
-        raise RankError(what, errors, died[0] if died else first if first is not None else min(errors))
-    return [results[r] for r in range(world)]
-
-
 def _coll_device() -> str:
     """Where the runner's own collectives keep their tensors: NCCL reduces CUDA tensors only."""
     import torch.distributed as dist
@@ -716,9 +604,9 @@ def run_multiprocess(run: Run, device: str, cases: list, providers: list, policy
         env.setdefault("dist_backend", {})[device] = dist_backend(device)
         env.setdefault("threads_per_rank", {})[str(world)] = threads_per_rank(world)
         harness.progress(f"{suite.name} {device}: world {world}, {dist_backend(device)}, {len(wcases)} cases")
-        res = spawn_ranks(_rank_cases, world, (run, device, wcases, providers, policy), device,
-                          suite.dist_timeout_s, suite.run_timeout_s,
-                          f"benchmark {suite.name!r} on {device}, world {world} ({dist_backend(device)})")
+        res = spawn_ranks(_rank_cases, world, (run, device, wcases, providers, policy), device=device,
+                          timeout_s=suite.dist_timeout_s, run_timeout_s=suite.run_timeout_s,
+                          what=f"benchmark {suite.name!r} on {device}, world {world} ({dist_backend(device)})")
         copy.times.extend(res[0]["copy"])
         for i, case in enumerate(wcases):
             harness.progress(f"{suite.name} {device} world {world} [{i + 1}/{len(wcases)}] {case.label} "

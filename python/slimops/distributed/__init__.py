@@ -4,11 +4,14 @@
 * :mod:`.codecs`: wire codecs (none, MX through ``slimops::mx_quantize``, per-row
   stochastic int through ``slimops::rowq_quantize``), exact byte counts.
 * :mod:`.comm`: point-to-point transport over torch.distributed with timeouts.
-* :mod:`.exchange`: the exchange autograd functions (all at once, SAR), the learned codec.
+* :mod:`.exchange`: the exchange autograd functions (all at once, SAR) and :class:`.HaloContext`.
+* :mod:`.ring`: SAR's ring steps (fetch a halo, send its gradient back), shared with :mod:`.attention`.
+* :mod:`.learned`: VARCO's learned encoder / decoder codec.
+* :mod:`.attention`: GAT over the partitioned graph (the fused op's partials and merge).
+* :mod:`.faults`: faults injected on purpose (``--inject-fault``) to test how a launch fails.
 * :mod:`.schedule`: fixed / exp / linear compression schedules and ladders.
 * :mod:`.models`: GCN and GraphSAGE on the partitioned graph.
 * :mod:`.train`: the ``torchrun -m slimops.distributed.train`` entry point.
-* :mod:`.launch`: W local processes for tests and experiments.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from . import schemas  # noqa: F401  (op schemas first)
 from . import dispatch  # noqa: F401  (their kernels: reference, C++ CPU, Triton)
 from .codecs import CODECS, IntCodec, MXCodec, WireCodec, get_codec
 from .comm import Comm, HaloExchangeError, verify_plan
-from .exchange import HaloContext, LearnedCodec, aggregate
+from .exchange import HaloContext, aggregate
+from .learned import LearnedCodec
 from .partition import HaloPlan, build_plan, partition
 from .schedule import codec_at, ladder, ratio_at
 

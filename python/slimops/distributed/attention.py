@@ -28,9 +28,10 @@ from __future__ import annotations
 import torch
 
 from ..gat.api import draw_seed, merge, partial_backward, partial_forward, sequential_aggregate
-from .exchange import (HaloContext, _decode, _fetch, _ring, _send_grad, _through_decoder, _through_encoder,
-                       exchange_all)
+from .exchange import HaloContext, exchange_all
+from .learned import decode, through_decoder, through_encoder
 from .partition import HaloPlan
+from .ring import fetch, ring, send_grad
 
 
 def attention_blocks(plan: HaloPlan):
@@ -69,17 +70,18 @@ class _SARAttention(torch.autograd.Function):
         out, lse = partial_forward(zl, _scores(zl, att_src), a_dst, *blocks[plan.rank], negative_slope, dropout,
                                    seed, offsets[plan.rank])
         call = hctx.new_call()
-        for ps, pr in _ring(plan):
-            halo = _fetch(z, hctx, ps, pr, lparams if learned else None, k, call)
-            if learned:
-                halo = hctx.comm.track(_decode(halo, lparams[2], lparams[3], k))
-            if halo.shape[0]:
-                hv = halo.view(halo.shape[0], heads, -1)
-                o, l = partial_forward(hv, _scores(hv, att_src), a_dst, *blocks[pr], negative_slope, dropout, seed,
-                                       offsets[pr])
-                out, lse = merge([out, o], [lse, l])
-            del halo
-        ctx.hctx, ctx.k, ctx.where, ctx.call = hctx, k, hctx.comm.where, call
+        ctx.hctx, ctx.k, ctx.labels, ctx.call = hctx, k, hctx.comm.labels, call
+        with hctx.comm.phase("forward exchange"):
+            for ps, pr in ring(plan):
+                halo = fetch(z, hctx, ps, pr, lparams if learned else None, k, call)
+                if learned:
+                    halo = hctx.comm.track(decode(halo, lparams[2], lparams[3], k))
+                if halo.shape[0]:
+                    hv = halo.view(halo.shape[0], heads, -1)
+                    o, l = partial_forward(hv, _scores(hv, att_src), a_dst, *blocks[pr], negative_slope, dropout,
+                                           seed, offsets[pr])
+                    out, lse = merge([out, o], [lse, l])
+                del halo
         ctx.args = (heads, negative_slope, dropout, seed)
         ctx.save_for_backward(z, att_src, a_dst, out, lse, *lparams)
         return out
@@ -92,7 +94,6 @@ class _SARAttention(torch.autograd.Function):
         plan = hctx.plan
         blocks, offsets = attention_blocks(plan)
         learned = len(lparams) > 0
-        hctx.comm.where = ctx.where.replace("forward", "backward")
         g = g.contiguous()
         zl = z.view(z.shape[0], heads, -1)
         gh, gs, g_adst = partial_backward(g, out, lse, zl, _scores(zl, att_src), a_dst, *blocks[plan.rank],
@@ -100,9 +101,10 @@ class _SARAttention(torch.autograd.Function):
         g_att = (gs.unsqueeze(-1) * zl).sum(0)
         gz = (gh + gs.unsqueeze(-1) * att_src).reshape(z.shape)
         gp = [torch.zeros_like(p) for p in lparams]
-        for ps, pr in _ring(plan):
-            code = _fetch(z, hctx, ps, pr, lparams if learned else None, k, ctx.call)  # rematerialise pr's halo
-            halo = _decode(code, lparams[2], lparams[3], k) if learned else code
+        for ps, pr in ring(plan):
+            with hctx.comm.phase("re-fetch", within=ctx.labels):  # rematerialise pr's halo
+                code = fetch(z, hctx, ps, pr, lparams if learned else None, k, ctx.call)
+            halo = decode(code, lparams[2], lparams[3], k) if learned else code
             if halo.shape[0]:
                 hv = halo.view(halo.shape[0], heads, -1)
                 ghp, gsp, gdp = partial_backward(g, out, lse, hv, _scores(hv, att_src), a_dst, *blocks[pr],
@@ -114,11 +116,11 @@ class _SARAttention(torch.autograd.Function):
                 ghalo = torch.zeros_like(halo)
             del halo
             if learned:
-                ghalo = _through_decoder(code, lparams, k, ghalo, gp)
-            gsend = _send_grad(hctx, ps, pr, ghalo, ctx.call)
+                ghalo = through_decoder(code, lparams, k, ghalo, gp)
+            gsend = send_grad(hctx, ps, pr, ghalo, ctx.call, ctx.labels)
             idx = plan.send_idx[ps]
             if learned:
-                gsend = _through_encoder(z, idx, gsend, lparams, k, gp)
+                gsend = through_encoder(z, idx, gsend, lparams, k, gp)
             gz.index_add_(0, idx, gsend)
         return (None, None, None, None, None, gz, g_att, g_adst, *gp)
 

@@ -5,11 +5,19 @@ Only ``isend`` / ``irecv`` of uint8 buffers (which gloo and NCCL both have) plus
 receiver knows every buffer's length from the plan and the codec, so nothing
 but payload crosses the wire. Every wait is bounded by the timeout; a peer that
 died or raised makes the wait fail, and :class:`HaloExchangeError` says which
-rank, which peer and which exchange.
+rank, which peer and which phase (:meth:`Comm.phase`).
+
+No single message is larger than ``max_message_bytes``: a larger payload goes
+as consecutive chunks, cut at the same offsets on both sides (the limit is
+agreed once, at the plan check), so chunks carry no header of their own and the
+payload bytes are those of one message. gloo keeps a whole message in memory on
+both sides; DGL's partitioning hit gloo running out of memory on 10 GB
+messages (dgl #5505).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import weakref
 
@@ -28,16 +36,50 @@ class Comm:
     Tensors on another device are staged through it (a model on a GPU with gloo copies the packed bytes to
     the host and back; the byte counts are the same)."""
 
-    def __init__(self, rank: int, world: int, timeout: float = 60.0, wire_device: "torch.device | str" = "cpu"):
+    def __init__(self, rank: int, world: int, timeout: float = 60.0, wire_device: "torch.device | str" = "cpu",
+                 max_message_bytes: int = 256 << 20):
+        if max_message_bytes < 16:
+            raise ValueError(f"max_message_bytes must be >= 16 (a message header), got {max_message_bytes}")
         self.rank, self.world, self.timeout = rank, world, float(timeout)
         self.wire_device = torch.device(wire_device)
+        self.max_message_bytes = int(max_message_bytes)
         self.model_device = torch.device("cpu")  # where the exchanged rows live (the trainer sets it)
         self.bytes = {"halo": 0, "allreduce": 0, "eval": 0, "control": 0}
-        self.kind = "halo"  # which counter sends go to (the trainer switches it to "eval" for evaluation)
-        self.where = ""  # what is being exchanged, for error messages
+        self.kind = "halo"  # which counter sends go to (:meth:`phase` switches it, "eval" for evaluation)
+        self.labels: tuple = ()  # the phases entered, outermost first (:meth:`phase`)
+        self.epoch: "int | None" = None  # the trainer's epoch, for faults injected at one epoch
+        self.on_phase = None  # called with each phase's label as it is entered (tests inject faults with it)
         self.live_halo = 0  # bytes of received halo tensors alive now, and the peak
         self.peak_halo = 0
         self.calls = 0
+        self.messages = 0  # point-to-point messages sent (headers and chunks), and the largest one's bytes
+        self.largest_message = 0
+
+    @property
+    def where(self) -> str:
+        """What the transport is doing, for error messages: ``"epoch 3, layer 1 forward, forward exchange"``."""
+        return ", ".join(self.labels)
+
+    @contextlib.contextmanager
+    def phase(self, label: str, kind: "str | None" = None, within: "tuple | None" = None):
+        """Inside the block the transport does ``label`` (nested blocks add to the enclosing labels; ``within``
+        replaces them: a backward pass runs in the labels its forward saved). ``kind`` switches the counter the
+        block's sends go to. ``on_phase(label)`` runs on entry."""
+        saved = self.labels, self.kind
+        self.labels = (self.labels if within is None else tuple(within)) + (label,)
+        if kind is not None:
+            self.kind = kind
+        try:
+            if self.on_phase is not None:
+                self.on_phase(label)
+            yield
+        finally:
+            self.labels, self.kind = saved
+
+    def _chunks(self, t: torch.Tensor):
+        """``t`` (flat) cut into consecutive pieces of at most ``max_message_bytes``."""
+        step = self.max_message_bytes
+        return [t[i:i + step] for i in range(0, t.numel(), step)]
 
     def _wait(self, works, what: str) -> None:
         for peer, w in works:
@@ -75,9 +117,12 @@ class Comm:
                 h = torch.tensor([*shapes[peer]], dtype=torch.int64).view(torch.uint8).to(wire)
                 works.append((peer, dist.isend(h, dst=peer)))
                 self.bytes["control"] += h.numel()
-                if t.numel():
-                    works.append((peer, dist.isend(t.contiguous().to(wire), dst=peer)))
-                    self.bytes[self.kind] += t.numel()
+                chunks = self._chunks(t.contiguous().to(wire))
+                for c in chunks:
+                    works.append((peer, dist.isend(c, dst=peer)))
+                self.bytes[self.kind] += t.numel()
+                self.messages += 1 + len(chunks)
+                self.largest_message = max(self.largest_message, h.numel(), *(c.numel() for c in chunks))
             for peer in recv_sizes:
                 h = torch.empty(16, dtype=torch.uint8, device=wire)
                 heads.append((peer, dist.irecv(h, src=peer), h))
@@ -94,8 +139,8 @@ class Comm:
             for peer, n in recv_sizes.items():
                 buf = torch.empty(int(n), dtype=torch.uint8, device=wire)
                 out[peer] = buf
-                if n:
-                    works.append((peer, dist.irecv(buf, src=peer)))
+                for c in self._chunks(buf):  # views: the chunks land in place
+                    works.append((peer, dist.irecv(c, src=peer)))
         except Exception as e:  # noqa: BLE001
             raise self._fail(peer, "halo exchange", e) from e
         self.calls += 1
@@ -157,14 +202,19 @@ class Comm:
 
 
 def verify_plan(comm: Comm, send_counts: list, recv_counts: list) -> None:
-    """Check once that what each rank sends each other rank is what that rank expects to receive."""
+    """Check once that what each rank sends each other rank is what that rank expects to receive, and that
+    every rank cuts messages at the same size (:class:`Comm`'s chunks carry no header)."""
     w = comm.world
     if len(send_counts) != w or len(recv_counts) != w:
         raise ValueError(f"rank {comm.rank}: the plan has {len(send_counts)} send and {len(recv_counts)} receive "
                          f"lists, expected {w} (the world size)")
-    mine = torch.tensor([send_counts, recv_counts], dtype=torch.int64)
-    comm.where = "plan check"
-    every = comm.all_gather(mine)  # (w, 2, w)
+    mine = torch.tensor([send_counts, recv_counts, [comm.max_message_bytes] * w], dtype=torch.int64)
+    with comm.phase("plan check"):
+        every = comm.all_gather(mine)  # (w, 3, w)
+    limits = every[:, 2, 0].tolist()
+    if len(set(limits)) > 1:
+        raise HaloExchangeError(f"rank {comm.rank}: the ranks cut messages at different sizes (max_message_bytes "
+                                f"per rank: {limits}): give every rank the same --max-message-mb")
     sends, recvs = every[:, 0], every[:, 1]
     bad = [(s, d) for s in range(w) for d in range(w) if s != d and int(sends[s, d]) != int(recvs[d, s])]
     if bad:

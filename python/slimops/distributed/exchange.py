@@ -19,48 +19,16 @@ the mode; the model's layers call :func:`aggregate`.
 
 from __future__ import annotations
 
-import math
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from .codecs import WireCodec, get_codec
 from .comm import Comm
+from .learned import LearnedCodec, decode, encode, through_decoder, through_encoder
 from .partition import HaloPlan
+from .ring import fetch, ring, send_grad
 
 MODES = ("sar", "all")
-
-
-class LearnedCodec(nn.Module):
-    """VARCO's learned low-rank codec: encoder f -> k and decoder k -> f, the first k = ceil(f / ratio) units used.
-
-    Initialised as an orthogonal projection and its transpose (so truncating to
-    k units starts as projecting onto k random directions), then trained with the model.
-    """
-
-    def __init__(self, f: int):
-        super().__init__()
-        q = torch.linalg.qr(torch.randn(f, f))[0]
-        self.enc_weight = nn.Parameter(q.clone())
-        self.enc_bias = nn.Parameter(torch.zeros(f))
-        self.dec_weight = nn.Parameter(q.t().contiguous())
-        self.dec_bias = nn.Parameter(torch.zeros(f))
-        self.f = f
-
-    def latent(self, ratio: float) -> int:
-        return max(1, min(self.f, math.ceil(self.f / ratio)))
-
-    def params(self) -> tuple:
-        return self.enc_weight, self.enc_bias, self.dec_weight, self.dec_bias
-
-
-def _encode(x, ew, eb, k):
-    return F.linear(x, ew[:k], eb[:k])
-
-
-def _decode(c, dw, db, k):
-    return F.linear(c, dw[:, :k], db)
 
 
 class HaloContext:
@@ -111,25 +79,26 @@ class _ExchangeAll(torch.autograd.Function):
         for p, s in zip(peers, sends):
             codec.check(s, len(plan.send_idx[p]), f, f"rank {plan.rank} -> {p}")
         ctx.call = call = hctx.new_call()
-        bufs = comm.sendrecv({p: codec.encode(s, hctx.wire_seed(call, p)) for p, s in zip(peers, sends)},
-                             {p: codec.nbytes(len(plan.recv_ids[p]), f) for p in peers}, device=hctx.device,
-                             shapes={p: tuple(s.shape) for p, s in zip(peers, sends)},
-                             recv_shapes={p: (len(plan.recv_ids[p]), f) for p in peers})
-        ctx.hctx, ctx.f, ctx.where = hctx, f, comm.where
+        ctx.hctx, ctx.f, ctx.labels = hctx, f, comm.labels
+        with comm.phase("forward exchange"):
+            bufs = comm.sendrecv({p: codec.encode(s, hctx.wire_seed(call, p)) for p, s in zip(peers, sends)},
+                                 {p: codec.nbytes(len(plan.recv_ids[p]), f) for p in peers}, device=hctx.device,
+                                 shapes={p: tuple(s.shape) for p, s in zip(peers, sends)},
+                                 recv_shapes={p: (len(plan.recv_ids[p]), f) for p in peers})
         return tuple(comm.track(codec.decode(bufs[p], len(plan.recv_ids[p]), f)) for p in peers)
 
     @staticmethod
     def backward(ctx, *grads):
         hctx, f = ctx.hctx, ctx.f
         plan, comm, codec = hctx.plan, hctx.comm, hctx.bwd_wire
-        comm.where = ctx.where.replace("forward", "backward")
         peers = plan.peers()
         sends, shapes = {}, {}
         for p, g in zip(peers, grads):
             g = torch.zeros(len(plan.recv_ids[p]), f, device=hctx.device) if g is None else g
             sends[p], shapes[p] = codec.encode(g, hctx.wire_seed(ctx.call, p, True)), tuple(g.shape)
-        bufs = comm.sendrecv(sends, {p: codec.nbytes(len(plan.send_idx[p]), f) for p in peers}, hctx.device,
-                             shapes=shapes, recv_shapes={p: (len(plan.send_idx[p]), f) for p in peers})
+        with comm.phase("backward exchange", within=ctx.labels):
+            bufs = comm.sendrecv(sends, {p: codec.nbytes(len(plan.send_idx[p]), f) for p in peers}, hctx.device,
+                                 shapes=shapes, recv_shapes={p: (len(plan.send_idx[p]), f) for p in peers})
         return (None, None) + tuple(codec.decode(bufs[p], len(plan.send_idx[p]), f) for p in peers)
 
 
@@ -140,9 +109,9 @@ def exchange_all(z: torch.Tensor, hctx: HaloContext, codec: "LearnedCodec | None
     f = z.shape[1]
     if hctx.learned:
         k = codec.latent(hctx.ratio)
-        sends = [_encode(s, codec.enc_weight, codec.enc_bias, k) for s in sends]
+        sends = [encode(s, codec.enc_weight, codec.enc_bias, k) for s in sends]
         halos = _ExchangeAll.apply(hctx, k, *sends)
-        return [hctx.comm.track(_decode(h, codec.dec_weight, codec.dec_bias, k)) for h in halos]
+        return [hctx.comm.track(decode(h, codec.dec_weight, codec.dec_bias, k)) for h in halos]
     return list(_ExchangeAll.apply(hctx, f, *sends))
 
 
@@ -172,62 +141,6 @@ def aggregate_all(z: torch.Tensor, hctx: HaloContext, codec=None) -> torch.Tenso
 # ----------------------------------------------------------------------------- SAR
 
 
-def _ring(plan: HaloPlan):
-    r, w = plan.rank, plan.world
-    for k in range(1, w):
-        yield (r + k) % w, (r - k) % w  # send to, receive from
-
-
-def _fetch(z, hctx: HaloContext, ps: int, pr: int, lparams, k: int, call: int) -> torch.Tensor:
-    """One ring step of exchange ``call``'s forward: send ``ps`` its rows, return the (encoded-space) rows from
-    ``pr``. Fetching again with the same ``call`` (rematerialisation) gets the very same bits."""
-    plan, comm, codec = hctx.plan, hctx.comm, hctx.wire
-    s = z[plan.send_idx[ps]]
-    if lparams is not None:
-        s = _encode(s, lparams[0], lparams[1], k)
-    f = s.shape[1]
-    codec.check(s, len(plan.send_idx[ps]), f, f"rank {plan.rank} -> {ps}")
-    bufs = comm.sendrecv({ps: codec.encode(s, hctx.wire_seed(call, ps))}, {pr: codec.nbytes(len(plan.recv_ids[pr]), f)},
-                         z.device, shapes={ps: tuple(s.shape)}, recv_shapes={pr: (len(plan.recv_ids[pr]), f)})
-    return comm.track(codec.decode(bufs[pr], len(plan.recv_ids[pr]), f))
-
-
-def _send_grad(hctx: HaloContext, ps: int, pr: int, gh: torch.Tensor, call: int) -> torch.Tensor:
-    """One ring step of exchange ``call``'s backward: send ``pr`` the gradient ``gh`` of its halo (backward
-    codec); return the gradient of the rows this rank sent ``ps``."""
-    plan, comm, bwd = hctx.plan, hctx.comm, hctx.bwd_wire
-    f = gh.shape[1]
-    bufs = comm.sendrecv({pr: bwd.encode(gh.contiguous(), hctx.wire_seed(call, pr, True))},
-                         {ps: bwd.nbytes(len(plan.send_idx[ps]), f)}, gh.device,
-                         shapes={pr: tuple(gh.shape)}, recv_shapes={ps: (len(plan.send_idx[ps]), f)})
-    return bwd.decode(bufs[ps], len(plan.send_idx[ps]), f)
-
-
-def _through_decoder(code: torch.Tensor, lparams, k: int, gh: torch.Tensor, gp: list) -> torch.Tensor:
-    """Backpropagate the gradient ``gh`` of a decoded halo through the learned decoder: gradient of the code
-    (returned), decoder weight and bias gradients added to ``gp[2]``, ``gp[3]``."""
-    code = code.detach().requires_grad_()
-    with torch.enable_grad():
-        h = _decode(code, lparams[2], lparams[3], k)
-        gcode, gdw, gdb = torch.autograd.grad(h, (code, lparams[2], lparams[3]), gh)
-    gp[2] += gdw
-    gp[3] += gdb
-    return gcode
-
-
-def _through_encoder(z: torch.Tensor, idx: torch.Tensor, gcode: torch.Tensor, lparams, k: int,
-                     gp: list) -> torch.Tensor:
-    """Backpropagate the gradient of the code sent (rows ``idx`` of ``z``) through the learned encoder:
-    gradient of those rows (returned), encoder gradients added to ``gp[0]``, ``gp[1]``."""
-    with torch.enable_grad():
-        zs = z[idx].detach().requires_grad_()
-        c = _encode(zs, lparams[0], lparams[1], k)
-        gzs, gew, geb = torch.autograd.grad(c, (zs, lparams[0], lparams[1]), gcode)
-    gp[0] += gew
-    gp[1] += geb
-    return gzs
-
-
 def _spmm(a, x):
     return torch.sparse.mm(a, x) if x.shape[0] and a.shape[0] else x.new_zeros(a.shape[0], x.shape[1])
 
@@ -240,13 +153,14 @@ class _SARAggregate(torch.autograd.Function):
         k = hctx.codec_latent if learned else z.shape[1]
         out = _spmm(plan.adj_local, z)
         ctx.call = call = hctx.new_call()
-        for ps, pr in _ring(plan):
-            halo = _fetch(z, hctx, ps, pr, lparams if learned else None, k, call)
-            if learned:
-                halo = hctx.comm.track(_decode(halo, lparams[2], lparams[3], k))
-            out += _spmm(plan.adj_remote[pr], halo)
-            del halo
-        ctx.hctx, ctx.k, ctx.where = hctx, k, hctx.comm.where
+        ctx.hctx, ctx.k, ctx.labels = hctx, k, hctx.comm.labels
+        with hctx.comm.phase("forward exchange"):
+            for ps, pr in ring(plan):
+                halo = fetch(z, hctx, ps, pr, lparams if learned else None, k, call)
+                if learned:
+                    halo = hctx.comm.track(decode(halo, lparams[2], lparams[3], k))
+                out += _spmm(plan.adj_remote[pr], halo)
+                del halo
         # Sum aggregation is linear: its gradient needs no values, so only the learned codec keeps z (to encode
         # the rows again in backward and fetch the code it needs).
         ctx.save_for_backward(*((z, *lparams) if learned else ()))
@@ -258,18 +172,19 @@ class _SARAggregate(torch.autograd.Function):
         z, *lparams = ctx.saved_tensors or (None,)
         plan, comm = hctx.plan, hctx.comm
         learned = len(lparams) > 0
-        comm.where = ctx.where.replace("forward", "backward")
         g = g.contiguous()
         gz = _spmm(plan.adj_local_t, g)
         gp = [torch.zeros_like(p) for p in lparams]
-        for ps, pr in _ring(plan):
+        for ps, pr in ring(plan):
             gh = _spmm(plan.adj_remote_t[pr], g)  # gradient of the halo from pr
             if learned:  # rematerialise: fetch pr's code again, then backprop through the decoder
-                gh = _through_decoder(_fetch(z, hctx, ps, pr, lparams, k, ctx.call), lparams, k, gh, gp)
-            gsend = _send_grad(hctx, ps, pr, gh, ctx.call)
+                with comm.phase("re-fetch", within=ctx.labels):
+                    code = fetch(z, hctx, ps, pr, lparams, k, ctx.call)
+                gh = through_decoder(code, lparams, k, gh, gp)
+            gsend = send_grad(hctx, ps, pr, gh, ctx.call, ctx.labels)
             idx = plan.send_idx[ps]
             if learned:
-                gsend = _through_encoder(z, idx, gsend, lparams, k, gp)
+                gsend = through_encoder(z, idx, gsend, lparams, k, gp)
             gz.index_add_(0, idx, gsend)
         return (None, gz, *gp)
 

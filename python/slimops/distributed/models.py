@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import attention
-from .exchange import HaloContext, LearnedCodec, aggregate
+from .exchange import HaloContext, aggregate
+from .learned import LearnedCodec
 
 MODELS = ("gcn", "sage", "gat")
 
@@ -120,8 +121,8 @@ class DistGNN(nn.Module):
         h = x
         for i, conv in enumerate(self.convs):
             h = F.dropout(h, self.dropout, self.training)
-            hctx.comm.where = f"layer {i}, {'forward' if torch.is_grad_enabled() else 'inference'}"
-            h = conv(h, hctx)
+            with hctx.comm.phase(f"layer {i}"):
+                h = conv(h, hctx)
             if i < len(self.convs) - 1:
                 h = self.act(h)
         return h

@@ -7,14 +7,16 @@
 
 Without torchrun it runs one process (W = 1, the same code). From Python:
 ``main(argv)`` in a process that torch.distributed already joined, or
-:func:`slimops.distributed.launch.spawn` for W local processes.
+``slimops._ranks.spawn_ranks(run_train, W, (argv,))`` for W local processes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
+import faulthandler
 import json
 import os
 import sys
@@ -28,6 +30,7 @@ import torch.nn.functional as F
 from .codecs import CODECS
 from .comm import Comm, verify_plan
 from .exchange import MODES, HaloContext
+from .faults import Fault
 from .models import MODELS, DistGNN
 from .partition import PARTITIONERS, build_plan, partition
 from .schedule import SCHEDULES, codec_at
@@ -79,8 +82,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-graph", action="store_true",
                    help="keep the whole loaded graph in this process for the next run (sweeps); by default each "
                         "rank keeps only its own rows once its plan is built")
-    p.add_argument("--inject-fault", default=None, metavar="RANK:EPOCH[:exit]",
-                   help="testing: that rank raises (or exits at once) at the start of that epoch")
+    p.add_argument("--max-message-mb", type=float, default=256.0,
+                   help="no single point-to-point message larger than this (MiB): a larger halo goes in chunks, "
+                        "the same bytes (gloo holds each whole message in memory)")
+    p.add_argument("--inject-fault", default=None, metavar="RANK:PHASE[:KIND][@EPOCH]",
+                   help="testing: make that rank fail there (PHASE: setup, forward, backward, refetch, report, "
+                        "teardown or an epoch number; KIND: raise, exit, stall; see slimops.distributed.faults)")
     return p
 
 
@@ -190,10 +197,10 @@ def setup(args, rank: int, world: int, comm: Comm):
     g = load_graph(args)
     if args.feature_norm != "none":  # on the whole graph, before it is split: every rank gets the same features
         g = dataclasses.replace(g, x=normalize_features(g.x, args.feature_norm))
-    comm.where = "partition"
-    part = partition(g.edge_index, g.num_nodes, world, args.partitioner, args.seed)
-    if world > 1:
-        comm.broadcast_(part, 0)
+    with comm.phase("partition"):
+        part = partition(g.edge_index, g.num_nodes, world, args.partitioner, args.seed)
+        if world > 1:
+            comm.broadcast_(part, 0)
     plan = build_plan(g.edge_index, g.num_nodes, part, rank, world, NORMS[args.model])
     verify_plan(comm, plan.send_counts(), plan.recv_counts())
     plan = plan.to(comm.model_device)
@@ -216,10 +223,12 @@ def devices(args, rank: int) -> tuple[torch.device, torch.device]:
     return gpu, (gpu if dist.get_backend() == "nccl" else torch.device("cpu"))
 
 
-def train(args, rank: int, world: int) -> dict:
+def train(args, rank: int, world: int, fault: "Fault | None" = None) -> dict:
     model_device, wire_device = devices(args, rank)
-    comm = Comm(rank, world, args.timeout, wire_device)
+    comm = Comm(rank, world, args.timeout, wire_device, max_message_bytes=max(16, int(args.max_message_mb * 2**20)))
     comm.model_device = model_device
+    if fault is not None:
+        comm.on_phase = lambda label: fault.hit(rank, label, comm.epoch)
     g, plan, hctx, model = setup(args, rank, world, comm)
     own = plan.own
     x, y = g.x[own].to(model_device), g.y[own].to(model_device)
@@ -233,10 +242,6 @@ def train(args, rank: int, world: int) -> dict:
     peak_saved = 0
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     params = [p for p in model.parameters()]
-    fault = None
-    if args.inject_fault:
-        bits = args.inject_fault.split(":")
-        fault = (int(bits[0]), int(bits[1]), bits[2] if len(bits) > 2 else "raise")
     per_epoch, history = [], []
     best = (-1.0, 0.0, -1)  # val, test, epoch
     _reset_rss_peak()
@@ -245,54 +250,57 @@ def train(args, rank: int, world: int) -> dict:
         torch.cuda.reset_peak_memory_stats(model_device)
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
-        if fault and fault[0] == rank and fault[1] == epoch:
-            if fault[2] == "exit":
-                os._exit(3)
-            raise RuntimeError(f"rank {rank}: injected fault at epoch {epoch}")
+        comm.epoch = epoch
+        if fault is not None:
+            fault.hit(rank, f"epoch {epoch}")
         name, ratio = codec_at(args.codec, args.schedule, epoch, args.epochs, args.ratio)
         hctx.set_codec(name, ratio)
-        comm.kind = "halo"
         before = comm.bytes["halo"]
         model.train()
         opt.zero_grad(set_to_none=False)
-        with SavedTensorBytes(persistent) as saved:
-            out = model(x, hctx)
-        peak_saved = max(peak_saved, saved.total)
-        loss = F.cross_entropy(out[masks[0]], y[masks[0]], reduction="sum") / n_train
-        loss.backward()
-        flat = torch.cat([p.grad.reshape(-1) for p in params])
-        comm.where = f"gradient all-reduce, epoch {epoch}"
-        comm.all_reduce_(flat)
+        with comm.phase(f"epoch {epoch}", kind="halo"):
+            with SavedTensorBytes(persistent) as saved:
+                out = model(x, hctx)
+            peak_saved = max(peak_saved, saved.total)
+            loss = F.cross_entropy(out[masks[0]], y[masks[0]], reduction="sum") / n_train
+            loss.backward()
+            flat = torch.cat([p.grad.reshape(-1) for p in params])
+            with comm.phase("gradient all-reduce"):
+                comm.all_reduce_(flat)
         i = 0
         for p in params:
             p.grad.copy_(flat[i:i + p.numel()].view_as(p))
             i += p.numel()
         opt.step()
         per_epoch.append(comm.bytes["halo"] - before)
-        comm.kind = "eval"
         model.eval()
-        with torch.no_grad():
+        with comm.phase(f"epoch {epoch} evaluation", kind="eval"), torch.no_grad():
             pred = model(x, hctx).argmax(1)
         stats = torch.tensor([loss.item()] + [float(((pred == y) & m).sum()) for m in masks] +
                              [float(m.sum()) for m in masks], dtype=torch.float64)
-        comm.where = f"metrics all-reduce, epoch {epoch}"
-        comm.all_reduce_(stats, count=False)
+        with comm.phase(f"epoch {epoch} metrics all-reduce"):
+            comm.all_reduce_(stats, count=False)
         loss_all = float(stats[0])
         acc = [float(stats[1 + j] / max(stats[4 + j], 1)) for j in range(3)]
         if acc[1] > best[0]:
             best = (acc[1], acc[2], epoch)
-        epoch_bytes = comm.all_reduce_(torch.tensor([per_epoch[-1]], dtype=torch.int64), count=False)
+        with comm.phase(f"epoch {epoch} metrics all-reduce"):
+            epoch_bytes = comm.all_reduce_(torch.tensor([per_epoch[-1]], dtype=torch.int64), count=False)
         history.append({"epoch": epoch, "loss": loss_all, "train_acc": acc[0], "val_acc": acc[1], "test_acc": acc[2],
                         "codec": hctx.describe(), "bytes": int(epoch_bytes)})
         if rank == 0 and not args.quiet:
             print(f"epoch {epoch:4d}  loss {loss_all:.4f}  train {acc[0]:.3f}  val {acc[1]:.3f}  test {acc[2]:.3f}"
                   f"  bytes {int(epoch_bytes):>10d}  codec {hctx.describe()}", flush=True)
     elapsed = time.perf_counter() - t0
-    comm.where = "final report"
-    per_rank = comm.all_gather(torch.tensor(per_epoch, dtype=torch.int64))  # (W, epochs)
+    comm.epoch = None
     peak_mem = torch.cuda.max_memory_allocated(model_device) if model_device.type == "cuda" else _rss_peak()
-    extra = comm.all_gather(torch.tensor([peak_mem, comm.peak_halo, comm.bytes["allreduce"], comm.bytes["eval"],
-                                          comm.bytes["control"], rss_start, peak_saved], dtype=torch.int64))
+    with comm.phase("final statistics"):
+        per_rank = comm.all_gather(torch.tensor(per_epoch, dtype=torch.int64))  # (W, epochs)
+        extra = comm.all_gather(torch.tensor([peak_mem, comm.peak_halo, comm.bytes["allreduce"], comm.bytes["eval"],
+                                              comm.bytes["control"], rss_start, peak_saved, comm.largest_message],
+                                             dtype=torch.int64))
+        nodes = comm.all_gather(torch.tensor([plan.num_local]))[:, 0]
+        halo_rows = comm.all_gather(torch.tensor([sum(plan.recv_counts())]))[:, 0]
     total_per_epoch = per_rank.sum(0)
     return {
         "args": vars(args), "world_size": world, "epochs": args.epochs,
@@ -306,8 +314,9 @@ def train(args, rank: int, world: int) -> dict:
         "rss_train_start_bytes": [int(b) for b in extra[:, 5]],
         "peak_halo_bytes": [int(b) for b in extra[:, 1]],
         "peak_saved_bytes": [int(b) for b in extra[:, 6]],
-        "nodes_per_rank": [int(c) for c in comm.all_gather(torch.tensor([plan.num_local]))[:, 0]],
-        "halo_rows_per_rank": [int(c) for c in comm.all_gather(torch.tensor([sum(plan.recv_counts())]))[:, 0]],
+        "largest_message_bytes": int(extra[:, 7].max()),
+        "nodes_per_rank": [int(c) for c in nodes],
+        "halo_rows_per_rank": [int(c) for c in halo_rows],
         "train_seconds": elapsed, "history": history,
     }
 
@@ -326,6 +335,13 @@ def check_args(p: argparse.ArgumentParser, args) -> None:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not 0.0 <= args.attn_dropout < 1.0 or not 0.0 <= args.dropout < 1.0:
         p.error(f"--dropout and --attn-dropout must be in [0, 1), got {args.dropout} and {args.attn_dropout}")
+    if not args.max_message_mb > 0:
+        p.error(f"--max-message-mb must be > 0, got {args.max_message_mb}")
+    if args.inject_fault:
+        try:
+            Fault.parse(args.inject_fault)
+        except ValueError as e:
+            p.error(str(e))
 
 
 def _dist_backend(args) -> str:
@@ -349,29 +365,100 @@ def _init_from_env(timeout: float, backend: str = "gloo") -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def main(argv=None) -> dict:
+def write_report(path: str, report: dict, fault: "Fault | None" = None, rank: int = 0) -> None:
+    """``report`` as JSON at ``path``, atomically: written to a temporary file beside it, then renamed, so a
+    run that fails never leaves a partial report (a process killed mid-write leaves only the temporary)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".slimops-report-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(report, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        if fault is not None:
+            fault.hit(rank, "report")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _rank_before_init() -> int:
+    return dist.get_rank() if dist.is_initialized() else int(os.environ.get("RANK", "0"))
+
+
+def main(argv=None, fault: "Fault | None" = None) -> dict:
+    """Parse ``argv``, join the process group (unless joined), train; rank 0 writes ``--report``."""
     p = parser()
     args = p.parse_args(argv)
     check_args(p, args)
+    fault = fault or (Fault.parse(args.inject_fault) if args.inject_fault else None)
+    if fault is not None:
+        fault.hit(_rank_before_init(), "setup")
     rank, world = _init_from_env(args.timeout, _dist_backend(args))
-    report = train(args, rank, world)
+    report = train(args, rank, world, fault)
+    if fault is not None and rank != 0:
+        fault.hit(rank, "report")
     if rank == 0 and args.report:
-        with open(args.report, "w") as f:
-            json.dump(report, f, indent=1)
+        write_report(args.report, report, fault, rank)
     return report
 
 
-def _cli() -> None:
+def run_train(rank: int, world: int, argv: list) -> dict:
+    """``main(argv)`` in a rank of :func:`slimops._ranks.spawn_ranks` (the process group is already joined)."""
+    return main(argv)
+
+
+def end_process(code: int):
+    """End this process now with ``code``, after flushing its output, without the interpreter's finalisation.
+
+    A finished run must exit 0, and finalisation could abort it: gloo's worker threads release a collective's
+    work on their own thread, which drops the Python objects of its tensors and so needs the GIL. When that
+    happens while the interpreter finalises, Python ends the thread (``pthread_exit`` from ``take_gil``), whose
+    forced unwinding through a C++ ``noexcept`` frame calls ``std::terminate``: "terminate called without an
+    active exception", SIGABRT, and torchrun fails the launch (seen in 1 of 6 short 4-rank runs). Nothing is
+    left to finalise here: the report is written and closed, the process group ended."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def teardown(timeout: float, fault: "Fault | None" = None) -> None:
+    """End the process group on every rank together: a barrier (no rank closes its connections while another
+    still waits on a message), then ``destroy_process_group``. A rank that died or stalls makes the barrier fail
+    within the timeout."""
+    if not dist.is_initialized():
+        return
+    rank = dist.get_rank()
+    if fault is not None:
+        fault.hit(rank, "teardown")
     try:
-        main()
-    except SystemExit:
-        raise
+        dist.barrier()
+    except Exception as e:  # noqa: BLE001 - gloo raises RuntimeError or DistBackendError
+        raise RuntimeError(f"rank {rank}: teardown barrier failed: a peer died, raised or stopped answering "
+                           f"(timeout {timeout:g} s): {e}") from e
+    dist.destroy_process_group()
+
+
+def _cli() -> None:
+    faulthandler.enable()  # a rank that crashes prints where
+    phase = "setup"
+    try:
+        p = parser()
+        args = p.parse_args()
+        fault = Fault.parse(args.inject_fault) if args.inject_fault else None
+        phase = "training"
+        main(None, fault)
+        phase = "teardown"
+        teardown(args.timeout, fault)
+    except SystemExit as e:  # argparse: usage errors, --help
+        end_process(e.code if isinstance(e.code, int) else 2 if e.code else 0)
     except BaseException as e:  # noqa: BLE001 - end at once, never hang in the process group's teardown
-        print(f"slimops.distributed.train: rank {os.environ.get('RANK', '0')} failed: {type(e).__name__}: {e}",
-              file=sys.stderr, flush=True)
-        os._exit(1)
-    if dist.is_initialized():
-        dist.destroy_process_group()
+        print(f"slimops.distributed.train: rank {os.environ.get('RANK', '0')} failed in {phase}: "
+              f"{type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        end_process(1)
+    end_process(0)
 
 
 if __name__ == "__main__":
