@@ -16,7 +16,7 @@ namespace py = pybind11;
 namespace slimops {
 void bind_mx(py::module_& m);
 void bind_slicescale(py::module_& m);
-void bind_distributed(py::module_& m);
+void bind_rowq(py::module_& m);
 void bind_gat(py::module_& m);
 }  // namespace slimops
 
@@ -24,7 +24,7 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "slimops C++ CPU kernels (raw pointers; use the torch.ops.slimops ops instead)";
   slimops::bind_mx(m);
   slimops::bind_slicescale(m);
-  slimops::bind_distributed(m);
+  slimops::bind_rowq(m);
   slimops::bind_gat(m);
 
   m.def("cpu_features", [] {

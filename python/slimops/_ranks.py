@@ -19,7 +19,7 @@ single-threaded process. Consequences: ``fn`` and ``args`` are pickled (define
 ``fn`` at module level), and a rank sees the environment the calling process
 had when its first :func:`spawn_ranks` started the server.
 
-A rank that raises or dies fails the call: the others get ``timeout_s`` (+ 2)
+A rank that raises or dies fails the call: the others get ``timeout_s`` (+ 10)
 seconds to report (each of their collectives fails within the timeout), then
 are killed (by their own pid), and :class:`RankError`
 names the rank that failed first (one that died without a word, else the first
@@ -146,14 +146,14 @@ def _collect(procs, queue, world, timeout_s, run_timeout_s):
                     for r in dead:
                         errors[r] = f"rank {r} exited with code {procs[r].exitcode} without a result"
                     died += dead
-                    stop_at = stop_at or time.monotonic() + timeout_s + 2.0
+                    stop_at = stop_at or time.monotonic() + timeout_s + 10.0
             continue
         if status == "ok":
             results[rank] = pickle.loads(value)  # noqa: S301 - bytes from our own child process
         else:
             errors[rank] = value
             first = rank if first is None else first
-            stop_at = stop_at or time.monotonic() + timeout_s + 2.0
+            stop_at = stop_at or time.monotonic() + timeout_s + 10.0
     for r, p in enumerate(procs):
         p.join(timeout=1.0 if r in results or r in errors else 0.0)
         if p.is_alive():

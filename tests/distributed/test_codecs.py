@@ -53,48 +53,6 @@ def test_rowq_stochastic_is_unbiased(bits):
     assert (mean - x[0]).abs().max() < 0.05 * step + 1e-6
 
 
-def test_rowq_deterministic_for_seed_and_nearest_mode():
-    x = torch.randn(9, 33)
-    a = torch.ops.slimops.rowq_quantize(x, 4, True, 3)
-    b = torch.ops.slimops.rowq_quantize(x, 4, True, 3)
-    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    d, p = torch.ops.slimops.rowq_quantize(x, 8, False, 0)
-    y = torch.ops.slimops.rowq_dequantize(d, p, 8, 33, torch.float32)
-    assert ((y - x).abs() <= p[:, 1:2] / 2 * (1 + 1e-5) + 1e-6).all()
-
-
-def test_rowq_constant_rows_and_packing():
-    x = torch.full((3, 5), 2.5)
-    d, p = torch.ops.slimops.rowq_quantize(x, 2, True, 0)
-    assert d.shape == (3, 2) and torch.equal(p[:, 0], torch.full((3,), 2.5)) and (p[:, 1] == 0).all()
-    assert torch.equal(torch.ops.slimops.rowq_dequantize(d, p, 2, 5, torch.float32), x)
-    # codes 0..3 in one row of four 2-bit codes: 0b11100100 little-endian
-    x = torch.tensor([[0.0, 1.0, 2.0, 3.0]])
-    d, p = torch.ops.slimops.rowq_quantize(x, 2, False, 0)
-    assert d.tolist() == [[0b11100100]]
-
-
-def test_rowq_bad_arguments():
-    with pytest.raises(ValueError, match="bits must be one of"):
-        torch.ops.slimops.rowq_quantize(torch.randn(2, 4), 3, True, 0)
-    with pytest.raises(ValueError, match="must be 2-d"):
-        torch.ops.slimops.rowq_quantize(torch.randn(4), 4, True, 0)
-    with pytest.raises(TypeError, match="float32, bfloat16 or float16"):
-        torch.ops.slimops.rowq_quantize(torch.ones(2, 4, dtype=torch.int32), 4, True, 0)
-    d, p = torch.ops.slimops.rowq_quantize(torch.randn(2, 8), 4, True, 0)
-    with pytest.raises(ValueError, match="expected \\(rows, 5\\)"):
-        torch.ops.slimops.rowq_dequantize(d, p, 4, 9, torch.float32)
-    with pytest.raises(ValueError, match="params has shape"):
-        torch.ops.slimops.rowq_dequantize(d, p[:1], 4, 8, torch.float32)
-
-
-def test_rowq_opcheck():
-    x = torch.randn(6, 19)
-    torch.library.opcheck(torch.ops.slimops.rowq_quantize, (x, 4, True, 1))
-    d, p = torch.ops.slimops.rowq_quantize(x, 4, True, 1)
-    torch.library.opcheck(torch.ops.slimops.rowq_dequantize, (d, p, 4, 19, torch.float32))
-
-
 def test_mx_codec_uses_packed_mx_bytes():
     x = torch.randn(4, 64)
     c = MXCodec("mxfp4")

@@ -23,6 +23,7 @@ SUITES = {
     "mx": "slimops.mx.bench",
     "slicescale": "slimops.slicescale.bench",
     "gat": "slimops.gat.bench",
+    "rowq": "slimops.rowq.bench",
     "distributed": "slimops.distributed.bench",
 }
 

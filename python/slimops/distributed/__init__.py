@@ -2,7 +2,7 @@
 
 * :mod:`.partition`: METIS / random / contiguous partitions and the halo plan.
 * :mod:`.codecs`: wire codecs (none, MX through ``slimops::mx_quantize``, per-row
-  stochastic int through ``slimops::rowq_quantize``), exact byte counts.
+  stochastic int through ``slimops::rowq_quantize``: the :mod:`slimops.rowq` family), exact byte counts.
 * :mod:`.comm`: point-to-point transport over torch.distributed with timeouts.
 * :mod:`.exchange`: the exchange autograd functions (all at once, SAR) and :class:`.HaloContext`.
 * :mod:`.ring`: SAR's ring steps (fetch a halo, send its gradient back), shared with :mod:`.attention`.
@@ -16,10 +16,6 @@
 
 from __future__ import annotations
 
-import torch
-
-from . import schemas  # noqa: F401  (op schemas first)
-from . import dispatch  # noqa: F401  (their kernels: reference, C++ CPU, Triton)
 from .codecs import CODECS, IntCodec, MXCodec, WireCodec, get_codec
 from .comm import Comm, HaloExchangeError, verify_plan
 from .exchange import HaloContext, aggregate
@@ -28,16 +24,6 @@ from .partition import HaloPlan, build_plan, partition
 from .schedule import codec_at, ladder, ratio_at
 
 
-def rowq_quantize(x, bits: int, stochastic: bool = True, seed: int = 0):
-    """Per-row integer quantization (AdaQP): ``(data, params)``, see :mod:`.schemas`."""
-    return torch.ops.slimops.rowq_quantize(x, bits, stochastic, seed)
-
-
-def rowq_dequantize(data, params, bits: int, length: int, dtype=None):
-    """Inverse of :func:`rowq_quantize`: ``min + code * scale`` per row, ``length`` elements."""
-    return torch.ops.slimops.rowq_dequantize(data, params, bits, length, dtype or torch.float32)
-
-
 __all__ = ["CODECS", "Comm", "HaloContext", "HaloExchangeError", "HaloPlan", "IntCodec", "LearnedCodec", "MXCodec",
            "WireCodec", "aggregate", "build_plan", "codec_at", "get_codec", "ladder", "partition", "ratio_at",
-           "rowq_dequantize", "rowq_quantize", "verify_plan"]
+           "verify_plan"]

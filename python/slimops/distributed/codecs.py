@@ -9,11 +9,11 @@ shape alone (the receiver allocates its buffer from it):
   ``slimops::mx_quantize`` packed elements then the E8M0 scales (blocks of 32
   along the row), ``packed_bytes(f) + ceil(f / 32)`` bytes a row.
 * ``int8``, ``int4``, ``int2``: the per-row stochastic integer codec
-  (``slimops::rowq_quantize``), ``8 + ceil(f b / 8)`` bytes a row: fp32 (min, scale) of
-  every row first, then the packed codes.
+  (``slimops::rowq_quantize``, the :mod:`slimops.rowq` family), ``8 + ceil(f b / 8)`` bytes a
+  row: fp32 (min, scale) of every row first, then the packed codes.
 
 The learned low-rank codec is not a wire codec: it is a pair of linear layers
-around the exchange (:mod:`slimops.distributed.layers`), and its code travels as ``none``.
+around the exchange (:mod:`slimops.distributed.learned`), and its code travels as ``none``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import math
 
 import torch
 
+from .. import rowq  # noqa: F401  (the rowq ops and their kernels)
 from ..mx.formats import get_format
-from . import dispatch  # noqa: F401  (registers the rowq kernels)
 
 MX_CODECS = ("mxfp8", "mxint8", "mxfp6", "mxfp4", "mxint4", "mxint2")
 INT_CODECS = ("int8", "int4", "int2")

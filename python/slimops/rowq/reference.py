@@ -8,6 +8,12 @@ from ..mx.reference import random_bits
 from . import schemas
 
 
+def canonical_nan(t: torch.Tensor) -> torch.Tensor:
+    """Every NaN as the canonical quiet NaN ``0x7FC00000`` (what a NaN's payload and sign are depends on the
+    hardware that made it; the kernels write this one)."""
+    return torch.where(t.isnan(), torch.full_like(t, float("nan")), t)
+
+
 def quantize(x: torch.Tensor, bits: int, stochastic: bool, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     schemas.check_quantize_args(x, bits)
     rows, length = x.shape
@@ -17,7 +23,7 @@ def quantize(x: torch.Tensor, bits: int, stochastic: bool, seed: int) -> tuple[t
         mn = torch.zeros(rows, device=x.device)
         mx = mn
     else:
-        mn, mx = xf.amin(1), xf.amax(1)
+        mn, mx = xf.amin(1) + 0.0, xf.amax(1) + 0.0  # + 0: a -0 extreme is +0 (amin's sign of zero is arbitrary)
     scale = (mx - mn) / levels
     inv = torch.where(scale > 0, 1.0 / scale, torch.zeros_like(scale))
     t = (xf - mn[:, None]) * inv[:, None]
@@ -25,7 +31,8 @@ def quantize(x: torch.Tensor, bits: int, stochastic: bool, seed: int) -> tuple[t
         u = (random_bits(seed, rows, length, x.device) >> 8).float() * (1.0 / (1 << 24))
     else:
         u = torch.full_like(t, 0.5)
-    q = torch.floor(t + u).clamp_(0, levels).to(torch.uint8)
+    q = torch.floor(t + u)
+    q = torch.where(q >= 0, q.clamp(max=levels), 0.0).to(torch.uint8)  # NaN (NaN or Inf rows) -> code 0
     per = 8 // bits
     nbytes = schemas.packed_row_bytes(length, bits)
     pad = nbytes * per - length
@@ -34,7 +41,7 @@ def quantize(x: torch.Tensor, bits: int, stochastic: bool, seed: int) -> tuple[t
     q = q.view(rows, nbytes, per).to(torch.int32)
     shifts = torch.arange(per, device=x.device, dtype=torch.int32) * bits
     data = (q << shifts).sum(-1).to(torch.uint8)
-    return data, torch.stack([mn, scale], 1).contiguous()
+    return data, canonical_nan(torch.stack([mn, scale], 1)).contiguous()
 
 
 def dequantize(data: torch.Tensor, params: torch.Tensor, bits: int, length: int, dtype: torch.dtype) -> torch.Tensor:
@@ -44,5 +51,5 @@ def dequantize(data: torch.Tensor, params: torch.Tensor, bits: int, length: int,
     shifts = torch.arange(per, device=data.device, dtype=torch.int32) * bits
     q = (data.to(torch.int32)[..., None] >> shifts) & ((1 << bits) - 1)
     q = q.reshape(rows, data.shape[1] * per)[:, :length].float()
-    return (params[:, :1] + q * params[:, 1:2]).to(dtype)
+    return canonical_nan(params[:, :1] + q * params[:, 1:2]).to(dtype)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .._backend import native_module
+from ..mx.reference import seed32
 from . import schemas
 
 
@@ -20,7 +21,7 @@ def quantize(x: torch.Tensor, bits: int, stochastic: bool, seed: int):
     if rows:
         with torch.cuda.device(x.device):
             native_module("_C_cuda").rowq_quantize(xf.data_ptr(), rows, length, data.data_ptr(), params.data_ptr(),
-                                                   bits, bool(stochastic), seed & 0xFFFFFFFF, _stream(x))
+                                                   bits, bool(stochastic), seed32(seed), _stream(x))
     return data, params
 
 

@@ -11,8 +11,8 @@ import torch
 
 import slimops
 from slimops._backend import triton_available, triton_interpret
-from slimops.distributed import cpu as cpu_impl
-from slimops.distributed import reference as ref
+from slimops.rowq import cpu as cpu_impl
+from slimops.rowq import reference as ref
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHAPES = [(37, 16), (5, 7), (13, 70), (1, 1), (0, 5), (4, 0), (300, 129)]
@@ -58,7 +58,7 @@ def test_triton_kernel_is_bit_exact_in_the_interpreter(bits, stochastic, shape, 
 @pytest.mark.parametrize("backend", ["native", "triton"])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_cuda_kernels_are_bit_exact(backend, shape, backend_reset):
-    from slimops.distributed import cuda as cuda_impl
+    from slimops.rowq import cuda as cuda_impl
 
     if backend == "native" and not cuda_impl.native_available():
         pytest.skip("slimops._C_cuda without the rowq kernels (built without nvcc)")
@@ -76,7 +76,7 @@ def test_cuda_kernels_are_bit_exact(backend, shape, backend_reset):
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not found")
 def test_cuda_kernels_compile(tmp_path):
-    src = os.path.join(ROOT, "kernels", "distributed", "rowq_kernels.cu")
+    src = os.path.join(ROOT, "kernels", "rowq", "rowq_kernels.cu")
     p = subprocess.run(["nvcc", "-std=c++17", "-arch=sm_90a", "--fmad=false", "-c", src, "-I", ROOT, "-o",
                         str(tmp_path / "rowq.o")],
                        capture_output=True, text=True, timeout=300)

@@ -1,17 +1,17 @@
-// slimops._C_cuda entries of the distributed family (device pointers and a stream; python/slimops/distributed/
-// cuda.py wraps them). Sizes and bits are checked (distributed_args.h) before any launch; a CUDA launch error
+// slimops._C_cuda entries of the rowq family (device pointers and a stream; python/slimops/rowq/
+// cuda.py wraps them). Sizes and bits are checked (rowq_args.h) before any launch; a CUDA launch error
 // becomes a RuntimeError.
 #include <pybind11/pybind11.h>
 
 #include "csrc/common/cuda_errors.h"
-#include "csrc/distributed/distributed_args.h"
-#include "kernels/distributed/rowq_cuda.h"
+#include "csrc/rowq/rowq_args.h"
+#include "kernels/rowq/rowq_cuda.h"
 
 namespace py = pybind11;
 
 namespace slimops {
-void bind_distributed_cuda(py::module_& m) {
-  using namespace slimops::distributed;
+void bind_rowq_cuda(py::module_& m) {
+  using namespace slimops::rowq;
   m.def("rowq_quantize",
         [](uintptr_t x, int64_t rows, int64_t length, uintptr_t data, uintptr_t params, int bits, bool stochastic,
            uint32_t seed, uintptr_t stream) {

@@ -1,4 +1,4 @@
-// Argument structs and checks of the distributed family's CPU and CUDA kernels (throw std::invalid_argument,
+// Argument structs and checks of the rowq family's CPU and CUDA kernels (throw std::invalid_argument,
 // which pybind11 turns into ValueError, before any kernel runs).
 #pragma once
 #include <stdint.h>
@@ -7,7 +7,7 @@
 #include <string>
 
 namespace slimops {
-namespace distributed {
+namespace rowq {
 
 struct RowqArgs {
   const float* x;      // (rows, length) fp32, quantize input / dequantize output
@@ -32,5 +32,5 @@ inline void check_rowq(int64_t rows, int64_t length, int bits, bool has_pointers
   if (!has_pointers && rows * length > 0) throw std::invalid_argument("rowq: null pointer for a non-empty tensor");
 }
 
-}  // namespace distributed
+}  // namespace rowq
 }  // namespace slimops

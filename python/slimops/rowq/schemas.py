@@ -1,4 +1,4 @@
-"""Ops of the distributed family: the per-row stochastic integer codec (AdaQP's), with fake kernels and checks.
+"""Ops of the rowq family: the per-row stochastic integer codec (AdaQP's), with fake kernels and checks.
 
 ``rowq_quantize(x, bits, stochastic, seed) -> (data, params)``: for each row of a
 2-d float tensor, ``params[r] = (min, scale)`` in fp32 with ``scale = (max - min) /
@@ -6,7 +6,11 @@
 clamped to ``[0, 2^bits - 1]``, with ``u`` uniform in [0, 1) (stochastic, from
 the MX family's counter-based hash of ``(seed, row * L + j)``, so unbiased) or
 ``u = 0.5`` (round to nearest). ``data`` packs the codes little-endian per row,
-``8 / bits`` per byte: shape ``(rows, ceil(L * bits / 8))`` uint8.
+``8 / bits`` per byte: shape ``(rows, ceil(L * bits / 8))`` uint8. A row holding
+NaN gets ``min = scale = NaN`` (as ``torch.amin`` / ``amax``), a zero min or max is
++0; an element whose
+``floor`` is NaN (NaN rows, rows with ±Inf) gets code 0. The seed is any int64,
+all 64 bits counting (folded to 32 as the MX family folds it).
 ``rowq_dequantize(data, params, bits, length, dtype)`` returns ``min + q * scale``.
 Error per element: below ``scale`` (stochastic) or ``scale / 2`` (nearest), up to fp32 rounding.
 """

@@ -1,13 +1,13 @@
 // C++ CPU kernels of the per-row integer codec: one row per iteration, OpenMP over rows.
-// The element math is kernels/distributed/rowq_element.cuh (also compiled into the CUDA kernels).
+// The element math is kernels/rowq/rowq_element.cuh (also compiled into the CUDA kernels).
 #include <math.h>
 #include <string.h>
 
-#include "csrc/distributed/distributed_args.h"
-#include "kernels/distributed/rowq_element.cuh"
+#include "csrc/rowq/rowq_args.h"
+#include "kernels/rowq/rowq_element.cuh"
 
 namespace slimops {
-namespace distributed {
+namespace rowq {
 
 void rowq_quantize_cpu(const RowqArgs& a) {
   const uint32_t key = slimops::mix32(a.seed);
@@ -19,8 +19,8 @@ void rowq_quantize_cpu(const RowqArgs& a) {
     if (a.length > 0) {
       mn = mx = x[0];
       for (int64_t j = 1; j < a.length; ++j) {
-        mn = x[j] < mn ? x[j] : mn;
-        mx = x[j] > mx ? x[j] : mx;
+        mn = rowq::nan_min(mn, x[j]);
+        mx = rowq::nan_max(mx, x[j]);
       }
     }
     const rowq::RowParams p = rowq::row_params(mn, mx, a.bits);
@@ -51,5 +51,5 @@ void rowq_dequantize_cpu(const RowqArgs& a) {
   }
 }
 
-}  // namespace distributed
+}  // namespace rowq
 }  // namespace slimops

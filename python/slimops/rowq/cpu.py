@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .._backend import native_module
+from ..mx.reference import seed32
 from . import schemas
 
 
@@ -15,7 +16,7 @@ def quantize(x: torch.Tensor, bits: int, stochastic: bool, seed: int):
     params = torch.empty(rows, 2, dtype=torch.float32)
     if rows:
         native_module("_C").rowq_quantize(xf.data_ptr(), rows, length, data.data_ptr(), params.data_ptr(), bits,
-                                          bool(stochastic), seed & 0xFFFFFFFF, torch.get_num_threads())
+                                          bool(stochastic), seed32(seed), torch.get_num_threads())
     return data, params
 
 

@@ -13,7 +13,7 @@ import torch
 from .._backend import register_family, resolve
 from . import cpu, cuda, reference, schemas
 
-FAMILY = "distributed"
+FAMILY = "rowq"
 register_family(FAMILY, {op: {"cpu": ("native", "triton"), "cuda": ("native", "triton")} for op in schemas.OPS})
 
 
