@@ -50,7 +50,7 @@ def _convert(data, scales, src_fmt, dst_fmt, block_size, axis, length, rounding=
     direct = out is not None and ax == data.dim() - 1 and all(t.is_contiguous() for t in out)
     out2d = None
     if direct:
-        out2d = tuple(t.view(torch.uint8).view(-1, t.shape[-1]) for t in out)
+        out2d = tuple(t.view(torch.uint8).view(math.prod(t.shape[:-1]), t.shape[-1]) for t in out)
     d2, s2 = impl.convert_2d(to_2d(data, ax), to_2d(scales, ax), src, dst, block_size, length, rounding, out=out2d,
                              counts=counts)
     if out is None:
