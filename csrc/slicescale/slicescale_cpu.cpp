@@ -25,6 +25,7 @@
 #include <immintrin.h>
 #endif
 
+#include "csrc/common/first_touch.h"
 #include "csrc/common/parallel.h"
 #include "csrc/slicescale/slicescale_cpu.h"
 #include "kernels/slicescale/slicescale_element.cuh"
@@ -232,6 +233,8 @@ void convert(const ConvertArgs& a) {
   if (a.counts)
     for (int i = 0; i < kNumCounts; ++i) a.counts[i] = 0;
   if (a.rows == 0 || a.length == 0) return;
+  // SLIMOPS_HUGE_PAGES=1: huge pages for a large fresh output (csrc/common/first_touch.h), as the MX kernels.
+  slimops::prefer_huge_pages(a.out_data, (size_t)(a.rows * packed_bytes(format_of(a.dst).bits, a.length)));
   if (a.counts)
     slimops::slicescale::dispatch_pair(a.src, a.dst, ConvertRows<true>{a, a.counts});
   else
