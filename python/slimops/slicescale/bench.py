@@ -20,12 +20,16 @@ Providers, interleaved round by round:
   and reused (``mx_convert_out`` / ``mx_quantize_out``): the kernel alone;
 * ``slimops-native-report`` / ``slimops-triton-report`` (convert): ``-out`` with the conversion
   report counted (``counts=``); ``report_overhead`` is its time over ``-out``'s, less one;
+* ``slimops-native-avx2-out`` (CPU, convert): ``-out`` on the AVX2 path, from a second copy of
+  ``slimops._C`` loaded with ``SLIMOPS_CPU_ISA=avx2`` (the path is chosen once per loaded module), so
+  that both paths are timed in the same rounds;
 * ``reference-eager`` (the oracle of ``matches_reference``): the pure-PyTorch reference on 16 rows
   spread over the tensor (all of them for small inputs), every other provider's output compared on
   those rows; its work is the sampled rows' bytes;
 * ``requantize`` (convert): ``quantize(dequantize(anchor), dst)`` with slimops' own native kernels,
   what one does without Slice-and-Scale (equal bytes for FLOOR anchors of these inputs);
-* ``torchao`` (convert, FP pairs): the same round trip through torchao (``to_dtype`` then ``to_mx``);
+* ``torchao`` (convert, FP pairs): the same round trip through torchao (``to_dtype`` then ``to_mx``), on
+  the oracle's rows (its eager path takes minutes at full size), its work scaled to them;
 * ``alloc-copy``: the allocating roofline ``torch.empty_like(y).copy_(y)`` of the op's large tensor
   (the anchor's packed data; quantize's input), 2 * y.nbytes; ``frac_of_alloc_copy`` is each row's
   GB/s over this row's.
@@ -71,8 +75,9 @@ SHAPES = {("cpu", False): (8192, 8192), ("cuda", False): (16384, 16384),
 IN_ALL_SHAPES = {"cpu": (4096, 4096), "cuda": (16384, 16384)}
 BLOCK = 32
 SAMPLE_ROWS = 16  # rows of the reference-eager oracle
-PROVIDERS = ("reference-eager", "slimops-native", "slimops-native-out", "slimops-native-report", "slimops-triton",
-             "slimops-triton-out", "slimops-triton-report", "requantize", "torchao", "alloc-copy")
+PROVIDERS = ("reference-eager", "slimops-native", "slimops-native-out", "slimops-native-report",
+             "slimops-native-avx2-out", "slimops-triton", "slimops-triton-out", "slimops-triton-report", "requantize",
+             "torchao", "alloc-copy")
 SLIMOPS_BACKENDS = {"cpu": {"native": "native"}, "cuda": {"triton": "triton", "native": "native"}}
 _TORCHAO_ELEM = {"mxfp8_e4m3": "float8_e4m3fn", "mxfp8_e5m2": "float8_e5m2", "mxfp6_e2m3": "fp6_e2m3",
                  "mxfp6_e3m2": "fp6_e3m2", "mxfp4_e2m1": "float4_e2m1fn_x2"}
@@ -213,11 +218,61 @@ def _reference_fn(case: Case, inputs: dict):
     return fn, note
 
 
+_AVX2_MODULE = []
+
+
+def avx2_module():
+    """A second copy of slimops._C whose kernels run the AVX2 path (SLIMOPS_CPU_ISA=avx2 at its first call)."""
+    if not _AVX2_MODULE:
+        import importlib.util
+        import shutil
+        import tempfile
+
+        from .._backend import native_module
+
+        src = native_module("_C").__file__
+        path = os.path.join(tempfile.mkdtemp(prefix="slimops-avx2-"), os.path.basename(src))
+        shutil.copy(src, path)
+        spec = importlib.util.spec_from_file_location("_C", path)
+        lib = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(lib)
+        saved = os.environ.get("SLIMOPS_CPU_ISA")
+        os.environ["SLIMOPS_CPU_ISA"] = "avx2"
+        try:
+            path_name = lib.mx_convert_path()  # the ISA is chosen here, once for this copy
+        finally:
+            os.environ.pop("SLIMOPS_CPU_ISA") if saved is None else os.environ.__setitem__("SLIMOPS_CPU_ISA", saved)
+        _AVX2_MODULE.append((lib, path_name))
+    return _AVX2_MODULE[0]
+
+
+def _avx2_fn(case: Case, inputs: dict):
+    from . import cpu
+
+    if case.device != "cpu" or case.op != "convert":
+        raise Skip("the AVX2 path of mx_convert on the CPU")
+    lib, path = avx2_module()
+    if path != "avx2":
+        raise Skip(f"this CPU has no AVX2 (the copy runs {path!r})")
+    fn = _slimops_fn(case, "native", "out", inputs)
+
+    def call():
+        saved = cpu._C
+        cpu._C = lambda: lib
+        try:
+            return fn()
+        finally:
+            cpu._C = saved
+    return call, "into buffers made once, on the AVX2 path (a second copy of slimops._C)"
+
+
 def build(case: Case, provider: str, inputs: dict, budget: CompileBudget):
     import slimops
 
+    if provider == "slimops-native-avx2-out":
+        return _avx2_fn(case, inputs)
     if provider.startswith("slimops-"):
-        name, _, kind = provider.removeprefix("slimops-").partition("-")
+        name, _, kind = provider.removeprefix("slimops-").partition("-")  # (native|triton), (|out|report)
         backend = SLIMOPS_BACKENDS[case.device].get(name)
         if backend is None:
             raise Skip(f"{provider} does not run on {case.device}")
@@ -248,13 +303,15 @@ def build(case: Case, provider: str, inputs: dict, budget: CompileBudget):
         except Exception as e:
             raise Skip(f"torchao not importable: {type(e).__name__}: {first_line(e)}") from None
         src_e, dst_e = (getattr(torch, _TORCHAO_ELEM[f], _TORCHAO_ELEM[f]) for f in (case.src, case.dst))
-        scale, data = to_mx(inputs["x"], src_e, BLOCK)
+        rows = sample_rows(case)  # torchao's eager path takes minutes at full size: the oracle's rows
+        scale, data = to_mx(inputs["x"] if rows is None else inputs["x"].index_select(0, rows), src_e, BLOCK)
 
         def fn():
             s2, d2 = to_mx(to_dtype(data, scale, src_e, BLOCK, torch.float32), dst_e, BLOCK)
             return d2.view(torch.uint8), s2.view(torch.uint8)
 
-        return fn, "to_mx(to_dtype(anchor))" + (", fp6 one per byte" if get_format(case.dst).bits == 6 else "")
+        note = "to_mx(to_dtype(anchor))" + (", fp6 one per byte" if get_format(case.dst).bits == 6 else "")
+        return fn, note + ("" if rows is None else f", on {SAMPLE_ROWS} of {_rows(case)[0]} rows")
     raise Skip(f"unknown provider {provider}")
 
 
@@ -341,7 +398,7 @@ class SliceScaleSuite(Suite):
             big = rows * length * DTYPES[case.src].itemsize if case.op == "quantize" else \
                 rows * get_format(case.src).packed_bytes(length)
             return 2 * big
-        if provider == "reference-eager" and sample_rows(case) is not None:
+        if provider in ("reference-eager", "torchao") and sample_rows(case) is not None:
             return work * SAMPLE_ROWS // _rows(case)[0]
         return work
 
@@ -360,7 +417,7 @@ class SliceScaleSuite(Suite):
         if provider == "torchao" and get_format(case.dst).bits == 6:
             return None  # torchao keeps fp6 one per byte
         rows = sample_rows(case)
-        if rows is not None and isinstance(out, tuple):
+        if rows is not None and isinstance(out, tuple) and out[0].shape[0] != len(rows):
             out = tuple(t.index_select(0, rows) for t in out)
         return outputs_match(out, oracle_out)
 
