@@ -46,6 +46,7 @@ table: SQNR (dB) against the original values of ``convert(quantize(x, src), dst)
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import math
 import os
@@ -231,7 +232,9 @@ def avx2_module():
         from .._backend import native_module
 
         src = native_module("_C").__file__
-        path = os.path.join(tempfile.mkdtemp(prefix="slimops-avx2-"), os.path.basename(src))
+        folder = tempfile.mkdtemp(prefix="slimops-avx2-")
+        atexit.register(shutil.rmtree, folder, True)
+        path = os.path.join(folder, os.path.basename(src))
         shutil.copy(src, path)
         spec = importlib.util.spec_from_file_location("_C", path)
         lib = importlib.util.module_from_spec(spec)
