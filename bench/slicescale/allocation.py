@@ -82,11 +82,13 @@ def main(argv=None) -> int:
     p.add_argument("--shape", default="8192x8192")
     p.add_argument("--calls", type=int, default=30)
     p.add_argument("--out", default=None, help="write the results as JSON here")
+    p.add_argument("--cases", type=int, nargs="+", default=list(range(len(CASES))),
+                   help="which of CASES to run, by index (default: all)")
     args = p.parse_args(argv)
     rows, cols = (int(v) for v in args.shape.split("x"))
     results = []
     print(f"{'case':36} {'setting':15} {'min':>7} {'median':>7} {'mean':>7} {'p90':>7} {'max':>7}  (ms per call)")
-    for op, src, dst in CASES:
+    for op, src, dst in (CASES[i] for i in args.cases):
         for name, env, reuse in settings():
             e = dict(os.environ, **env)
             e.pop("SLIMOPS_HUGE_PAGES", None) if "SLIMOPS_HUGE_PAGES" not in env else None
