@@ -15,7 +15,7 @@ namespace slimops {
 
 inline ConvertArgs make_convert_args(uintptr_t data, uintptr_t scales, int64_t rows, int64_t length,
                                      uintptr_t out_data, uintptr_t out_scales, int src, int dst, int block_size,
-                                     bool truncate, int num_threads) {
+                                     bool truncate, int num_threads, uintptr_t counts = 0) {
   check(rows >= 0, "rows must be >= 0, got " + std::to_string(rows));
   check(length >= 0, "length must be >= 0, got " + std::to_string(length));
   check(length == 0 || rows <= std::numeric_limits<int64_t>::max() / 8 / length,
@@ -31,7 +31,7 @@ inline ConvertArgs make_convert_args(uintptr_t data, uintptr_t scales, int64_t r
   const bool empty = rows == 0 || length == 0;
   check(empty || (data && scales && out_data && out_scales), "data, scales, out_data and out_scales must be non-null");
   return {(const uint8_t*)data, (const uint8_t*)scales, rows, length, (uint8_t*)out_data, (uint8_t*)out_scales,
-          src, dst, block_size, truncate, num_threads};
+          src, dst, block_size, truncate, num_threads, (int64_t*)counts};
 }
 
 }  // namespace slimops

@@ -1,26 +1,31 @@
-// Slice-and-Scale conversion (mx_convert) on the CPU, packed -> packed, on the
-// canonical layout. Compiled once per instruction set (SLIMOPS_ISA = avx512, avx2,
-// baseline); bind_slicescale.cpp picks one at run time.
+// Slice-and-Scale conversion (mx_convert) on the CPU, packed -> packed, on the canonical layout.
+// Compiled once per instruction set (SLIMOPS_ISA = avx512, avx2, baseline); bind_slicescale.cpp
+// picks one at run time.
 //
-// One MX block at a time, in chunks of 16 elements: unpack the source codes, re-encode
-// 16 lanes at once through the shared element math (kernels/slicescale/
-// slicescale_element.cuh on top of kernels/mx_element.cuh: decode, scale by 2^-shift,
-// nearest-even encode), OR the NaN/Inf flags of the block, pack. Nothing larger than a
-// block is ever held in registers or buffers. Format parameters are template
-// arguments, so every loop has compile-time trip counts and vectorises.
+// General path (every build, and every block the fast paths do not take): one MX block at a time,
+// in chunks of 16 elements: unpack the source codes, re-encode 16 lanes at once through the shared
+// element math (kernels/slicescale/slicescale_element.cuh on top of kernels/mx/mx_element.cuh:
+// decode, scale by 2^-shift, nearest-even encode), OR the NaN/Inf flags of the block, pack.
 //
-// Fast path (AVX2 and AVX-512 builds, 8-bit sources, full blocks whose scale does not clamp):
-// the conversion of a code depends only on the code, so a 256-entry table per call
-// (target code | 0x80 for NaN/Inf source codes, made by the same element function) is
-// looked up 32 bytes at a time with 16 pshufb (one per high nibble); a block with a
-// flagged code, a NaN scale or a clamped scale takes the general path above.
+// Fast paths (slicescale_simd.h, slicescale_vbmi.h, driven by slicescale_drive.h): the full blocks
+// whose scale shifts by the pair's delta (no NaN scale, no clamp at 254), where the conversion of a
+// code depends only on the code: AVX-512 VBMI (checked at run time: the avx512 build is x86-64-v4)
+// looks every code up in a 256-entry table (made per pair and rounding by the same element
+// function, with the report flags beside it); AVX2, and AVX-512 without VBMI, computes MXINT
+// arithmetically and walks a 16-entry-register tree for MXFP. A block holding a NaN/Inf code goes
+// back through the general path. SLIMOPS_CPU_VBMI=0 turns the VBMI path off (tests).
+//
+// The conversion report (ConvertArgs::counts) is counted on the way: per block, the fast paths OR
+// the flags of a second table (or of the arithmetic), the general path those of element_report.
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
+#include "csrc/common/first_touch.h"
 #include "csrc/common/parallel.h"
 #include "csrc/slicescale/slicescale_cpu.h"
 #include "kernels/slicescale/slicescale_element.cuh"
@@ -31,25 +36,29 @@ namespace SLIMOPS_ISA {
 namespace {
 
 using namespace slimops::mx;
-using slimops::slicescale::convert_element;
-using slimops::slicescale::convert_lanes;
-using slimops::slicescale::convert_scale_byte;
-using slimops::mx::pack16;
-using slimops::mx::unpack16;
+using namespace slimops::slicescale;
 
 constexpr int kMaxBlock = 64;
 typedef uint32_t u32x16 __attribute__((vector_size(64)));
 typedef float f32x16 __attribute__((vector_size(64)));
 
-// One block of n <= block_size elements; returns the target scale byte.
+// Block counts of the conversion report, per thread.
+struct Tally {
+  int64_t n[kNumCounts] = {};
+};
+
+// One block of n <= block_size elements through the element math; returns the target scale byte and,
+// with a tally, counts the block.
 template <int SRC, int DST>
-inline uint32_t convert_block(const uint8_t* in, uint8_t* out, int n, int block_size, uint32_t byte, bool truncate) {
+uint32_t convert_block(const uint8_t* in, uint8_t* out, int n, int block_size, uint32_t byte, bool truncate,
+                       Tally* tally) {
   constexpr Format s = format_of(SRC), d = format_of(DST);
   constexpr int delta = s.emax - d.emax;
   const int chunks = (n + 15) / 16;
   alignas(64) uint8_t src_buf[kMaxBlock];
   alignas(64) uint8_t dst_buf[kMaxBlock];
   alignas(64) uint32_t codes[kMaxBlock];
+  alignas(64) uint32_t res[kMaxBlock];
   const uint8_t* src = in;
   if (n != block_size) {  // partial last block: a zero-padded copy (code 0 converts to 0)
     memset(src_buf, 0, sizeof(src_buf));
@@ -59,8 +68,8 @@ inline uint32_t convert_block(const uint8_t* in, uint8_t* out, int n, int block_
   uint8_t* dst = n == block_size ? out : dst_buf;
   uint32_t out_byte = convert_scale_byte(byte, delta);
   bool bad = byte == kE8M0NaN;
+  const float inv = exp2i((int)byte - (int)out_byte);
   if (!bad) {
-    const float inv = exp2i((int)byte - (int)out_byte);
     u32x16 special = {};
     for (int c = 0; c < chunks; ++c) {
       unpack16<s.bits>(src + c * 2 * s.bits, codes + 16 * c);
@@ -68,11 +77,11 @@ inline uint32_t convert_block(const uint8_t* in, uint8_t* out, int n, int block_
         u32x16 v;
         memcpy(&v, codes + 16 * c, sizeof(v));
         const u32x16 r = convert_lanes<u32x16, f32x16>(v, s, d, inv, special);
-        memcpy(codes + 16 * c, &r, sizeof(r));
+        memcpy(res + 16 * c, &r, sizeof(r));
       } else {
         for (int i = 0; i < 16; ++i) {
           bool sp;
-          codes[16 * c + i] = convert_element(codes[16 * c + i], s, d, inv, true, sp);
+          res[16 * c + i] = convert_element(codes[16 * c + i], s, d, inv, true, sp);
           special[i] |= sp ? 1u : 0u;
         }
       }
@@ -83,138 +92,137 @@ inline uint32_t convert_block(const uint8_t* in, uint8_t* out, int n, int block_
   }
   if (bad) {  // NaN block: 0xFF and the positive max code (padding lanes stay 0)
     out_byte = kE8M0NaN;
-    for (int i = 0; i < chunks * 16; ++i) codes[i] = i < n ? (uint32_t)d.max_code : 0u;
+    for (int i = 0; i < chunks * 16; ++i) res[i] = i < n ? (uint32_t)d.max_code : 0u;
   }
-  for (int c = 0; c < chunks; ++c) pack16<d.bits>(codes + 16 * c, dst + c * 2 * d.bits);
+  if (tally) {
+    if (bad) {
+      ++tally->n[kNanBlocks];
+    } else {
+      uint32_t f = 0;
+      for (int i = 0; i < n; ++i) f |= element_report(codes[i], res[i], s, d, inv);
+      tally->n[kLossless] += !(f & kInexact);
+      tally->n[kSaturatedBlocks] += (f & kSaturated) != 0;
+      tally->n[kFlushedBlocks] += (f & kFlushed) != 0;
+      tally->n[kScaleClamped] += out_byte != byte + (uint32_t)delta;
+    }
+  }
+  for (int c = 0; c < chunks; ++c) pack16<d.bits>(res + 16 * c, dst + c * 2 * d.bits);
   if (n != block_size) memcpy(out, dst_buf, (size_t)packed_bytes(d.bits, n));
   return out_byte;
 }
 
-#if defined(__AVX2__)
-// The 256-entry table as 16 registers: t[h] holds entries h*16 .. h*16+15 in both 128-bit lanes.
-struct Lut256 {
-  __m256i t[16];
+// Blocks [b0, b1) of the (rows x nblocks) grid through convert_block alone (the baseline build).
+template <int SRC, int DST>
+void general_range(const ConvertArgs& a, int64_t b0, int64_t b1, Tally* tally) {
+  constexpr Format s = format_of(SRC), d = format_of(DST);
+  const int64_t L = a.length, bs = a.block_size, nblocks = (L + bs - 1) / bs;
+  const int64_t src_row = packed_bytes(s.bits, L), dst_row = packed_bytes(d.bits, L);
+  int64_t row = b0 / nblocks, k = b0 - row * nblocks;
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t start = k * bs;
+    a.out_scales[b] = (uint8_t)convert_block<SRC, DST>(
+        a.data + row * src_row + start * s.bits / 8, a.out_data + row * dst_row + start * d.bits / 8,
+        (int)(L - start < bs ? L - start : bs), (int)bs, a.scales[b], a.truncate, tally);
+    if (++k == nblocks) {
+      k = 0;
+      ++row;
+    }
+  }
+}
+
+// Element bit masks of one chunk of a fast path: NaN/Inf source codes, and the report flags.
+struct Masks {
+  uint64_t special = 0, inexact = 0, saturated = 0, flushed = 0;
+};
+
+// The conversion of every source code at the unclamped shift 2^-delta: the target code, | 0x80 for a
+// NaN/Inf source code, and its report flags (none for NaN/Inf). Entries repeat with the source's
+// code width, so that the lookups of 6- and 4-bit codes may ignore the bits above the code.
+struct Tables {
+  alignas(64) uint8_t code[256];
+  alignas(64) uint8_t flags[256];
 };
 
 template <int SRC, int DST>
-Lut256 make_lut(bool truncate) {
+Tables make_tables(bool truncate) {
   constexpr Format s = format_of(SRC), d = format_of(DST);
-  alignas(32) uint8_t tab[256];
   const float inv = exp2i(-(s.emax - d.emax));
-  for (uint32_t c = 0; c < 256; ++c) {
+  Tables t;
+  for (uint32_t i = 0; i < 256; ++i) {
+    const uint32_t c = i & ((1u << s.bits) - 1u);
     bool sp;
     const uint32_t code = convert_element(c, s, d, inv, truncate, sp);
-    tab[c] = (uint8_t)(code | (sp ? 0x80u : 0u));
+    t.code[i] = (uint8_t)(code | (sp ? 0x80u : 0u));
+    t.flags[i] = (uint8_t)(sp ? 0u : element_report(c, code, s, d, inv));
   }
-  Lut256 l;
-  for (int h = 0; h < 16; ++h)
-    l.t[h] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(tab + 16 * h)));
-  return l;
+  return t;
 }
 
-static inline __m256i lookup32(const Lut256& l, __m256i x) {
-  const __m256i nib = _mm256_set1_epi8(0x0F);
-  const __m256i lo = _mm256_and_si256(x, nib);
-  const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
-  __m256i r = _mm256_setzero_si256();
-  for (int h = 0; h < 16; ++h) {
-    const __m256i m = _mm256_cmpeq_epi8(hi, _mm256_set1_epi8((char)h));
-    r = _mm256_or_si256(r, _mm256_and_si256(m, _mm256_shuffle_epi8(l.t[h], lo)));
-  }
-  return r;
+template <int SRC, int DST>
+const Tables& tables(bool truncate) {
+  static const Tables t[2] = {make_tables<SRC, DST>(false), make_tables<SRC, DST>(true)};
+  return t[truncate ? 1 : 0];
 }
 
-// One full block of an 8-bit source (block_size a multiple of 32) through the table; false
-// (nothing written) when a code is flagged, so that the caller takes the general path.
-template <int DBITS>
-static inline bool lut_block(const Lut256& l, const uint8_t* in, uint8_t* out, int block_size) {
-  __m256i r[2];
-  const int regs = block_size / 32;
-  int flags = 0;
-  for (int i = 0; i < regs; ++i) {
-    r[i] = lookup32(l, _mm256_loadu_si256((const __m256i*)(in + 32 * i)));
-    flags |= _mm256_movemask_epi8(r[i]);
-  }
-  if (flags) return false;
-  for (int i = 0; i < regs; ++i) {
-    if (DBITS == 4) {  // bytes (even, odd) of each 16-bit lane -> even | odd << 4
-      const __m256i w = _mm256_or_si256(_mm256_and_si256(r[i], _mm256_set1_epi16(0x00FF)),
-                                        _mm256_and_si256(_mm256_srli_epi16(r[i], 4), _mm256_set1_epi16(0x0FF0)));
-      const __m256i p = _mm256_packus_epi16(w, w);  // per 128-bit lane: 8 bytes, twice
-      const __m256i q = _mm256_permute4x64_epi64(p, 0x08);  // qwords 0 and 2
-      _mm_storeu_si128((__m128i*)(out + 16 * i), _mm256_castsi256_si128(q));
-    } else if (DBITS == 6) {  // each dword (c0, c1, c2, c3) -> 24 bits, 3 bytes of it kept per dword
-      const __m256i x = r[i];
-      const __m256i w = _mm256_or_si256(
-          _mm256_or_si256(_mm256_and_si256(x, _mm256_set1_epi32(0x3F)),
-                          _mm256_and_si256(_mm256_srli_epi32(x, 2), _mm256_set1_epi32(0xFC0))),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(x, 4), _mm256_set1_epi32(0x3F000)),
-                          _mm256_and_si256(_mm256_srli_epi32(x, 6), _mm256_set1_epi32(0xFC0000))));
-      const __m256i idx = _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1,
-                                           0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
-      alignas(32) uint8_t b[32];
-      _mm256_store_si256((__m256i*)b, _mm256_shuffle_epi8(w, idx));
-      memcpy(out + 24 * i, b, 12);
-      memcpy(out + 24 * i + 12, b + 16, 12);
-    } else {  // 2 bits: each dword (c0, c1, c2, c3) -> one byte
-      const __m256i x = r[i];
-      const __m256i w = _mm256_or_si256(
-          _mm256_or_si256(_mm256_and_si256(x, _mm256_set1_epi32(0x3)),
-                          _mm256_and_si256(_mm256_srli_epi32(x, 6), _mm256_set1_epi32(0xC))),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(x, 12), _mm256_set1_epi32(0x30)),
-                          _mm256_and_si256(_mm256_srli_epi32(x, 18), _mm256_set1_epi32(0xC0))));
-      const __m256i idx = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                                           0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-      const __m256i p = _mm256_shuffle_epi8(w, idx);
-      const uint32_t lo = (uint32_t)_mm256_extract_epi32(p, 0), hi = (uint32_t)_mm256_extract_epi32(p, 4);
-      memcpy(out + 8 * i, &lo, 4);
-      memcpy(out + 8 * i + 4, &hi, 4);
-    }
-  }
-  return true;
+#if defined(__AVX2__)
+namespace simd {
+#include "csrc/slicescale/slicescale_drive.h"
+#include "csrc/slicescale/slicescale_simd.h"
+}  // namespace simd
+#endif
+
+#if defined(__AVX512BW__)
+#pragma GCC push_options
+#pragma GCC target("avx512vbmi")
+namespace vbmi {
+#include "csrc/slicescale/slicescale_drive.h"
+#include "csrc/slicescale/slicescale_vbmi.h"
+
+template <int SRC, int DST, bool REPORT>
+void convert_range(const ConvertArgs& a, const Tables& tab, int64_t b0, int64_t b1, Tally* tally) {
+  const VbmiChunk<SRC, DST, REPORT> kern(tab);
+  vbmi::drive_range<SRC, DST, REPORT>(kern, a, b0, b1, tally);
+}
+}  // namespace vbmi
+#pragma GCC pop_options
+
+bool vbmi_on() {
+  static const bool on = [] {
+    __builtin_cpu_init();
+    const char* env = getenv("SLIMOPS_CPU_VBMI");
+    return __builtin_cpu_supports("avx512vbmi") && !(env && env[0] == '0');
+  }();
+  return on;
 }
 #endif
 
+template <bool REPORT>
 struct ConvertRows {
   const ConvertArgs& a;
+  int64_t* totals;
   template <int SRC, int DST>
   void operator()() const {
-    constexpr Format s = format_of(SRC), d = format_of(DST);
-    const int64_t L = a.length, bs = a.block_size;
-    const int64_t nblocks = (L + bs - 1) / bs;
-    const int64_t src_row = packed_bytes(s.bits, L), dst_row = packed_bytes(d.bits, L);
+    const int64_t nblocks = (a.length + a.block_size - 1) / a.block_size;
     const ConvertArgs& args = a;
+    int64_t* out = totals;
 #if defined(__AVX2__)
-    constexpr bool kLut = s.bits == 8;
-    const bool use_lut = kLut && bs % 32 == 0;
-    const Lut256 lut = use_lut ? make_lut<SRC, DST>(a.truncate) : Lut256{};
+    const Tables& tab = tables<SRC, DST>(a.truncate);
 #endif
     slimops::parallel_ranges(a.rows * nblocks, 1024, a.num_threads, [&](int64_t b0, int64_t b1) {
-      int64_t row = b0 / nblocks, k = b0 - row * nblocks;
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t start = k * bs;
-        const int n = (int)(L - start < bs ? L - start : bs);
-#if defined(__AVX2__)
-        const uint32_t byte = args.scales[b];
-        if (use_lut && n == bs && byte + (uint32_t)(s.emax - d.emax) <= 254u &&
-            lut_block<d.bits>(lut, args.data + row * src_row + start, args.out_data + row * dst_row + start * d.bits / 8,
-                              (int)bs)) {
-          args.out_scales[b] = (uint8_t)(byte + (uint32_t)(s.emax - d.emax));
-          if (++k == nblocks) {
-            k = 0;
-            ++row;
-          }
-          continue;
-        }
+      Tally tally;
+#if defined(__AVX512BW__)
+      if (vbmi_on())
+        vbmi::convert_range<SRC, DST, REPORT>(args, tab, b0, b1, &tally);
+      else
 #endif
-        args.out_scales[b] = (uint8_t)convert_block<SRC, DST>(
-            args.data + row * src_row + start * s.bits / 8, args.out_data + row * dst_row + start * d.bits / 8, n,
-            (int)bs, args.scales[b], args.truncate);
-        if (++k == nblocks) {
-          k = 0;
-          ++row;
-        }
-      }
+#if defined(__AVX2__)
+        simd::drive_range<SRC, DST, REPORT>(simd::Avx2Chunk<SRC, DST, REPORT>(tab, args.truncate), args, b0, b1,
+                                            &tally);
+#else
+        general_range<SRC, DST>(args, b0, b1, REPORT ? &tally : nullptr);
+#endif
+      if (REPORT)
+        for (int i = 0; i < kNumCounts; ++i) __atomic_fetch_add(&out[i], tally.n[i], __ATOMIC_RELAXED);
     });
   }
 };
@@ -222,8 +230,25 @@ struct ConvertRows {
 }  // namespace
 
 void convert(const ConvertArgs& a) {
+  if (a.counts)
+    for (int i = 0; i < kNumCounts; ++i) a.counts[i] = 0;
   if (a.rows == 0 || a.length == 0) return;
-  slimops::slicescale::dispatch_pair(a.src, a.dst, ConvertRows{a});
+  // SLIMOPS_HUGE_PAGES=1: huge pages for a large fresh output (csrc/common/first_touch.h), as the MX kernels.
+  slimops::prefer_huge_pages(a.out_data, (size_t)(a.rows * packed_bytes(format_of(a.dst).bits, a.length)));
+  if (a.counts)
+    slimops::slicescale::dispatch_pair(a.src, a.dst, ConvertRows<true>{a, a.counts});
+  else
+    slimops::slicescale::dispatch_pair(a.src, a.dst, ConvertRows<false>{a, nullptr});
+}
+
+const char* path() {
+#if defined(__AVX512BW__)
+  return vbmi_on() ? "avx512-vbmi" : "avx512";
+#elif defined(__AVX2__)
+  return "avx2";
+#else
+  return "baseline";
+#endif
 }
 
 }  // namespace SLIMOPS_ISA

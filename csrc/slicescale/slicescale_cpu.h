@@ -1,5 +1,6 @@
 // The Slice-and-Scale CPU kernel, declared for each instruction-set build of
-// csrc/slicescale/slicescale_cpu.cpp (namespace slimops::slicescale_cpu::<isa>).
+// csrc/slicescale/slicescale_cpu.cpp (namespace slimops::slicescale_cpu::<isa>): convert, and
+// path(), the fast path that build runs here ("avx512-vbmi", "avx512", "avx2", "baseline").
 #pragma once
 #include "kernels/slicescale/slicescale_params.h"
 
@@ -8,6 +9,7 @@ namespace slicescale_cpu {
 #define SLIMOPS_SS_DECLARE_ISA(ISA) \
   namespace ISA {                   \
   void convert(const ConvertArgs& a); \
+  const char* path();                 \
   }
 SLIMOPS_SS_DECLARE_ISA(baseline)
 #if defined(__x86_64__)

@@ -48,6 +48,24 @@ MX_HD uint32_t convert_element(uint32_t code, const Format& s, const Format& d, 
   return d.is_int ? ((sign ? 0u - mag : mag) & mask) : (mag | (sign << (d.bits - 1)));
 }
 
+// The conversion report (ConversionReport): per element, whether its value changed (kInexact),
+// whether |value| was above the target's max (kSaturated) and whether a nonzero value became zero
+// (kFlushed); per block, the counts below. v = decode(code) * 2^-shift and t = decode(out_code) are
+// exact in fp32, so "value kept" is t == v. Special (NaN/Inf) source codes get no flags: their
+// block becomes a NaN block, counted as such.
+enum ReportFlag : uint32_t { kInexact = 1, kSaturated = 2, kFlushed = 4 };
+enum ReportCount : int { kLossless = 0, kScaleClamped = 1, kNanBlocks = 2, kSaturatedBlocks = 3, kFlushedBlocks = 4,
+                         kNumCounts = 5 };
+
+MX_HD uint32_t element_report(uint32_t code, uint32_t out_code, const Format& s, const Format& d, float inv) {
+  const float v = mx::decode_element(code, s) * inv;
+  const float t = mx::decode_element(out_code, d);
+  if (!(v == v) || (f32_bits(v) & 0x7FFFFFFFu) == 0x7F800000u) return 0u;
+  const float av = v < 0.0f ? -v : v;
+  return (t != v ? (uint32_t)kInexact : 0u) | (av > d.max_value ? (uint32_t)kSaturated : 0u) |
+         (v != 0.0f && t == 0.0f ? (uint32_t)kFlushed : 0u);
+}
+
 // The same on lanes (U: uint32_t or a vector of them, F the matching float type),
 // nearest even; special lanes get all ones in `special` (OR-accumulated).
 template <class U, class F>

@@ -6,7 +6,9 @@
 // Work split: one thread per MX block (16, 32 or 64 elements; a block's packed bytes are
 // contiguous and start on a byte boundary, 2 * bits bytes per 16 elements), grid-stride.
 // Consecutive threads take consecutive blocks, so a warp reads and writes contiguous runs.
-// Not tuned (no vector loads, no shared-memory staging): measured on no GPU so far.
+// Not tuned (no vector loads, no shared-memory staging). With ConvertArgs::counts, each thread
+// also ORs the report flags of its block (element_report) and each warp adds its blocks to the
+// counts with one atomic per count (the caller zeroes them).
 #include <cuda_runtime.h>
 #include <stdint.h>
 
@@ -28,7 +30,8 @@ __global__ void __launch_bounds__(kThreads) convert_kernel(const uint8_t* __rest
                                                            const uint8_t* __restrict__ scales, int64_t rows,
                                                            int64_t length, int block_size,
                                                            uint8_t* __restrict__ out_data,
-                                                           uint8_t* __restrict__ out_scales) {
+                                                           uint8_t* __restrict__ out_scales,
+                                                           unsigned long long* __restrict__ counts) {
   constexpr Format s = format_of(SRC), d = format_of(DST);
   constexpr int delta = s.emax - d.emax;
   const int64_t nblocks = (length + block_size - 1) / block_size;
@@ -46,6 +49,7 @@ __global__ void __launch_bounds__(kThreads) convert_kernel(const uint8_t* __rest
     const int chunks = (n + 15) / 16;
     uint32_t codes[64];
     bool bad = byte == kE8M0NaN;
+    uint32_t flags = 0;
     for (int c = 0; c < chunks; ++c) {
       uint8_t buf[16];
       const int nb = 2 * s.bits;
@@ -54,8 +58,21 @@ __global__ void __launch_bounds__(kThreads) convert_kernel(const uint8_t* __rest
       unpack16<s.bits>(buf, codes + 16 * c);
       for (int i = 0; i < 16; ++i) {
         bool sp;
-        codes[16 * c + i] = convert_element(codes[16 * c + i], s, d, inv, TRUNC, sp);
+        const uint32_t code = codes[16 * c + i];
+        codes[16 * c + i] = convert_element(code, s, d, inv, TRUNC, sp);
+        if (counts) flags |= element_report(code, codes[16 * c + i], s, d, inv);  // padding: code 0, no flags
         bad |= sp;
+      }
+    }
+    if (counts) {  // the report: one atomic per warp and count
+      const bool keep = !bad;
+      const uint32_t v[kNumCounts] = {keep && !(flags & kInexact), keep && out_byte != byte + (uint32_t)delta, bad,
+                                      keep && (flags & kSaturated), keep && (flags & kFlushed)};
+      const unsigned active = __activemask();
+      const int leader = __ffs(active) - 1;
+      for (int i = 0; i < kNumCounts; ++i) {
+        const unsigned ballot = __ballot_sync(active, v[i] != 0);
+        if ((int)(threadIdx.x & 31) == leader && ballot) atomicAdd(counts + i, (unsigned long long)__popc(ballot));
       }
     }
     if (bad) {
@@ -85,10 +102,12 @@ struct Launch {
     grid = grid < kMaxGrid ? grid : kMaxGrid;
     if (a.truncate)
       convert_kernel<SRC, DST, true><<<(unsigned)grid, kThreads, 0, stream>>>(
-          a.data, a.scales, a.rows, a.length, a.block_size, a.out_data, a.out_scales);
+          a.data, a.scales, a.rows, a.length, a.block_size, a.out_data, a.out_scales,
+          (unsigned long long*)a.counts);
     else
       convert_kernel<SRC, DST, false><<<(unsigned)grid, kThreads, 0, stream>>>(
-          a.data, a.scales, a.rows, a.length, a.block_size, a.out_data, a.out_scales);
+          a.data, a.scales, a.rows, a.length, a.block_size, a.out_data, a.out_scales,
+          (unsigned long long*)a.counts);
   }
 };
 

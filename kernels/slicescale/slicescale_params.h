@@ -13,6 +13,10 @@ struct ConvertArgs {
   uint8_t* out_data; uint8_t* out_scales;
   int src, dst, block_size; bool truncate;
   int num_threads;  // CPU only
+  // The conversion report (kernels/slicescale/slicescale_element.cuh, ReportCount): nullptr for
+  // none, else kNumCounts int64 block counts, written by the CPU kernel, added to (atomically, from
+  // zero set by the caller) by the CUDA kernel.
+  int64_t* counts;
 };
 
 }  // namespace slimops

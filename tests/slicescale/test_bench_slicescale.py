@@ -22,15 +22,45 @@ def test_sqnr_rows_small():
 def test_suite_quick(tmp_path):
     out = tmp_path / "results"
     r = run_cli(["bench", "slicescale", "--quick", "--device", "cpu", "--out", str(out),
-                 "--pairs", "mxint8:mxint4", "mxfp8_e4m3:mxfp6_e2m3", "--providers", "reference-eager",
-                 "slimops-native", "requantize", "torchao"], tmp_path, timeout=300)
-    assert "GB/s" in r.stdout
+                 "--pairs", "mxint8:mxint4", "mxfp8_e4m3:mxfp6_e2m3", "--fmts", "mxfp4", "--dtypes", "bfloat16",
+                 "--providers", "reference-eager", "slimops-native", "slimops-native-out", "slimops-native-report",
+                 "requantize", "torchao", "alloc-copy"], tmp_path, timeout=300)
+    assert "GB/s" in r.stdout and "of alloc" in r.stdout and "report +" in r.stdout
     rows = json.loads((out / "bench_slicescale.json").read_text())["rows"]
-    got = {(r["src"], r["provider"]): r for r in rows}
-    assert got[("mxint8", "slimops-native")]["status"] == "ok"
-    assert got[("mxint8", "slimops-native")]["matches_reference"] is True
-    assert got[("mxint8", "requantize")]["matches_reference"] is True  # FLOOR anchor of Gaussian data
-    assert got[("mxint8", "torchao")]["status"] == "skipped"
-    assert got[("mxfp8_e4m3", "torchao")]["status"] == "ok"
+    got = {(r["op"], r["src"], r["provider"]): r for r in rows}
+    assert {(op, src) for op, src, _ in got} == {("convert", "mxint8"), ("convert", "mxfp8_e4m3"),
+                                                ("quantize", "bfloat16")}
+    for op, src in (("convert", "mxint8"), ("quantize", "bfloat16")):
+        for p in ("slimops-native", "slimops-native-out"):
+            assert got[(op, src, p)]["status"] == "ok" and got[(op, src, p)]["matches_reference"] is True
+        assert got[(op, src, "alloc-copy")]["frac_of_alloc_copy"] == 1.0
+        assert got[(op, src, "slimops-native")]["frac_of_alloc_copy"] > 0
+    rep = got[("convert", "mxint8", "slimops-native-report")]
+    assert rep["matches_reference"] is True and rep["report_overhead"] is not None
+    assert got[("convert", "mxint8", "requantize")]["matches_reference"] is True  # FLOOR anchor of Gaussian data
+    assert got[("convert", "mxint8", "torchao")]["status"] == "skipped"
+    assert got[("convert", "mxfp8_e4m3", "torchao")]["status"] == "ok"
+    assert got[("quantize", "bfloat16", "slimops-native-report")]["status"] == "skipped"
     run_cli(["bench", "slicescale", "--pairs", "mxint8:mxfp4", "--device", "cpu", "--out", str(out)], tmp_path,
             expect=2)
+
+
+def test_cases_by_context():
+    """Alone: every pair and every quantize case at 8192x8192; inside a multi-suite slimops bench: the quick
+    default; --quick: small."""
+    import argparse
+
+    def cases(**kw):
+        ns = argparse.Namespace(quick=False, pairs=None, ss_ops=None, fmts=None, dtypes=None, shape=None)
+        vars(ns).update(kw)
+        return bench.SUITE.cases(ns, "cpu")
+
+    alone = cases(families=["slicescale"])
+    assert len([c for c in alone if c.op == "convert"]) == 14 == len(bench.PAIRS)
+    assert len([c for c in alone if c.op == "quantize"]) == 18
+    assert {c.shape for c in alone} == {(8192, 8192)}
+    in_all = cases(families=[])
+    assert [(c.op, c.src, c.dst) for c in in_all] == [("convert", s, d) for s, d in bench.IN_ALL_PAIRS] + \
+        [("quantize", dt, f) for dt, f in bench.IN_ALL_QUANTIZE]
+    assert {c.shape for c in in_all} == {(4096, 4096)}
+    assert {c.shape for c in cases(families=[], quick=True)} == {(256, 1024)}

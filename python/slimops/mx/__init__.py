@@ -91,26 +91,40 @@ class MXTensor:
     def to(self, device) -> "MXTensor":
         return dataclasses.replace(self, data=self.data.to(device), scales=self.scales.to(device))
 
-    def convert(self, dst_fmt: str, *, rounding: str = "nearest") -> "MXTensor":
-        """Slice-and-Scale to a lower MX format, packed to packed: the op ``slimops::mx_convert``
-        (defined by the slicescale family, ``slimops.slicescale``). Same block size and axis."""
-        f = get_format(dst_fmt)
-        data, scales = torch.ops.slimops.mx_convert(self.data, self.scales, self.fmt, f.name, self.block_size,
-                                                    self.axis, self.shape[self.axis], rounding)
-        return dataclasses.replace(self, data=data, scales=scales, fmt=f.name)
+    def convert(self, dst_fmt: str, *, rounding: str = "nearest", out: "tuple | None" = None, report: bool = False):
+        """Slice-and-Scale to a lower MX format, packed to packed (same block size and axis): the op
+        ``slimops::mx_convert``, defined with this method's body by the slicescale family
+        (:func:`slimops.slicescale.convert`, which see for ``out=`` and ``report=``)."""
+        from ..slicescale import convert  # the family that defines the op (imported with slimops)
+
+        return convert(self, dst_fmt, rounding=rounding, out=out, report=report)
+
+
+def out_pair(out, what: str = "out") -> tuple:
+    """``out=`` of the MX API: a (data, scales) pair of tensors."""
+    if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+        raise TypeError(f"{what} must be a (data, scales) pair of tensors, got {type(out).__name__}")
+    return tuple(out)
 
 
 def quantize(x: torch.Tensor, fmt: str, block_size: int = 32, axis: int = -1, *, scale_mode: str = "floor",
-             stochastic: bool = False, seed: int = 0) -> MXTensor:
+             stochastic: bool = False, seed: int = 0, out: "tuple | None" = None) -> MXTensor:
     """Quantize ``x`` (fp32, bf16 or fp16) to ``fmt`` in blocks of ``block_size`` along ``axis``.
 
     ``scale_mode`` is ``"floor"`` (the OCP spec's) or ``"rceil"`` (NVIDIA's);
     ``stochastic=True`` rounds stochastically, reproducibly for a given ``seed`` (any
     int64; all 64 bits count, seeds in [0, 2**32) as they always did).
+    ``out=(data, scales)``: write into the caller's uint8 tensors of the result's shapes (the op
+    ``mx_quantize_out``; no allocation when the blocked axis is their last and they are contiguous)
+    and return an MXTensor over them.
     """
     f = get_format(fmt)
     schemas.check_seed(seed)
-    data, scales = torch.ops.slimops.mx_quantize(x, f.name, block_size, axis, scale_mode, stochastic, seed)
+    if out is None:
+        data, scales = torch.ops.slimops.mx_quantize(x, f.name, block_size, axis, scale_mode, stochastic, seed)
+    else:
+        data, scales = out_pair(out)
+        torch.ops.slimops.mx_quantize_out(x, f.name, block_size, axis, scale_mode, stochastic, seed, data, scales)
     ax = axis % x.dim() if x.dim() else axis
     return MXTensor(data, scales, f.name, block_size, ax, x.shape)
 

@@ -13,10 +13,10 @@ def _C():
 
 
 def quantize_2d(x2d: torch.Tensor, fmt: MXFormat, block_size: int, scale_mode: str = "floor",
-                stochastic: bool = False, seed: int = 0):
+                stochastic: bool = False, seed: int = 0, out: "tuple | None" = None):
     rows, length = x2d.shape
-    data = torch.empty(rows, fmt.packed_bytes(length), dtype=torch.uint8)
-    scales = torch.empty(rows, -(-length // block_size), dtype=torch.uint8)
+    data, scales = out if out is not None else (torch.empty(rows, fmt.packed_bytes(length), dtype=torch.uint8),
+                                                torch.empty(rows, -(-length // block_size), dtype=torch.uint8))
     _C().mx_quantize(x2d.data_ptr(), DTYPE_CODES[x2d.dtype], rows, length, data.data_ptr(), scales.data_ptr(),
                      fmt.format_id, block_size, SCALE_MODE_CODES[scale_mode], stochastic, seed & 0xFFFFFFFF,
                      torch.get_num_threads())

@@ -21,10 +21,11 @@ def _stream(t: torch.Tensor) -> int:
 
 
 def quantize_2d(x2d: torch.Tensor, fmt: MXFormat, block_size: int, scale_mode: str = "floor",
-                stochastic: bool = False, seed: int = 0):
+                stochastic: bool = False, seed: int = 0, out: "tuple | None" = None):
     rows, length = x2d.shape
-    data = torch.empty(rows, fmt.packed_bytes(length), dtype=torch.uint8, device=x2d.device)
-    scales = torch.empty(rows, -(-length // block_size), dtype=torch.uint8, device=x2d.device)
+    data, scales = out if out is not None else (
+        torch.empty(rows, fmt.packed_bytes(length), dtype=torch.uint8, device=x2d.device),
+        torch.empty(rows, -(-length // block_size), dtype=torch.uint8, device=x2d.device))
     with torch.cuda.device(x2d.device):
         _C_cuda().mx_quantize(x2d.data_ptr(), DTYPE_CODES[x2d.dtype], rows, length, data.data_ptr(),
                               scales.data_ptr(), fmt.format_id, block_size, SCALE_MODE_CODES[scale_mode],

@@ -96,8 +96,8 @@ def _register(dispatch_key: "str | None", pick) -> None:
                                                            reference.seed32(seed))
         return from_2d(out, x.shape, ax)
 
-    # out= variants: the kernel writes straight into the caller's buffer when the blocked axis is
-    # its last and it is contiguous (no allocation, no first touch); otherwise through a copy.
+    # out= variants: the kernel writes straight into the caller's buffers when the blocked axis is
+    # their last and they are contiguous (no allocation, no first touch); otherwise through a copy.
     @torch.library.register_kernel("slimops::mx_dequantize_out", dispatch_key)
     def mx_dequantize_out(data, scales, fmt, block_size, axis, length, out):
         f, ax = schemas.check_dequantize_args(data, scales, fmt, block_size, axis, length, out.dtype)
@@ -110,6 +110,23 @@ def _register(dispatch_key: "str | None", pick) -> None:
         impl = pick("mx_dequantize", data, out.dtype)
         impl.dequantize_2d(to_2d(data, ax), to_2d(scales.view(torch.uint8), ax), f, block_size, length, out.dtype,
                            out=out.view(-1, length))
+
+    @torch.library.register_kernel("slimops::mx_quantize_out", dispatch_key)
+    def mx_quantize_out(x, fmt, block_size, axis, scale_mode, stochastic, seed, out_data, out_scales):
+        f, ax = schemas.check_quantize_args(x, fmt, block_size, axis, scale_mode)
+        schemas.check_quantize_out(x, f, ax, block_size, out_data, out_scales)
+        if x.numel() == 0:
+            return
+        out_scales = out_scales.view(torch.uint8)
+        if ax != x.dim() - 1 or not (out_data.is_contiguous() and out_scales.is_contiguous()):
+            data, scales = torch.ops.slimops.mx_quantize(x, fmt, block_size, axis, scale_mode, stochastic, seed)
+            out_data.copy_(data)
+            out_scales.copy_(scales)
+            return
+        length = x.shape[-1]
+        out2d = (out_data.view(-1, out_data.shape[-1]), out_scales.view(-1, -(-length // block_size)))
+        pick("mx_quantize", x).quantize_2d(to_2d(x, ax), f, block_size, scale_mode, stochastic, reference.seed32(seed),
+                                           out=out2d)
 
     @torch.library.register_kernel("slimops::mx_fake_quantize_out", dispatch_key)
     def mx_fake_quantize_out(x, fmt, block_size, axis, scale_mode, stochastic, seed, out):

@@ -375,11 +375,12 @@ def _quantize(x2d, fmt, block_size, scale_mode, stochastic, seed, data, scales, 
 
 
 def quantize_2d(x2d: torch.Tensor, fmt: MXFormat, block_size: int, scale_mode: str = "floor",
-                stochastic: bool = False, seed: int = 0):
-    """(rows, L) fp32/bf16/fp16 on CUDA -> (packed data, scales), uint8."""
+                stochastic: bool = False, seed: int = 0, out: "tuple | None" = None):
+    """(rows, L) fp32/bf16/fp16 on CUDA -> (packed data, scales), uint8 (into ``out`` when given)."""
     rows, length = x2d.shape
-    data = torch.empty(rows, fmt.packed_bytes(length), dtype=torch.uint8, device=x2d.device)
-    scales = torch.empty(rows, -(-length // block_size), dtype=torch.uint8, device=x2d.device)
+    data, scales = out if out is not None else (
+        torch.empty(rows, fmt.packed_bytes(length), dtype=torch.uint8, device=x2d.device),
+        torch.empty(rows, -(-length // block_size), dtype=torch.uint8, device=x2d.device))
     _check_args(rows, length, block_size, x=x2d, data=data, scales=scales)
     _quantize(x2d, fmt, block_size, scale_mode, stochastic, seed, data, scales, None, fake=False)
     return data, scales

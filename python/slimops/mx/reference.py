@@ -243,8 +243,9 @@ def unpack(data: torch.Tensor, bits: int, length: int) -> torch.Tensor:
 
 
 def quantize_2d(x2d: torch.Tensor, fmt: MXFormat, block_size: int, scale_mode: str = "floor",
-                stochastic: bool = False, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rows, L) float -> (packed data uint8 (rows, nbytes), scales uint8 (rows, nblocks))."""
+                stochastic: bool = False, seed: int = 0, out: "tuple | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, L) float -> (packed data uint8 (rows, nbytes), scales uint8 (rows, nblocks)), into ``out``
+    (a pair of such tensors) when given."""
     rows, length = x2d.shape
     x = x2d.to(torch.float32)
     nblocks = -(-length // block_size)
@@ -254,6 +255,10 @@ def quantize_2d(x2d: torch.Tensor, fmt: MXFormat, block_size: int, scale_mode: s
     scale_bytes = shared_exponent(amax, fmt, scale_mode)
     rand = random_bits(seed, rows, length, x.device) if stochastic else None
     codes = encode(x, scale_bytes, fmt, block_size, rand)
+    if out is not None:
+        out[0].copy_(pack(codes, fmt.bits))
+        out[1].copy_(scale_bytes.to(torch.uint8))
+        return out
     return pack(codes, fmt.bits), scale_bytes.to(torch.uint8)
 
 

@@ -20,6 +20,10 @@ lib.define(
     "mx_fake_quantize_out(Tensor x, str fmt, int block_size, int axis, str scale_mode, bool stochastic, "
     "int seed, Tensor(a!) out) -> ()"
 )
+lib.define(
+    "mx_quantize_out(Tensor x, str fmt, int block_size, int axis, str scale_mode, bool stochastic, "
+    "int seed, Tensor(a!) out_data, Tensor(b!) out_scales) -> ()"
+)
 
 OPS = ("mx_quantize", "mx_dequantize", "mx_fake_quantize")
 
@@ -124,6 +128,24 @@ def check_out(out, shape, dtype: torch.dtype, device: torch.device, what: str) -
     check(out.device == device, ValueError, f"out must be on {device}, got {out.device}")
 
 
+def check_quantize_out(x: torch.Tensor, f: MXFormat, ax: int, block_size: int, out_data, out_scales) -> None:
+    """``mx_quantize_out``'s buffers: the shapes of the result, uint8 (scales: or float8_e8m0fnu), x's device."""
+    length = x.shape[ax]
+    for name, t, shape, dtypes in (
+            ("out_data", out_data, packed_shape(x.shape, ax, f.packed_bytes(length)), (torch.uint8,)),
+            ("out_scales", out_scales, packed_shape(x.shape, ax, -(-length // block_size)),
+             (torch.uint8, torch.float8_e8m0fnu))):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.dtype not in dtypes:
+            raise TypeError(f"{name} must be {' or '.join(map(str, dtypes))}, got {t.dtype}")
+        if list(t.shape) != shape:
+            raise ValueError(f"{name} has shape {list(t.shape)}, expected {shape} ({length} {f.name} elements "
+                             f"along axis {ax})")
+        if t.device != x.device:
+            raise ValueError(f"{name} must be on {x.device}, got {t.device}")
+
+
 # ----------------------------------------------------------------------------- fake kernels
 
 
@@ -152,6 +174,12 @@ def _mx_fake_quantize_fake(x, fmt, block_size, axis, scale_mode, stochastic, see
 def _mx_dequantize_out_fake(data, scales, fmt, block_size, axis, length, out):
     _, ax = check_dequantize_args(data, scales, fmt, block_size, axis, length, out.dtype)
     check_out(out, packed_shape(data.shape, ax, length), out.dtype, data.device, "output")
+
+
+@torch.library.register_fake("slimops::mx_quantize_out")
+def _mx_quantize_out_fake(x, fmt, block_size, axis, scale_mode, stochastic, seed, out_data, out_scales):
+    f, ax = check_quantize_args(x, fmt, block_size, axis, scale_mode)
+    check_quantize_out(x, f, ax, block_size, out_data, out_scales)
 
 
 @torch.library.register_fake("slimops::mx_fake_quantize_out")

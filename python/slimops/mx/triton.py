@@ -371,14 +371,16 @@ def _tiling(npairs: int, rows: int, length: int, block_size: int, device: torch.
 
 
 def quantize_2d(x2d: torch.Tensor, fmt: MXFormat, block_size: int, scale_mode: str = "floor",
-                stochastic: bool = False, seed: int = 0):
-    """(rows, L) fp32/bf16/fp16 -> (packed data uint8 (rows, packed_bytes(L)), scales uint8 (rows, nblocks))."""
+                stochastic: bool = False, seed: int = 0, out: "tuple | None" = None):
+    """(rows, L) fp32/bf16/fp16 -> (packed data uint8 (rows, packed_bytes(L)), scales uint8 (rows, nblocks)),
+    into ``out`` (contiguous) when given."""
     x2d = x2d.contiguous()
     rows, length = x2d.shape
     nblocks = -(-length // block_size)
     nbytes = fmt.packed_bytes(length)
-    data = torch.empty(rows, nbytes, dtype=torch.uint8, device=x2d.device)
-    scales = torch.empty(rows, nblocks, dtype=torch.uint8, device=x2d.device)
+    data, scales = out if out is not None else (
+        torch.empty(rows, nbytes, dtype=torch.uint8, device=x2d.device),
+        torch.empty(rows, nblocks, dtype=torch.uint8, device=x2d.device))
     npairs = rows * nblocks
     if npairs == 0:
         return data.zero_(), scales

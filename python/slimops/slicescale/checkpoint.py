@@ -175,14 +175,18 @@ def read_state(path: str) -> dict:
     return out
 
 
-def convert_state(state: dict, fmt: str, rounding: str = "nearest") -> dict:
-    """Every MXTensor of a state to ``fmt`` with Slice-and-Scale (a clear error for unsupported pairs)."""
+def convert_state(state: dict, fmt: str, rounding: str = "nearest", reports: "dict | None" = None) -> dict:
+    """Every MXTensor of a state to ``fmt`` with Slice-and-Scale (a clear error for unsupported pairs);
+    with a ``reports`` dict, each weight's ConversionReport is put there under its name."""
     dst = get_format(fmt)
     out = {}
     for name, v in state.items():
         if isinstance(v, MXTensor) and v.fmt != dst.name:
             try:
-                out[name] = v.convert(dst.name, rounding=rounding)
+                if reports is None:
+                    out[name] = v.convert(dst.name, rounding=rounding)
+                else:
+                    out[name], reports[name] = v.convert(dst.name, rounding=rounding, report=True)
             except ValueError as e:
                 raise ValueError(f"{name}: {e}") from None
         else:
@@ -201,16 +205,18 @@ def load_anchor(path: str, fmt: str | None = None, device="cpu", rounding: str =
 def convert_file(src_path: str, dst_path: str, fmt: str, block_size: int = 32, axis: int = -1,
                  rounding: str = "nearest", select: Callable[[str, torch.Tensor], bool] = default_select) -> dict:
     """``slimops convert``: an anchor -> ``fmt`` by Slice-and-Scale; a float checkpoint (no MX metadata)
-    -> an anchor in ``fmt`` (weights chosen by ``select``). Returns a summary."""
+    -> an anchor in ``fmt`` (weights chosen by ``select``). Returns a summary (with ``reports``: each
+    converted weight's ConversionReport)."""
     get_format(fmt)  # unknown formats fail before anything is read
     state = read_state(src_path)
     n_mx = sum(isinstance(v, MXTensor) for v in state.values())
+    reports = {}
     if n_mx:
-        out, how = convert_state(state, fmt, rounding), "slice-and-scale"
+        out, how = convert_state(state, fmt, rounding, reports), "slice-and-scale"
     else:
         out, how = quantize_state(state, fmt, block_size, axis, select), "quantize"
     tensors, meta = to_tensors(out)
     atomic_save(tensors, meta, dst_path)
     return {"mode": how, "mx_weights": sum(isinstance(v, MXTensor) for v in out.values()),
             "other_tensors": sum(not isinstance(v, MXTensor) for v in out.values()),
-            "bytes": os.path.getsize(dst_path), "format": get_format(fmt).name}
+            "bytes": os.path.getsize(dst_path), "format": get_format(fmt).name, "reports": reports}

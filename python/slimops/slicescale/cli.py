@@ -4,6 +4,8 @@ An anchor checkpoint (slimops MX metadata) is converted to FMT by Slice-and-Scal
 packed); a float checkpoint (a Hugging Face model's, say) is quantized into an anchor in FMT
 (tensors that are floating, at least 2-d with a last dimension of at least 16; ``--keep REGEX``
 leaves matching names in float). The output is written atomically (temporary file, then rename).
+A Slice-and-Scale conversion prints its conversion report, one line per weight and a total
+(``slimops.slicescale.report``), unless ``--no-report``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounding", default="nearest", choices=("nearest", "truncate"),
                    help="element rounding of Slice-and-Scale")
     p.add_argument("--keep", default=None, help="regex of tensor names to keep in float when quantizing")
+    p.add_argument("--no-report", action="store_true",
+                   help="do not print the conversion report (per weight: lossless, saturated, flushed, clamped "
+                        "and NaN blocks)")
 
 
 def main(args) -> int:
@@ -40,4 +45,9 @@ def main(args) -> int:
         return 2
     print(f"slimops convert: {args.input} -> {args.output}: {summary['mode']} to {summary['format']}, "
           f"{summary['mx_weights']} MX weights, {summary['other_tensors']} other tensors, {summary['bytes']} bytes")
+    if summary["reports"] and not args.no_report:
+        from .report import format_table
+
+        print("conversion report (blocks; lossless: every value kept):")
+        print(format_table(summary["reports"]))
     return 0

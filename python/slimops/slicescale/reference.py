@@ -92,35 +92,72 @@ def convert_codes(codes: torch.Tensor, shift: torch.Tensor, src: MXFormat, dst: 
     return out, special
 
 
+def element_flags(codes: torch.Tensor, out: torch.Tensor, shift: torch.Tensor, src: MXFormat,
+                  dst: MXFormat) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The conversion report's element flags (``ConversionReport``): with ``v`` the source value
+    times ``2**-shift`` and ``t`` the target's (both exact in fp32): inexact ``t != v``, saturated
+    ``|v| > max``, flushed ``v != 0 and t == 0``; none for NaN/Inf source codes."""
+    v = element_values(codes, src) * mxref.exp2_f32(-shift)
+    t = element_values(out, dst)
+    finite = torch.isfinite(v)
+    return (t != v) & finite, (v.abs() > dst.max_value) & finite, (v != 0) & (t == 0) & finite
+
+
+# The conversion report's counts, in the order of ReportCount (kernels/slicescale/slicescale_element.cuh).
+REPORT_FIELDS = ("lossless", "scale_clamped", "nan", "saturated", "flushed")
+
+
+def _blocks_any(x: torch.Tensor, nblocks: int, block_size: int) -> torch.Tensor:
+    """(rows, L) bool -> (rows, nblocks): any element of the block."""
+    pad = nblocks * block_size - x.shape[1]
+    return torch.nn.functional.pad(x, (0, pad)).view(x.shape[0], nblocks, block_size).any(dim=-1)
+
+
 def convert_2d(data: torch.Tensor, scales: torch.Tensor, src: MXFormat, dst: MXFormat, block_size: int,
-               length: int, rounding: str = "nearest") -> tuple[torch.Tensor, torch.Tensor]:
-    """(packed data, scales) of ``src`` in the canonical layout -> the same in ``dst``."""
+               length: int, rounding: str = "nearest", out: "tuple | None" = None,
+               counts: "torch.Tensor | None" = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(packed data, scales) of ``src`` in the canonical layout -> the same in ``dst`` (into ``out``,
+    a pair of (rows, bytes) and (rows, nblocks) uint8 tensors, when given). With ``counts`` (int64,
+    ``len(REPORT_FIELDS)``), the conversion report's block counts are written there."""
     check_pair(src, dst)
-    if src == dst:
-        return data.clone(), scales.clone()
     rows = data.shape[0]
     nblocks = -(-length // block_size)
-    out_data = torch.empty(rows, dst.packed_bytes(length), dtype=torch.uint8, device=data.device)
-    out_scales = torch.empty(rows, nblocks, dtype=torch.uint8, device=data.device)
-    if rows * length == 0:
-        out_scales.copy_(convert_scales(scales.to(torch.int64), delta_of(src, dst)).to(torch.uint8))
-        return out_data, out_scales
-    step = max(1, CHUNK_ELEMS // length)
+    if out is None:
+        out = (torch.empty(rows, dst.packed_bytes(length), dtype=torch.uint8, device=data.device),
+               torch.empty(rows, nblocks, dtype=torch.uint8, device=data.device))
+    out_data, out_scales = out
+    tally = torch.zeros(len(REPORT_FIELDS), dtype=torch.int64, device=data.device)
     delta = delta_of(src, dst)
-    for r0 in range(0, rows, step):
+    if rows * length == 0:
+        out_scales.copy_(convert_scales(scales.to(torch.int64), delta).to(torch.uint8))
+    step = max(1, CHUNK_ELEMS // max(length, 1))
+    for r0 in range(0, rows if length else 0, step):
         r1 = min(rows, r0 + step)
         b_src = scales[r0:r1].to(torch.int64)
+        codes = mxref.unpack(data[r0:r1], src.bits, length)
+        if src == dst:  # the identity: a copy (NaN blocks counted as such, the rest lossless)
+            special = ~torch.isfinite(element_values(codes, src))
+            bad = _blocks_any(special, nblocks, block_size) | (b_src == E8M0_NAN)
+            out_data[r0:r1], out_scales[r0:r1] = data[r0:r1], scales[r0:r1]
+            tally[0] += (~bad).sum()
+            tally[2] += bad.sum()
+            continue
         b_dst = convert_scales(b_src, delta)
         shift = torch.where(b_src == E8M0_NAN, torch.zeros_like(b_src), b_dst - b_src)
-        codes = mxref.unpack(data[r0:r1], src.bits, length)
         per_elem = shift.repeat_interleave(block_size, dim=1)[:, :length]
-        out, special = convert_codes(codes, per_elem, src, dst, rounding)
-        pad = nblocks * block_size - length
-        bad = torch.nn.functional.pad(special, (0, pad)).view(r1 - r0, nblocks, block_size).any(dim=-1)
-        bad = bad | (b_src == E8M0_NAN)
+        conv, special = convert_codes(codes, per_elem, src, dst, rounding)
+        bad = _blocks_any(special, nblocks, block_size) | (b_src == E8M0_NAN)
+        if counts is not None:
+            keep = ~bad
+            inexact, sat, ftz = (_blocks_any(f, nblocks, block_size)
+                                 for f in element_flags(codes, conv, per_elem, src, dst))
+            tally += torch.stack([(keep & ~inexact).sum(), (keep & (b_src + delta > 254)).sum(), bad.sum(),
+                                  (keep & sat).sum(), (keep & ftz).sum()])
         b_dst = torch.where(bad, torch.full_like(b_dst, E8M0_NAN), b_dst)
         bad_el = bad.repeat_interleave(block_size, dim=1)[:, :length]
-        out = torch.where(bad_el, torch.full_like(out, dst.max_code), out)
-        out_data[r0:r1] = mxref.pack(out, dst.bits)
+        conv = torch.where(bad_el, torch.full_like(conv, dst.max_code), conv)
+        out_data[r0:r1] = mxref.pack(conv, dst.bits)
         out_scales[r0:r1] = b_dst.to(torch.uint8)
+    if counts is not None:
+        counts.copy_(tally)
     return out_data, out_scales

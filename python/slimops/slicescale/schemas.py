@@ -5,6 +5,11 @@
 ``mx_dequantize`` and returns the same tensor packed in ``dst_fmt`` (same axis
 and block size), without going through a high-precision tensor. Not
 differentiable (uint8 in, uint8 out).
+
+``mx_convert_out(..., rounding, out_data, out_scales, counts=None)`` writes the same bytes into the
+caller's tensors (straight into them when the blocked axis is their last and they are contiguous,
+else through a temporary) and, with ``counts`` (int64, ``NUM_COUNTS``), the conversion report's
+block counts (``REPORT_FIELDS``): lossless, scale clamped, NaN, saturated, flushed to zero.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import torch
 
 from ..mx.formats import BLOCK_SIZES, MXFormat, get_format
 from .._library import check, lib
-from .reference import ROUNDINGS, check_pair
+from .reference import REPORT_FIELDS, ROUNDINGS, check_pair
 
 OPS = ("mx_convert",)
 
@@ -21,6 +26,13 @@ lib.define(
     "mx_convert(Tensor data, Tensor scales, str src_fmt, str dst_fmt, int block_size, int axis, int length, "
     "str rounding=\"nearest\") -> (Tensor data, Tensor scales)"
 )
+lib.define(
+    "mx_convert_out(Tensor data, Tensor scales, str src_fmt, str dst_fmt, int block_size, int axis, int length, "
+    "str rounding, Tensor(a!) out_data, Tensor(b!) out_scales, Tensor(c!)? counts=None) -> ()"
+)
+# The conversion report's counts (``counts``, int64), in the order of ReportCount in
+# kernels/slicescale/slicescale_element.cuh.
+NUM_COUNTS = len(REPORT_FIELDS)
 
 
 def packed_shape(shape, axis: int, n: int) -> list[int]:
@@ -73,3 +85,31 @@ def _mx_convert_fake(data, scales, src_fmt, dst_fmt, block_size, axis, length, r
     _, dst, ax = check_convert_args(data, scales, src_fmt, dst_fmt, block_size, axis, length, rounding)
     out = data.new_empty(packed_shape(data.shape, ax, dst.packed_bytes(length)), dtype=torch.uint8)
     return out, scales.new_empty(scales.shape, dtype=torch.uint8)
+
+
+def check_convert_out(data: torch.Tensor, dst: MXFormat, ax: int, length: int, block_size: int, out_data, out_scales,
+                      counts) -> None:
+    """``mx_convert_out``'s buffers: the result's shapes, uint8 (scales: or float8_e8m0fnu), data's device;
+    ``counts`` None or a contiguous int64 tensor of NUM_COUNTS on that device."""
+    for name, t, shape, dtypes in (
+            ("out_data", out_data, packed_shape(data.shape, ax, dst.packed_bytes(length)), (torch.uint8,)),
+            ("out_scales", out_scales, packed_shape(data.shape, ax, -(-length // block_size)),
+             (torch.uint8, torch.float8_e8m0fnu))):
+        check(isinstance(t, torch.Tensor), TypeError, f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        check(t.dtype in dtypes, TypeError, f"{name} must be {' or '.join(map(str, dtypes))}, got {t.dtype}")
+        check(list(t.shape) == shape, ValueError, f"{name} has shape {list(t.shape)}, expected {shape} "
+                                                  f"({length} {dst.name} elements along axis {ax})")
+        check(t.device == data.device, ValueError, f"{name} must be on {data.device}, got {t.device}")
+    if counts is not None:
+        check(isinstance(counts, torch.Tensor) and counts.dtype == torch.int64, TypeError,
+              f"counts must be an int64 tensor, got {getattr(counts, 'dtype', type(counts).__name__)}")
+        check(tuple(counts.shape) == (NUM_COUNTS,) and counts.is_contiguous(), ValueError,
+              f"counts must be a contiguous tensor of shape ({NUM_COUNTS},), got {tuple(counts.shape)}")
+        check(counts.device == data.device, ValueError, f"counts must be on {data.device}, got {counts.device}")
+
+
+@torch.library.register_fake("slimops::mx_convert_out")
+def _mx_convert_out_fake(data, scales, src_fmt, dst_fmt, block_size, axis, length, rounding, out_data, out_scales,
+                         counts=None):
+    _, dst, ax = check_convert_args(data, scales, src_fmt, dst_fmt, block_size, axis, length, rounding)
+    check_convert_out(data, dst, ax, length, block_size, out_data, out_scales, counts)

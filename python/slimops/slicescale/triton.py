@@ -12,6 +12,9 @@ special: a NaN/Inf source code). One program converts ``R`` (row, block) pairs:
    elements that overlap each byte, their codes looked up again (cheap: the loads hit
    the same lines), so every byte is written once, whole.
 
+With a ``counts`` tensor (the conversion report) the table also carries each code's report
+flags, ORed per block in step 1 and added to the counts with one atomic per program and count.
+
 On CPU tensors it runs in the Triton interpreter (TRITON_INTERPRET=1); nothing here
 uses float arithmetic, so the interpreter and a GPU give the same bits.
 """
@@ -27,6 +30,7 @@ import triton.language as tl
 from .._triton import launch as _launch
 from ..mx.formats import MXFormat
 from . import reference
+from .cpu import new_outputs
 
 TILE_ELEMS = 4096
 INTERPRET_TILE_ELEMS = 8192
@@ -47,9 +51,10 @@ def _src_code(data_ptr, row_off, e, valid, SBITS: tl.constexpr, SRC_NBYTES_GUARD
 
 
 @triton.jit
-def _mx_convert_kernel(data_ptr, scale_ptr, table_ptr, out_ptr, out_scale_ptr, npairs, nblocks, L, src_nbytes,
-                       dst_nbytes, R: tl.constexpr, BS: tl.constexpr, SBITS: tl.constexpr, DBITS: tl.constexpr,
-                       DELTA: tl.constexpr, MAX_CODE: tl.constexpr, NE: tl.constexpr, OBP: tl.constexpr):
+def _mx_convert_kernel(data_ptr, scale_ptr, table_ptr, out_ptr, out_scale_ptr, counts_ptr, npairs, nblocks, L,
+                       src_nbytes, dst_nbytes, R: tl.constexpr, BS: tl.constexpr, SBITS: tl.constexpr,
+                       DBITS: tl.constexpr, DELTA: tl.constexpr, MAX_CODE: tl.constexpr, NE: tl.constexpr,
+                       OBP: tl.constexpr, REPORT: tl.constexpr):
     pid = tl.program_id(0)
     p = pid.to(tl.int64) * R + tl.arange(0, R)
     ok = p < npairs
@@ -66,6 +71,16 @@ def _mx_convert_kernel(data_ptr, scale_ptr, table_ptr, out_ptr, out_scale_ptr, n
     t = tl.load(table_ptr + shift[:, None] * 256 + code, mask=valid, other=0)
     bad = (tl.max((t >> 8) & 1, axis=1) > 0) | (b_src == 255)
     tl.store(out_scale_ptr + p, tl.where(bad, 255, b_dst).to(tl.uint8), mask=ok)
+    if REPORT:  # the conversion report: the table's flags (bits 9..11) ORed per block, one atomic per count
+        keep = ok & ~bad
+        inexact = tl.max((t >> 9) & 1, axis=1) > 0
+        sat = tl.max((t >> 10) & 1, axis=1) > 0
+        ftz = tl.max((t >> 11) & 1, axis=1) > 0
+        tl.atomic_add(counts_ptr + 0, tl.sum((keep & ~inexact).to(tl.int64), axis=0))
+        tl.atomic_add(counts_ptr + 1, tl.sum((keep & (b_src + DELTA > 254)).to(tl.int64), axis=0))
+        tl.atomic_add(counts_ptr + 2, tl.sum((ok & bad).to(tl.int64), axis=0))
+        tl.atomic_add(counts_ptr + 3, tl.sum((keep & sat).to(tl.int64), axis=0))
+        tl.atomic_add(counts_ptr + 4, tl.sum((keep & ftz).to(tl.int64), axis=0))
     # 2. the target bytes, each from the elements overlapping it
     OB: tl.constexpr = BS * DBITS // 8
     cols = tl.arange(0, OBP)[None, :]  # OBP: OB rounded up to a power of two (6-bit targets)
@@ -87,13 +102,17 @@ def _mx_convert_kernel(data_ptr, scale_ptr, table_ptr, out_ptr, out_scale_ptr, n
 
 @functools.lru_cache(maxsize=None)
 def _table_cpu(src: MXFormat, dst: MXFormat, rounding: str) -> torch.Tensor:
-    """(delta + 1, 256) int32: target code | special << 8, for every source code and shift."""
+    """(delta + 1, 256) int32: target code | special << 8 | report flags (inexact, saturated, flushed)
+    << 9, for every source code and shift."""
     delta = reference.delta_of(src, dst)
     codes = torch.arange(256, dtype=torch.int64) & ((1 << src.bits) - 1)
     rows = []
     for d in range(delta + 1):
-        out, special = reference.convert_codes(codes, torch.full_like(codes, d), src, dst, rounding)
-        rows.append(out | (special.to(torch.int64) << 8))
+        shift = torch.full_like(codes, d)
+        out, special = reference.convert_codes(codes, shift, src, dst, rounding)
+        flags = sum(f.to(torch.int64) << (9 + i) for i, f in
+                    enumerate(reference.element_flags(codes, out, shift, src, dst)))
+        rows.append(out | (special.to(torch.int64) << 8) | flags)
     return torch.stack(rows).to(torch.int32).contiguous()
 
 
@@ -107,13 +126,15 @@ def _table_on(src: MXFormat, dst: MXFormat, rounding: str, device: str) -> torch
     return _table_cpu(src, dst, rounding).to(device)
 
 
-
 def convert_2d(data: torch.Tensor, scales: torch.Tensor, src: MXFormat, dst: MXFormat, block_size: int,
-               length: int, rounding: str = "nearest"):
+               length: int, rounding: str = "nearest", out: "tuple | None" = None,
+               counts: "torch.Tensor | None" = None):
+    """Into ``out`` (contiguous) when given; the report into ``counts`` (zeroed here, added to by the kernel)."""
     rows = data.shape[0]
     nblocks = -(-length // block_size)
-    out_data = torch.empty(rows, dst.packed_bytes(length), dtype=torch.uint8, device=data.device)
-    out_scales = torch.empty(rows, nblocks, dtype=torch.uint8, device=data.device)
+    out_data, out_scales = new_outputs(rows, length, dst, block_size, data.device) if out is None else out
+    if counts is not None:
+        counts.zero_()
     npairs = rows * nblocks
     if npairs == 0:
         return out_data, out_scales
@@ -122,8 +143,9 @@ def convert_2d(data: torch.Tensor, scales: torch.Tensor, src: MXFormat, dst: MXF
     grid = (triton.cdiv(npairs, r),)
     ne = {2: 4, 4: 2, 6: 2}[dst.bits]
     _launch(_mx_convert_kernel, grid, data.device, data, scales, _table(src, dst, rounding, data.device), out_data,
-            out_scales, npairs, nblocks, length, data.shape[1], out_data.shape[1], R=r, BS=block_size,
-            SBITS=src.bits, DBITS=dst.bits, DELTA=reference.delta_of(src, dst), MAX_CODE=dst.max_code, NE=ne,
-            OBP=triton.next_power_of_2(block_size * dst.bits // 8),
+            out_scales, out_scales if counts is None else counts, npairs, nblocks, length, data.shape[1],
+            out_data.shape[1], R=r, BS=block_size, SBITS=src.bits, DBITS=dst.bits,
+            DELTA=reference.delta_of(src, dst), MAX_CODE=dst.max_code, NE=ne,
+            OBP=triton.next_power_of_2(block_size * dst.bits // 8), REPORT=counts is not None,
             num_warps=NUM_WARPS)
     return out_data, out_scales

@@ -1,0 +1,209 @@
+// The SIMD chunk kernels of the Slice-and-Scale CPU fast path (slicescale_cpu.cpp, driven by
+// slicescale_drive.h): each converts a chunk of whole bytes of full blocks whose scale shifts by the
+// pair's delta (no clamp, no NaN scale), and returns element bit masks: NaN/Inf source codes
+// (their blocks go back through the general path) and, with REPORT, the report flags (inexact,
+// saturated, flushed to zero). Bit-exact with the reference: the tables are made by the same
+// element function (convert_element), and the MXINT arithmetic is checked against it by the tests.
+//
+// * Avx2Chunk (AVX2, and AVX-512 without VBMI), 32 elements:
+//   - MXINT: arithmetic on the two's-complement code q (sign-extended to a byte), k = bits_src -
+//     bits_dst: nearest even q' = (q + 2^(k-1) - 1 + bit k of q) >> k (a saturating add: where it
+//     saturates, the result clamps anyway), toward zero q' = (q + (q < 0 ? 2^k - 1 : 0)) >> k, then
+//     clamp to +-(2^(b-1) - 1);
+//   - MXFP8: the 7-bit magnitude looked up in 8 registers of 16 entries (pshufb on the low nibble,
+//     a blend tree on bits 4..6), the sign ORed back; MXFP6: 2 registers and one blend.
+// * VbmiChunk (AVX-512 VBMI, in a `#pragma GCC target("avx512vbmi")` region), 64 elements: 8-bit
+//   codes through the 256-entry table in four registers (two vpermi2b and a blend on bit 7), 6- and
+//   4-bit codes spread to bytes with vpermb + vpmultishiftqb and looked up with one vpermb (the
+//   64-entry table repeats with the code width, so the bits above the code are ignored).
+// Packing (both): vpmaddubsw / vpmaddwd put 2, 4 or 4 codes of 4, 2 or 6 bits into one word or
+// dword, then a narrowing move (or a byte shuffle for 6 bits) stores the packed bytes.
+
+#if defined(__AVX2__)
+
+static inline uint32_t movemask_bit(__m256i x, int bit) {  // bit `bit` of every byte
+  return (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(x, 7 - bit));
+}
+
+// 32 codes (one per byte, flag bit 7 ignored) -> 32 * DBITS / 8 packed bytes.
+template <int DBITS>
+static inline void pack32(__m256i r, uint8_t* out) {
+  if (DBITS == 4) {
+    const __m256i w = _mm256_maddubs_epi16(r, _mm256_set1_epi16(0x1001));
+    const __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi16(w, w), 0x08);
+    _mm_storeu_si128((__m128i*)out, _mm256_castsi256_si128(p));
+  } else if (DBITS == 2) {
+    const __m256i w = _mm256_madd_epi16(_mm256_maddubs_epi16(r, _mm256_set1_epi16(0x0401)),
+                                        _mm256_set1_epi32(0x00100001));
+    const __m256i p = _mm256_shuffle_epi8(w, _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                                              -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1,
+                                                              -1, -1, -1, -1));
+    const __m256i q = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+    _mm_storel_epi64((__m128i*)out, _mm256_castsi256_si128(q));
+  } else {  // 6 bits: 24-bit dwords, three bytes of each kept
+    const __m256i w = _mm256_madd_epi16(_mm256_maddubs_epi16(r, _mm256_set1_epi16(0x4001)),
+                                        _mm256_set1_epi32(0x10000001));
+    const __m256i p = _mm256_shuffle_epi8(w, _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1,
+                                                              0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1,
+                                                              -1));
+    const __m256i q = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 0, 0));
+    _mm_storeu_si128((__m128i*)out, _mm256_castsi256_si128(q));
+    _mm_storel_epi64((__m128i*)(out + 16), _mm256_extracti128_si256(q, 1));
+  }
+}
+
+// 32 * SBITS / 8 packed bytes -> 32 codes, one per byte (with `more`, 6-bit codes are read with a
+// full 32-byte load: the next chunk's bytes follow).
+template <int SBITS>
+static inline __m256i unpack32(const uint8_t* in, bool more) {
+  if (SBITS == 8) return _mm256_loadu_si256((const __m256i*)in);
+  if (SBITS == 6) {
+    const __m256i x = more ? _mm256_loadu_si256((const __m256i*)in)
+                           : _mm256_maskload_epi32((const int*)in, _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0));
+    const __m256i y = _mm256_permutevar8x32_epi32(x, _mm256_setr_epi32(0, 1, 2, 0, 3, 4, 5, 0));
+    const __m256i w = _mm256_shuffle_epi8(y, _mm256_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1, 0,
+                                                              1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1));
+    return _mm256_or_si256(
+        _mm256_or_si256(_mm256_and_si256(w, _mm256_set1_epi32(0x3F)),
+                        _mm256_and_si256(_mm256_slli_epi32(w, 2), _mm256_set1_epi32(0x3F00))),
+        _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi32(w, 4), _mm256_set1_epi32(0x3F0000)),
+                        _mm256_and_si256(_mm256_slli_epi32(w, 6), _mm256_set1_epi32(0x3F000000))));
+  }
+  const __m128i x = _mm_loadu_si128((const __m128i*)in);  // 4 bits
+  const __m128i nib = _mm_set1_epi8(0x0F);
+  const __m128i lo = _mm_and_si128(x, nib), hi = _mm_and_si128(_mm_srli_epi16(x, 4), nib);
+  return _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
+}
+
+template <int SRC, int DST, bool REPORT>
+struct Avx2Chunk {
+  static constexpr int kElems = 32;
+  static constexpr Format s = format_of(SRC), d = format_of(DST);
+  static constexpr int kTables = s.is_int ? 0 : 1 << (s.bits - 5);  // FP magnitudes: 128 or 32 entries
+  static constexpr int k = s.bits - d.bits, lim = (1 << (d.bits - 1)) - 1;  // MXINT
+  __m256i t[kTables > 0 ? kTables : 1], f[kTables > 0 ? kTables : 1];
+  // Constants kept in memory and used as operands (GCC otherwise rebuilds each set1 inside the loop).
+  __m256i sign_bit, nibble, one, bias, kmask, srai_keep, srai_sign, lo_lim, hi_lim, code_mask, big_hi, big_lo;
+  bool truncate;
+
+  Avx2Chunk(const Tables& tab, bool trunc) : truncate(trunc) {
+    for (int h = 0; h < kTables; ++h) {
+      t[h] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(tab.code + 16 * h)));
+      f[h] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(tab.flags + 16 * h)));
+    }
+    __m256i* all[] = {&sign_bit, &nibble, &one, &bias, &kmask, &srai_keep, &srai_sign, &lo_lim, &hi_lim,
+                      &code_mask, &big_hi, &big_lo};
+    sign_bit = _mm256_set1_epi8((char)(1 << (s.bits - 1)));
+    nibble = _mm256_set1_epi8(0x0F);
+    one = _mm256_set1_epi8(1);
+    bias = _mm256_set1_epi8((char)(k > 0 ? (1 << (k - 1)) - 1 : 0));
+    kmask = _mm256_set1_epi8((char)((1 << k) - 1));
+    srai_keep = _mm256_set1_epi8((char)(0xFF >> k));
+    srai_sign = _mm256_set1_epi8((char)(0x80 >> k));
+    lo_lim = _mm256_set1_epi8((char)-lim);
+    hi_lim = _mm256_set1_epi8((char)lim);
+    code_mask = _mm256_set1_epi8((char)((1 << d.bits) - 1));
+    big_hi = _mm256_set1_epi8((char)(lim << k));
+    big_lo = _mm256_set1_epi8((char)-(lim << k));
+    for (__m256i* v : all) __asm__("" : "+x"(*v));  // opaque: used from memory, not rebuilt in the loop
+  }
+
+  // Arithmetic shift right of signed bytes by k.
+  inline __m256i srai8(__m256i x) const {
+    const __m256i u = _mm256_and_si256(_mm256_srli_epi16(x, k), srai_keep);
+    return _mm256_sub_epi8(_mm256_xor_si256(u, srai_sign), srai_sign);
+  }
+
+  // The magnitude lookup: 16-entry registers r[], indexed by the low nibble, chosen by bits 4.. of m.
+  inline __m256i walk(const __m256i* r, __m256i m) const {
+    const __m256i lo = _mm256_and_si256(m, nibble);
+    const __m256i s4 = _mm256_slli_epi16(m, 3);
+    if (kTables == 2) return _mm256_blendv_epi8(_mm256_shuffle_epi8(r[0], lo), _mm256_shuffle_epi8(r[1], lo), s4);
+    __m256i a[4];
+    for (int i = 0; i < 4; ++i)
+      a[i] = _mm256_blendv_epi8(_mm256_shuffle_epi8(r[2 * i], lo), _mm256_shuffle_epi8(r[2 * i + 1], lo), s4);
+    const __m256i s5 = _mm256_slli_epi16(m, 2);
+    const __m256i b0 = _mm256_blendv_epi8(a[0], a[1], s5), b1 = _mm256_blendv_epi8(a[2], a[3], s5);
+    return _mm256_blendv_epi8(b0, b1, _mm256_slli_epi16(m, 1));
+  }
+
+  // n <= 64 scale bytes -> byte + delta; returns a bit per byte that is NaN or clamps (> 254 - delta).
+  static inline uint64_t scales(const uint8_t* in, uint8_t* out, int n) {
+    constexpr uint32_t delta = (uint32_t)(s.emax - d.emax);
+    uint64_t bad = 0;
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+      const __m256i b = _mm256_loadu_si256((const __m256i*)(in + i));
+      _mm256_storeu_si256((__m256i*)(out + i), _mm256_add_epi8(b, _mm256_set1_epi8((char)delta)));
+      const __m256i ok = _mm256_cmpeq_epi8(_mm256_min_epu8(b, _mm256_set1_epi8((char)(254u - delta))), b);
+      bad |= (uint64_t)(uint32_t)~_mm256_movemask_epi8(ok) << i;
+    }
+    for (; i < n; ++i) {
+      const uint32_t b = in[i];
+      out[i] = (uint8_t)(b + delta);
+      bad |= (uint64_t)(b > 254u - delta) << i;
+    }
+    return bad;
+  }
+
+  // One bit per block of BS elements from the group's element bits w (64 * BS bits): any bit set.
+  template <int BS>
+  static inline uint64_t group_bits(const uint64_t* w) {
+    const __m256i z = _mm256_setzero_si256();
+    uint64_t r = 0;
+    for (int i = 0; i < BS / 4; ++i) {
+      const __m256i v = _mm256_load_si256((const __m256i*)(w + 4 * i));
+      if (BS == 64) {
+        r |= (uint64_t)(~_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(v, z))) & 0xF) << (4 * i);
+      } else if (BS == 32) {
+        r |= (uint64_t)(~_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v, z))) & 0xFF) << (8 * i);
+      } else {
+        const uint32_t zero = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi16(v, z));
+        r |= (uint64_t)(~_pext_u32(zero, 0x55555555u) & 0xFFFF) << (16 * i);
+      }
+    }
+    return r;
+  }
+
+  inline void run(const uint8_t* in, uint8_t* out, bool more, Masks& mk) const {
+    const __m256i c = unpack32<s.bits>(in, more);
+    __m256i r;
+    if (s.is_int) {
+      __m256i q = c;
+      if (s.bits < 8) q = _mm256_sub_epi8(_mm256_xor_si256(q, sign_bit), sign_bit);  // sign-extended
+      __m256i y;
+      if (!truncate) {
+        const __m256i lsb = _mm256_and_si256(_mm256_srli_epi16(q, k), one);
+        y = srai8(_mm256_adds_epi8(q, _mm256_add_epi8(lsb, bias)));
+      } else {
+        y = srai8(_mm256_add_epi8(q, _mm256_and_si256(_mm256_cmpgt_epi8(_mm256_setzero_si256(), q), kmask)));
+      }
+      y = _mm256_min_epi8(_mm256_max_epi8(y, lo_lim), hi_lim);
+      r = _mm256_and_si256(y, code_mask);
+      if (REPORT) {
+        const __m256i zero = _mm256_setzero_si256();
+        const __m256i big = _mm256_or_si256(_mm256_cmpgt_epi8(q, big_hi), _mm256_cmpgt_epi8(big_lo, q));
+        const __m256i exact = _mm256_cmpeq_epi8(_mm256_and_si256(q, kmask), zero);
+        const uint32_t m_big = (uint32_t)_mm256_movemask_epi8(big);
+        mk.saturated = m_big;
+        mk.inexact = m_big | ~(uint32_t)_mm256_movemask_epi8(exact);
+        mk.flushed = (uint32_t)_mm256_movemask_epi8(
+            _mm256_andnot_si256(_mm256_cmpeq_epi8(q, zero), _mm256_cmpeq_epi8(y, zero)));
+      }
+    } else {
+      const __m256i m = _mm256_andnot_si256(sign_bit, c);
+      r = walk(t, m);
+      if (s.bits == 8) mk.special = (uint32_t)_mm256_movemask_epi8(r);
+      r = _mm256_or_si256(r, _mm256_srli_epi16(_mm256_and_si256(c, sign_bit), s.bits - d.bits));
+      if (REPORT) {
+        const __m256i fl = walk(f, m);
+        mk.inexact = movemask_bit(fl, 0);
+        mk.saturated = movemask_bit(fl, 1);
+        mk.flushed = movemask_bit(fl, 2);
+      }
+    }
+    pack32<d.bits>(r, out);
+  }
+};
+
+#endif  // __AVX2__
