@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-import torch
+# torch.compile's on-disk cache, per checkout: the default (/tmp/torchinductor_$USER) is shared by every
+# checkout on the machine, and a graph cached by one whose op schemas differ is replayed by another.
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "inductor"))
+
+import torch  # noqa: E402
 
 # Without a GPU, Triton kernels run in its interpreter on CPU tensors; this must be
 # set before triton is first imported.

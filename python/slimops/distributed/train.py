@@ -447,6 +447,7 @@ def _cli() -> None:
     try:
         p = parser()
         args = p.parse_args()
+        check_args(p, args)  # usage errors exit 2 before anything starts
         fault = Fault.parse(args.inject_fault) if args.inject_fault else None
         phase = "training"
         main(None, fault)
