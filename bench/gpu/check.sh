@@ -89,8 +89,11 @@ build() {
         export PATH=$PATH:/usr/local/cuda/bin
         "$PY" -m pip install --no-build-isolation --no-deps --no-index -v -e . || return 1
     fi
-    "$PY" -m slimops info || return 1
-    if [ "$DRY" = 1 ]; then "$PY" -c "import slimops._C"; else "$PY" -c "import slimops._C, slimops._C_cuda"; fi
+    local built="native_cuda_built"
+    [ "$DRY" = 1 ] && built="native_cpu_built"
+    "$PY" -m slimops info > "$WORK/info.txt" || { cat "$WORK/info.txt"; return 1; }
+    cat "$WORK/info.txt"
+    grep -Eq "^$built +True" "$WORK/info.txt" || { echo "slimops info does not say $built True"; return 1; }
 }
 
 check() {

@@ -29,7 +29,7 @@ def main(family: str, cases, backends=("native",), after=None) -> int:
         print(f"memcheck_{family}: --device cuda, but torch sees no CUDA device")
         return 2
     t0 = time.perf_counter()
-    rows = list(check.check_cases(family, cases, args.device, list(backends), reference_device="cpu").values())
+    rows = list(check.check_cases(family, cases, args.device, list(backends)).values())
     if after is not None:
         print(after(args.device))
     if args.device == "cuda":

@@ -6,7 +6,8 @@ a function ``cases()`` returning :class:`Case` objects, listed in :data:`CHECKS`
 case and device, each implementation the family declares for the case's op and
 dtype (``register_family``, the table ``slimops info`` prints) is forced with
 ``use_backend(name)`` and its outputs are compared with the reference's on the
-same inputs:
+same inputs (the reference run on the CPU: the bits every device must give; off the CPU the
+reference on the device is one more row):
 
 * bit for bit (``tol=None``): the count of elements whose bits differ, NaN
   payloads included;
@@ -196,10 +197,11 @@ def compare(row: Row, got, want, tol, label: str) -> None:
 
 
 def backends_of(family: str, op: str, device: str, dtype) -> list:
-    """``[(backend, reason it cannot run or None)]``: what the family declares for ``op`` on ``device``."""
+    """``[(backend, reason it cannot run or None)]``: what the family declares for ``op`` on ``device``, and
+    off the CPU the reference itself (the default kernel there too, compared with its run on the CPU)."""
     if op not in _backend.families().get(family, {}):
         return [("reference", None)]  # the op has only its reference: checked against the case's oracle
-    out = []
+    out = [] if device == "cpu" else [("reference", None)]
     for impl in _backend.declared(family, op, device, dtype):
         try:
             with _backend.use_backend(impl):
@@ -216,10 +218,10 @@ def _first_line(e: BaseException) -> str:
 
 
 def check_cases(family: str, cases: Sequence[Case], device: str, only: Optional[Sequence[str]] = None,
-                reference_device: Optional[str] = None, rows: Optional[dict] = None) -> dict:
+                rows: Optional[dict] = None) -> dict:
     """Run ``cases`` of ``family`` on ``device`` under every backend it declares (``only`` these, when given)
-    and compare with the reference, run on ``reference_device`` (default: the same device). Returns the rows,
-    keyed by (family, op, dtype, backend, device); ``rows`` given: added to it."""
+    and compare with the reference run on the CPU on the same inputs (the bits every device must give).
+    Returns the rows, keyed by (family, op, dtype, backend, device); ``rows`` given: added to it."""
     rows = {} if rows is None else rows
 
     def row(op, dtype, backend) -> Row:
@@ -244,7 +246,7 @@ def check_cases(family: str, cases: Sequence[Case], device: str, only: Optional[
         label = f"{case.op} {case.label}".strip()
         try:
             args = case.make(device)
-            ref_args = args if reference_device in (None, device) else case.make(reference_device)
+            ref_args = args if device == "cpu" else case.make("cpu")
             if case.oracle is not None:
                 want = case.oracle(*ref_args)
             else:

@@ -103,12 +103,12 @@ def _backward_case(spec, dtype):
     make_fwd = _make(spec, dtype)
 
     def make(device):
-        h, a_src, a_dst, indptr, indices = make_fwd(device)
-        with use_backend("reference"):  # the forward's out and lse, as autograd saves them
+        h, a_src, a_dst, indptr, indices = make_fwd("cpu")
+        with use_backend("reference"):  # the forward's out and lse, as autograd saves them (the same on every device)
             out, lse = torch.ops.slimops.gat_forward(h, a_src, a_dst, indptr, indices, SLOPE, p, DROPOUT_SEED,
                                                      DROPOUT_OFFSET)
-        grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(3)).to(dtype).to(device)
-        return grad, h, a_src, a_dst, indptr, indices, out, lse
+        grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(3)).to(dtype)
+        return tuple(t.to(device) for t in (grad, h, a_src, a_dst, indptr, indices, out, lse))
 
     return Case("gat_backward", make,
                 lambda *a: torch.ops.slimops.gat_backward(*a, SLOPE, p, DROPOUT_SEED, DROPOUT_OFFSET), dtype,
