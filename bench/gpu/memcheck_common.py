@@ -18,7 +18,8 @@ from slimops import check
 
 
 def main(family: str, cases, backends=("native",), after=None) -> int:
-    """Check ``cases`` under ``backends``; then ``after(device)`` (runs checked for memory errors only)."""
+    """Check ``cases`` under ``backends`` and print the table; then ``after(device)`` (runs checked for memory
+    errors only, whose result is not compared)."""
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     p.add_argument("--max-cases", type=int, default=0, help="every k-th case, at most this many (0: all)")
@@ -30,9 +31,10 @@ def main(family: str, cases, backends=("native",), after=None) -> int:
         return 2
     t0 = time.perf_counter()
     rows = list(check.check_cases(family, cases, args.device, list(backends)).values())
-    if after is not None:
-        print(after(args.device))
     if args.device == "cuda":
         torch.cuda.synchronize()
-    return check.report(rows, f"memcheck_{family} on {args.device}, {len(cases)} cases; "
-                              f"{time.perf_counter() - t0:.1f} s")
+    status = check.report(rows, f"memcheck_{family} on {args.device}, {len(cases)} cases; "
+                                f"{time.perf_counter() - t0:.1f} s")
+    if after is not None:  # last: a fault there cannot hide the table above
+        print(after(args.device), flush=True)
+    return status
