@@ -137,8 +137,16 @@ def test_every_family_declares_a_grid_through_the_registry():
     """Each registered family has its check.py, found through slimops.check.CHECKS only, with cases for every
     op it registers (a new family adds the file and the registry line)."""
     for family, ops in slimops._backend.families().items():
-        assert check.CHECKS.get(family) == f"slimops.{family}.check", family
+        assert family in check.CHECKS, f"{family}: no check grid (slimops/{family}/check.py, slimops.check.CHECKS)"
         assert set(ops) <= {c.op for c in check.family_cases(family)}, family
+    assert not check.ungridded(["cpu"])
+
+
+def test_a_registered_family_without_a_grid_is_a_skipped_row(monkeypatch):
+    monkeypatch.setitem(slimops._backend._FAMILIES, "nogrid", {"nogrid_op": {"cpu": {None: ("native",)}}})
+    rows = check.ungridded(["cpu"])
+    assert [(r.family, r.op, r.result) for r in rows] == [("nogrid", "nogrid_op", "skipped")]
+    assert "add slimops/nogrid/check.py" in check.format_table(rows)
 
 
 def test_bad_arguments_exit_2(capsys):

@@ -7,7 +7,7 @@
 #   2 check     slimops check --device cuda
 #   3 tests     the tests that touch CUDA (pytest -p cuda_select, -n 8 when pytest-xdist is there)
 #   4 memcheck  compute-sanitizer memcheck over small cases of each family's CUDA kernels
-#   5 bench     slimops bench --device cuda --quick (the reports as $OUT/bench.tgz)
+#   5 bench     slimops bench --device cuda --quick, kernels and eager peers (the reports as $OUT/bench.tgz)
 #
 # Usage: bash bench/gpu/check.sh [--dry-run]
 #   --dry-run  on a machine without a GPU: each step's real command is printed in its log and a CPU
@@ -137,7 +137,9 @@ memcheck() {
 }
 
 bench() {
-    local args=(--device cuda --quick --compile-budget 30)
+    # slimops' kernels, the eager reference, the roofline and PyG: no torch.compile provider fits the cap
+    local args=(--device cuda --quick --providers slimops-native slimops-nvrtc slimops-triton reference-eager
+                alloc-copy slimops reference pyg)
     [ "$DRY" = 1 ] && args=(slicescale --device cpu --quick --providers slimops-native)
     show "$PY" -m slimops bench "${args[@]}" --out "$WORK/bench"
     "$PY" -m slimops bench "${args[@]}" --out "$WORK/bench"

@@ -345,6 +345,13 @@ def run_checks(families: Sequence[str], devices: Sequence[str], only: Optional[S
     return list(rows.values())
 
 
+def ungridded(devices: Sequence[str]) -> list:
+    """Skipped rows for the registered families that declare no grid in :data:`CHECKS` (their kernels unchecked)."""
+    return [Row(f, op, None, "-", d, skipped=f"no check grid: add slimops/{f}/check.py and its line in "
+                                               "slimops.check.CHECKS")
+            for f, ops in _backend.families().items() if f not in CHECKS for op in ops for d in devices]
+
+
 def format_table(rows: Sequence[Row]) -> str:
     head = ("family", "op", "dtype", "backend", "device", "cases", "max error or bit mismatches", "result")
     body = [(r.family, r.op, _SHORT.get(r.dtype, str(r.dtype)), r.backend, r.device, str(r.cases), r.summary(),
@@ -403,7 +410,7 @@ def main(args, devices: Sequence[str]) -> int:
         print(f"slimops: check: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    rows = run_checks(families, devices, only, args.jobs)
+    rows = run_checks(families, devices, only, args.jobs) + ([] if args.family else ungridded(devices))
     return report(rows, f"{', '.join(devices)}; {time.perf_counter() - t0:.1f} s")
 
 
