@@ -1,7 +1,12 @@
-"""Command line: ``slimops info | bench [FAMILY ...] | profile FAMILY`` (also ``python -m slimops ...``).
+"""Command line: ``slimops info | check | bench [FAMILY ...] | profile FAMILY | convert`` (also
+``python -m slimops ...``).
 
 * ``slimops info [--json]``: versions, built native modules, and per family,
   op and device the backends declared, built and picked by ``auto``.
+* ``slimops check [--device cpu|cuda|all] [--family F ...] [--backend B ...]``:
+  every family's kernels against the reference on a quick grid, one table row
+  per family, op, dtype, backend and device; exit status 1 on any mismatch
+  (``slimops.check``).
 * ``slimops bench [FAMILY ...] [--quick] [--device cpu|cuda|all] [--out results/]
   [--providers ...] [suite options]``: the benchmark suites (every family when
   none is named) through the common runner; prints a table per suite and writes
@@ -95,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p_info = sub.add_parser("info", help="versions, built native modules and the backends per family")
     p_info.add_argument("--json", action="store_true", help="print JSON")
+    p_check = sub.add_parser("check", help="every kernel against the reference on a quick grid (exit 1 on a mismatch)")
+    from slimops import check as check_mod
+
+    check_mod.add_arguments(p_check)
     p_bench = sub.add_parser("bench", help="benchmark suites: slimops vs the reference vs peer libraries")
     p_bench.add_argument("families", nargs="*", metavar="FAMILY",
                          help=f"suites to run, from {', '.join(SUITES)} (default: all)")
@@ -182,6 +191,11 @@ def main(argv: "list[str] | None" = None) -> int:
         d = slimops.info()
         print(json.dumps(d, indent=2) if args.json else format_info(d))
         return 0
+    if args.command == "check":
+        from slimops import check as check_mod
+
+        devices = _devices(args.device)
+        return _fail(f"check: {devices}") if isinstance(devices, str) else check_mod.main(args, devices)
     if args.command == "convert":
         from slimops.slicescale import cli as convert_cli
 
