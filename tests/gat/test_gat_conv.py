@@ -79,18 +79,20 @@ def test_dropout_training():
     assert torch.equal(conv(x, ei), conv(x, ei))
 
 
-def test_csr_cache_identity_and_version():
+def test_graph_cache_identity_and_version():
     conv = FusedGATConv(4, 3)
     ei = edge_index("uniform", 20, 3)
-    c1 = conv.csr(ei, 20)
-    assert conv.csr(ei, 20) is c1
+    c1 = conv.graph(ei, 20, 20, 20)
+    assert conv.graph(ei, 20, 20, 20) is c1
     other = ei.clone()  # same shape and values, another tensor: rebuilt
-    assert conv.csr(other, 20) is not c1
-    c2 = conv.csr(other, 20)
+    assert conv.graph(other, 20, 20, 20) is not c1
+    c2 = conv.graph(other, 20, 20, 20)
+    assert conv.graph(other, 20, 21, 20) is not c2  # other sizes: rebuilt
+    c2 = conv.graph(other, 20, 20, 20)
     other[0, 0] = (other[0, 0] + 1) % 20  # in-place change bumps the version: rebuilt
-    c3 = conv.csr(other, 20)
+    c3 = conv.graph(other, 20, 20, 20)
     assert c3 is not c2
-    assert not torch.equal(c3[1], c2[1]) or not torch.equal(c3[0], c2[0])
+    assert not torch.equal(c3.indices, c2.indices) or not torch.equal(c3.indptr, c2.indptr)
 
 
 def test_bad_edge_index():

@@ -1,7 +1,9 @@
 """Kernel registrations (dispatch) of the GAT ops: the reference everywhere, and per device the backend ``resolve`` picks.
 
 Each backend module (``cpu.py``, ``triton.py``, ``cuda.py``) has ``forward``,
-``backward`` with the reference's signatures, on contiguous tensors.
+``backward`` with the reference's signatures, on contiguous tensors. The reference
+checks the CSR's values first on every device (it is the slow path anyway), so a
+malformed CSR on CUDA never reaches a torch op's device-side assert.
 """
 
 from __future__ import annotations
@@ -41,29 +43,29 @@ def _impl(op: str, t: torch.Tensor):
 
 
 def _contig(*ts):
-    return [t.contiguous() for t in ts]
+    return [t if t is None else t.contiguous() for t in ts]
 
 
-def _forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset):
-    n_src = check_forward_args(h, a_src, a_dst, indptr, indices, negative_slope, dropout)[0]
-    args = _contig(h, a_src, a_dst, indptr, indices)
+def _forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset, a_edge=None):
+    n_src = check_forward_args(h, a_src, a_dst, indptr, indices, negative_slope, dropout, a_edge)[0]
+    *args, a_edge = _contig(h, a_src, a_dst, indptr, indices, a_edge)
     mod = _impl("gat_forward", h)
     if mod is None:
-        if h.device.type == "cpu":
-            reference.check_csr_values(args[3], args[4], n_src)
-        return reference.forward(*args, negative_slope, dropout, seed, offset)
-    return mod.forward(*args, negative_slope, dropout, seed, offset)
+        reference.check_csr_values(args[3], args[4], n_src)
+        mod = reference
+    return mod.forward(*args, negative_slope, dropout, seed, offset, a_edge)
 
 
-def _backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed, offset):
-    n_src = check_backward_args(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout)[0]
-    args = _contig(grad_out, h, a_src, a_dst, indptr, indices, out, lse)
+def _backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed, offset,
+              a_edge=None):
+    n_src = check_backward_args(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout,
+                                a_edge)[0]
+    *args, a_edge = _contig(grad_out, h, a_src, a_dst, indptr, indices, out, lse, a_edge)
     mod = _impl("gat_backward", h)
     if mod is None:
-        if h.device.type == "cpu":
-            reference.check_csr_values(args[4], args[5], n_src)
-        return reference.backward(*args, negative_slope, dropout, seed, offset)
-    return mod.backward(*args, negative_slope, dropout, seed, offset)
+        reference.check_csr_values(args[4], args[5], n_src)
+        mod = reference
+    return mod.backward(*args, negative_slope, dropout, seed, offset, a_edge)
 
 
 # The same kernel for every device (None: the default) and for "cpu" and "cuda": it checks the
