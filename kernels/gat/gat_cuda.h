@@ -18,8 +18,9 @@ namespace gat {
 // The backward's transposed index (colptr, csc_edge, csc_row of BackwardPtrs) is built by the caller with
 // guarded torch ops (python/slimops/gat/reference.py, transposed_index); grad_a_edge, when given, must be
 // zero-filled (a position outside every row of a malformed CSR is not written).
-cudaError_t forward_cuda(const GatArgs& a, const ForwardPtrs& p, cudaStream_t stream);
-cudaError_t backward_cuda(const GatArgs& a, const BackwardPtrs& p, cudaStream_t stream);
+// max_blocks caps the grid (<= 0, or above 2^30: 2^30); the warps grid-stride over the (node, head) pairs.
+cudaError_t forward_cuda(const GatArgs& a, const ForwardPtrs& p, cudaStream_t stream, int64_t max_blocks);
+cudaError_t backward_cuda(const GatArgs& a, const BackwardPtrs& p, cudaStream_t stream, int64_t max_blocks);
 
 }  // namespace gat
 }  // namespace slimops

@@ -23,6 +23,7 @@ namespace {
 constexpr int kWarp = 32;
 constexpr int kWarpsPerBlock = 4;
 constexpr int kMaxPerLane = 8;  // C <= 256
+constexpr int64_t kMaxGrid = 1 << 30;
 
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
@@ -229,34 +230,35 @@ Scalars scalars_of(const GatArgs& a) {
                  a.inv_keep, seed_key(a.seed), a.dropout > 0.0f};
 }
 
-constexpr int64_t kMaxGrid = 1 << 30;  // CTAs at most; the kernels grid-stride beyond
-
-unsigned grid_for(int64_t warps) {
+// CTAs at most (kMaxGrid = 2^30 unless the caller asks for fewer, as the tests do to exercise the
+// grid-stride loops); the kernels grid-stride beyond.
+unsigned grid_for(int64_t warps, int64_t max_blocks) {
+  const int64_t cap = max_blocks > 0 && max_blocks < kMaxGrid ? max_blocks : kMaxGrid;
   const int64_t blocks = (warps + kWarpsPerBlock - 1) / kWarpsPerBlock;
-  return (unsigned)(blocks < kMaxGrid ? blocks : kMaxGrid);
+  return (unsigned)(blocks < cap ? blocks : cap);
 }
 
 template <int DT, typename I>
-void launch_forward(const GatArgs& a, const ForwardPtrs& p, cudaStream_t st) {
+void launch_forward(const GatArgs& a, const ForwardPtrs& p, cudaStream_t st, int64_t max_blocks) {
   const Scalars sc = scalars_of(a);
   const int64_t warps = a.n_dst * a.heads;
   if (warps == 0) return;
-  fwd_kernel<DT, I><<<grid_for(warps), kWarp * kWarpsPerBlock, 0, st>>>(
+  fwd_kernel<DT, I><<<grid_for(warps, max_blocks), kWarp * kWarpsPerBlock, 0, st>>>(
       sc, (const void*)p.h, (const void*)p.a_src, (const void*)p.a_dst, (const void*)p.a_edge, (const I*)p.indptr,
       (const I*)p.indices, (void*)p.out, (float*)p.lse);
 }
 
 template <int DT, typename I>
-void launch_backward(const GatArgs& a, const BackwardPtrs& p, cudaStream_t st) {
+void launch_backward(const GatArgs& a, const BackwardPtrs& p, cudaStream_t st, int64_t max_blocks) {
   const Scalars sc = scalars_of(a);
   const int64_t wd = a.n_dst * a.heads, ws = a.n_src * a.heads;
   if (wd > 0)
-    bwd_dst_kernel<DT, I><<<grid_for(wd), kWarp * kWarpsPerBlock, 0, st>>>(
+    bwd_dst_kernel<DT, I><<<grid_for(wd, max_blocks), kWarp * kWarpsPerBlock, 0, st>>>(
         sc, (const void*)p.grad_out, (const void*)p.h, (const void*)p.a_src, (const void*)p.a_dst,
         (const void*)p.a_edge, (const I*)p.indptr, (const I*)p.indices, (const void*)p.out, (const float*)p.lse,
         (float*)p.work, (void*)p.grad_a_dst, (void*)p.grad_a_edge);
   if (ws > 0)
-    bwd_src_kernel<DT, I><<<grid_for(ws), kWarp * kWarpsPerBlock, 0, st>>>(
+    bwd_src_kernel<DT, I><<<grid_for(ws, max_blocks), kWarp * kWarpsPerBlock, 0, st>>>(
         sc, (const void*)p.grad_out, (const void*)p.h, (const void*)p.a_src, (const void*)p.a_dst,
         (const void*)p.a_edge, (const int64_t*)p.colptr, (const I*)p.csc_edge, (const int64_t*)p.csc_row,
         (const float*)p.lse, (const float*)p.work, (void*)p.grad_h, (void*)p.grad_a_src);
@@ -271,19 +273,19 @@ void by_dtype(int dtype, Fn&& fn) {
 
 }  // namespace
 
-cudaError_t forward_cuda(const GatArgs& a, const ForwardPtrs& p, cudaStream_t stream) {
+cudaError_t forward_cuda(const GatArgs& a, const ForwardPtrs& p, cudaStream_t stream, int64_t max_blocks) {
   auto go = [&](auto dt) {
-    if (a.index_bits == 32) launch_forward<decltype(dt)::value, int32_t>(a, p, stream);
-    else launch_forward<decltype(dt)::value, int64_t>(a, p, stream);
+    if (a.index_bits == 32) launch_forward<decltype(dt)::value, int32_t>(a, p, stream, max_blocks);
+    else launch_forward<decltype(dt)::value, int64_t>(a, p, stream, max_blocks);
   };
   by_dtype<int>(a.dtype, go);
   return cudaGetLastError();
 }
 
-cudaError_t backward_cuda(const GatArgs& a, const BackwardPtrs& p, cudaStream_t stream) {
+cudaError_t backward_cuda(const GatArgs& a, const BackwardPtrs& p, cudaStream_t stream, int64_t max_blocks) {
   auto go = [&](auto dt) {
-    if (a.index_bits == 32) launch_backward<decltype(dt)::value, int32_t>(a, p, stream);
-    else launch_backward<decltype(dt)::value, int64_t>(a, p, stream);
+    if (a.index_bits == 32) launch_backward<decltype(dt)::value, int32_t>(a, p, stream, max_blocks);
+    else launch_backward<decltype(dt)::value, int64_t>(a, p, stream, max_blocks);
   };
   by_dtype<int>(a.dtype, go);
   return cudaGetLastError();
