@@ -76,6 +76,29 @@ inline float dot(const float* a, const void* b, int64_t base, int64_t n) {
   return (part[0] + part[1]) + tail;
 }
 
+// x[0, n) = exp_v(x) in whole 16-lane blocks (x holds room up to the next multiple of 16; the extra lanes are
+// scratch), so that a row of a few edges still runs one vector loop rather than a scalar remainder.
+constexpr int64_t kLanes = 16;
+inline int64_t padded(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
+inline void exp_block(float* x, int64_t n) {
+  for (int64_t b = 0; b < padded(n); b += kLanes)
+    for (int l = 0; l < kLanes; ++l) x[b + l] = exp_v(x[b + l]);
+}
+
+// sum of x[0, n): 16 lane-wise partial sums, then a tree (deterministic for a given n).
+inline float sum_lanes(const float* x, int64_t n) {
+  float part[16] = {0.0f};
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16)
+    for (int l = 0; l < 16; ++l) part[l] += x[k + l];
+  float tail = 0.0f;
+  for (; k < n; ++k) tail += x[k];
+  for (int l = 0; l < 8; ++l) part[l] += part[l + 8];
+  for (int l = 0; l < 4; ++l) part[l] += part[l + 4];
+  for (int l = 0; l < 2; ++l) part[l] += part[l + 2];
+  return (part[0] + part[1]) + tail;
+}
+
 // score z of edge (j -> i, CSR position k) and head h: a_src[j] + a_dst[i] (+ a_edge[k]).
 template <int DT>
 inline float score(const void* as, const float* adst, const void* ae, int64_t j, int64_t k, int64_t h, int64_t H) {
@@ -121,25 +144,24 @@ void forward_t(const GatArgs& a, const ForwardPtrs& p) {
         for (int64_t h = 0; h < H; ++h) lse[i * H + h] = -INFINITY;
         continue;
       }
-      if ((int64_t)ebuf.size() < deg * H) ebuf.resize(deg * H);
+      if ((int64_t)ebuf.size() < padded(deg * H)) ebuf.resize(padded(deg * H));
       float* eb = ebuf.data();
       for (int64_t h = 0; h < H; ++h) adst[h] = load<DT>(ad, i * H + h);
       row_scores<DT, I>(a, indices, as, ae, adst.data(), start, deg, eb, hf, row_bytes);
-      for (int64_t h = 0; h < H; ++h) {  // softmax statistics of head h
+      for (int64_t h = 0; h < H; ++h) {  // the max of head h; then e - max
         float* e = eb + h * deg;
         float m = -INFINITY;
         for (int64_t k = 0; k < deg; ++k) {
           e[k] = leaky(e[k], slope);
           m = e[k] > m ? e[k] : m;  // a NaN score is skipped here and poisons the sum below
         }
-        float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-        for (int64_t k = 0; k < deg; ++k) {
-          const float q = exp_v(e[k] - m);  // NaN when every score is -inf, as softmax
-          e[k] = q;
-          s += q;
-        }
-        lse[i * H + h] = m + logf(s);
+        for (int64_t k = 0; k < deg; ++k) e[k] -= m;  // NaN when every score is -inf, as softmax
+        lse[i * H + h] = m;
+      }
+      exp_block(eb, deg * H);
+      for (int64_t h = 0; h < H; ++h) {
+        const float s = sum_lanes(eb + h * deg, deg);
+        lse[i * H + h] += logf(s);
         inv_s[h] = 1.0f / s;
       }
       for (int64_t x = 0; x < HC; ++x) acc[x] = 0.0f;
@@ -209,7 +231,7 @@ void backward_t(const GatArgs& a, const BackwardPtrs& p) {
       const int64_t start = indptr[i], deg = (int64_t)indptr[i + 1] - start;
       for (int64_t h = 0; h < H; ++h) adst[h] = load<DT>(ad, i * H + h), acc[h] = 0.0f;
       if (deg > 0) {
-        if ((int64_t)zbuf.size() < deg * H) zbuf.resize(deg * H), abuf.resize(deg * H);
+        if ((int64_t)zbuf.size() < padded(deg * H)) zbuf.resize(padded(deg * H)), abuf.resize(padded(deg * H));
         float *zb = zbuf.data(), *ab = abuf.data();
         row_scores<DT, I>(a, indices, as, ae, adst.data(), start, deg, zb, hf, row_bytes);
         for (int64_t x = 0; x < HC; ++x) gi[x] = load<DT>(g, i * HC + x);
@@ -218,9 +240,9 @@ void backward_t(const GatArgs& a, const BackwardPtrs& p) {
           const float l = lse[i * H + h];
           const float* z = zb + h * deg;
           float* al = ab + h * deg;
-#pragma omp simd
-          for (int64_t k = 0; k < deg; ++k) al[k] = exp_v(leaky(z[k], slope) - l);
+          for (int64_t k = 0; k < deg; ++k) al[k] = leaky(z[k], slope) - l;
         }
+        exp_block(ab, deg * H);  // alpha
         for (int64_t k = 0; k < deg; ++k) {
           const int64_t j = indices[start + k];
           if (k + kAhead < deg) prefetch_row((const char*)hf + (int64_t)indices[start + k + kAhead] * row_bytes, row_bytes);
