@@ -72,7 +72,7 @@ __global__ void fwd_kernel(Scalars sc, const void* h, const void* as, const void
 #pragma unroll
     for (int r = 0; r < kMaxPerLane; ++r) acc[r] = 0.0f;
     float m = -INFINITY, s = 0.0f;
-    bool has = false;
+    bool has = false, kept_any = false;  // the row has a valid edge; dropout kept one of them
     for (int64_t e0 = start; e0 < end; e0 += kWarp) {
       const int64_t k = e0 + lane;
       int64_t j = -1;
@@ -98,6 +98,7 @@ __global__ void fwd_kernel(Scalars sc, const void* h, const void* as, const void
         if (wt == 0.0f) j = -1;  // dropped: its row is not read
         q *= wt;
       }
+      kept_any = kept_any || __any_sync(0xffffffffu, j >= 0);
 #pragma unroll
       for (int r = 0; r < kMaxPerLane; ++r) acc[r] *= scale;
       const int n = (int)((end - e0) < kWarp ? (end - e0) : kWarp);
@@ -116,7 +117,8 @@ __global__ void fwd_kernel(Scalars sc, const void* h, const void* as, const void
 #pragma unroll
     for (int r = 0; r < kMaxPerLane; ++r) {
       const int64_t c = lane + r * kWarp;
-      if (c < C) store<DT>(out, (i * H + hd) * C + c, has ? acc[r] / s : 0.0f);
+      // out = sum over kept edges of (q / s) h: zeros when dropout kept none (even if s is NaN)
+      if (c < C) store<DT>(out, (i * H + hd) * C + c, kept_any ? acc[r] / s : 0.0f);
     }
     if (lane == 0) lse[i * H + hd] = has ? m + logf(s) : -INFINITY;
   }

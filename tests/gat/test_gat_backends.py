@@ -160,6 +160,22 @@ def test_dropped_edge_row_not_read(device, backend, backend_reset):
         close(torch.nan_to_num(a, 0.0), torch.nan_to_num(b, 0.0), 1e-5, 1e-4)
 
 
+def _all_dropped_nan_case():
+    """One node, one edge (a self-loop) whose score is NaN and which dropout drops (seed 0, p = 0.3): found by the
+    fuzzer. lse is NaN (the softmax is undefined) but out is 0: a dropped edge contributes nothing, and the
+    kernels that divide their accumulator by the sum at the end must not turn that 0 into NaN."""
+    h, a_src, a_dst = torch.tensor([[[1.5]]]), torch.tensor([[1.5]]), torch.tensor([[float("nan")]])
+    return h, a_src, a_dst, torch.tensor([0, 1], dtype=torch.int32), torch.tensor([0], dtype=torch.int32)
+
+
+@pytest.mark.parametrize("device,backend", BACKENDS)
+def test_all_edges_dropped_with_nan_score(device, backend, backend_reset):
+    args = to(device, *_all_dropped_nan_case())
+    assert ref.dropout_weights(0, 0, 1, 1, 0.3)[0, 0] == 0  # the edge is dropped
+    out, lse, _ = run(backend, *args, p=0.3, seed=0)
+    assert out.item() == 0 and torch.isnan(lse).all()
+
+
 @pytest.mark.parametrize("device,backend", [p for p in BACKENDS if p.values[0] == "cuda"] or
                          [pytest.param("cuda", "native", marks=pytest.mark.skip(reason="no CUDA device here"))])
 def test_malformed_csr_on_cuda_is_guarded(device, backend, backend_reset):

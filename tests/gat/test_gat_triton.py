@@ -9,7 +9,7 @@ import slimops
 from slimops._backend import triton_available, triton_interpret
 
 from .graphs import close, csr, inputs
-from .test_gat_backends import _nan_inf_case
+from .test_gat_backends import _all_dropped_nan_case, _nan_inf_case
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 pytestmark = pytest.mark.skipif(not triton_available() or (DEVICE == "cpu" and not triton_interpret()),
@@ -62,3 +62,10 @@ def test_triton_nan_inf_scores_as_reference(backend_reset):
                           (r_res[0], r_res[1], *r_res[2])):
         assert torch.equal(torch.isnan(a).cpu(), torch.isnan(b).cpu()), f"{name}: NaN positions differ"
         close(torch.nan_to_num(a, 0.0, 0.0, 0.0), torch.nan_to_num(b, 0.0, 0.0, 0.0), 1e-5, 1e-4, name)
+
+
+def test_triton_all_edges_dropped_with_nan_score(backend_reset):
+    """out = 0 (not NaN) when dropout keeps no edge of a row whose score sum is NaN (found by the fuzzer)."""
+    args = [t.to(DEVICE) for t in _all_dropped_nan_case()]
+    out, lse, _ = run("triton", args, 0.3, 0, 0, torch.ones(1, 1, 1, device=DEVICE))
+    assert out.item() == 0 and torch.isnan(lse).all()

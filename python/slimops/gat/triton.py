@@ -64,6 +64,7 @@ def _fwd(h_ptr, as_ptr, ad_ptr, ae_ptr, indptr_ptr, indices_ptr, out_ptr, lse_pt
     m = tl.full((), float("-inf"), tl.float32)
     s = tl.zeros((), tl.float32)
     acc = tl.zeros((BLOCK_C,), tl.float32)
+    n_kept = tl.zeros((), tl.int32)
     e0 = start
     while e0 < end:  # a while loop: the interpreter cannot range() over loaded scalars
         ks = e0 + tl.arange(0, BLOCK_E).to(tl.int64)
@@ -85,10 +86,12 @@ def _fwd(h_ptr, as_ptr, ad_ptr, ae_ptr, indptr_ptr, indices_ptr, out_ptr, lse_pt
         hv = tl.load(h_ptr + (j * H + hd)[:, None] * C + cs[None, :], mask=kept[:, None] & cmask[None, :],
                      other=0.0).to(tl.float32)
         acc = acc * scale + tl.sum(tl.where(kept[:, None], q[:, None] * hv, 0.0), 0)
+        n_kept += tl.sum(kept.to(tl.int32), 0)
         m = m_new
         e0 += BLOCK_E
     has = end > start  # a row with in-edges: IEEE softmax (NaN in, NaN out); without: zeros, lse = -inf
-    res = tl.where(has, acc / tl.where(has, s, 1.0), 0.0)
+    # out = sum over kept edges of (q / s) h: zeros when dropout kept none (even if s is NaN)
+    res = tl.where(n_kept > 0, acc / tl.where(has, s, 1.0), 0.0)
     tl.store(out_ptr + (i * H + hd) * C + cs, res.to(out_ptr.dtype.element_ty), mask=cmask)
     tl.store(lse_ptr + i * H + hd, tl.where(has, m + tl.log(tl.where(has, s, 1.0)), float("-inf")))
 
