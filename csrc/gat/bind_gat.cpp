@@ -24,6 +24,31 @@ namespace slimops {
 
 void bind_gat(py::module_& m) {
   using namespace slimops::gat;
+  auto scores_args = [](int64_t nodes, int64_t heads, int64_t channels, int64_t k, int dtype, int num_threads) {
+    if (nodes < 0 || heads < 1 || channels < 1 || k < 1) throw std::invalid_argument("gat_scores: bad sizes");
+    if (dtype != kF32 && dtype != kBF16 && dtype != kF16) throw std::invalid_argument("gat_scores: bad dtype code");
+    return ScoresArgs{nodes, heads, channels, k, dtype, num_threads};
+  };
+  m.def("gat_scores",
+        [scores_args](uintptr_t h, uintptr_t att, uintptr_t s, int64_t nodes, int64_t heads, int64_t channels,
+                      int64_t k, int dtype, int num_threads) {
+          const ScoresArgs a = scores_args(nodes, heads, channels, k, dtype, num_threads);
+          py::gil_scoped_release release;
+          GAT_DISPATCH(scores, a, (ScoresPtrs{h, att, s}))
+        },
+        py::arg("h"), py::arg("att"), py::arg("s"), py::arg("nodes"), py::arg("heads"), py::arg("channels"),
+        py::arg("k"), py::arg("dtype"), py::arg("num_threads") = 1);
+  m.def("gat_scores_backward",
+        [scores_args](uintptr_t grad, uintptr_t h, uintptr_t att, uintptr_t grad_h_in, uintptr_t grad_h_out,
+                      uintptr_t grad_att, uintptr_t work, int64_t nodes, int64_t heads, int64_t channels, int64_t k,
+                      int dtype, int num_threads) {
+          const ScoresArgs a = scores_args(nodes, heads, channels, k, dtype, num_threads);
+          py::gil_scoped_release release;
+          GAT_DISPATCH(scores_backward, a, (ScoresBackwardPtrs{grad, h, att, grad_h_in, grad_h_out, grad_att, work}))
+        },
+        py::arg("grad"), py::arg("h"), py::arg("att"), py::arg("grad_h_in"), py::arg("grad_h_out"),
+        py::arg("grad_att"), py::arg("work"), py::arg("nodes"), py::arg("heads"), py::arg("channels"), py::arg("k"),
+        py::arg("dtype"), py::arg("num_threads") = 1);
   m.def("gat_forward",
         [](uintptr_t h, uintptr_t a_src, uintptr_t a_dst, uintptr_t indptr, uintptr_t indices, uintptr_t out,
            uintptr_t lse, int64_t n_src, int64_t n_dst, int64_t heads, int64_t channels, int64_t n_edges, int dtype,

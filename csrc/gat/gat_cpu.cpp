@@ -10,6 +10,8 @@
 //   pass 2, per source node j over a transposed index (CSR positions grouped by source,
 //   with their rows, a stable counting sort): grad_h[j] = sum alpha * w * g[i] and
 //   grad_a_src[j] = sum ds, reading the workspace (no exp, no dot product).
+// Also the node scores of FusedGATConv (gat_scores: h . att per node and head, in one pass over h) and their
+// backward (the score gradients folded into grad_h, and grad_att, in one pass).
 // A dropped edge (dropout) is skipped wherever its feature row would be read. Gathered
 // rows are prefetched a few edges ahead. The dropout hash, leaky ReLU and the dtype
 // loads are kernels/gat/gat_math.cuh, shared with the CUDA kernels. Compiled once per
@@ -302,6 +304,75 @@ void backward_t(const GatArgs& a, const BackwardPtrs& p) {
   }
 }
 
+// s[k, n, h] = h[n, h, :] . att[k, h, :], one node per iteration.
+template <int DT>
+void scores_t(const ScoresArgs& a, const ScoresPtrs& p) {
+  const int64_t H = a.heads, C = a.channels, K = a.k, HC = H * C;
+  const float* att = (const float*)p.att;
+#pragma omp parallel num_threads(a.num_threads > 0 ? a.num_threads : 1)
+  {
+    std::vector<float> row(HC);
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < a.nodes; ++n) {
+      for (int64_t x = 0; x < HC; ++x) row[x] = load<DT>((const void*)p.h, n * HC + x);
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t h = 0; h < H; ++h) {
+          float part[16] = {0.0f};  // as dot(): lane-wise partials, then a tree
+          const float *x = row.data() + h * C, *w = att + (k * H + h) * C;
+          int64_t c = 0;
+          for (; c + 16 <= C; c += 16)
+            for (int l = 0; l < 16; ++l) part[l] += x[c + l] * w[c + l];
+          float tail = 0.0f;
+          for (; c < C; ++c) tail += x[c] * w[c];
+          store<DT>((void*)p.s, (k * a.nodes + n) * H + h, sum_lanes(part, 16) + tail);
+        }
+    }
+  }
+}
+
+// grad_h_out = grad_h_in + sum_k grad[k, n, h] att[k, h, :]; grad_att = sum_n grad[k, n, h] h[n, h, :], summed per
+// fixed block of kScoresBlock nodes into the workspace, then the blocks in order.
+template <int DT>
+void scores_backward_t(const ScoresArgs& a, const ScoresBackwardPtrs& p) {
+  const int64_t H = a.heads, C = a.channels, K = a.k, HC = H * C, KHC = K * HC;
+  const int64_t blocks = (a.nodes + kScoresBlock - 1) / kScoresBlock;
+  const float* att = (const float*)p.att;
+  float* work = (float*)p.work;
+  const void *g = (const void*)p.grad, *hf = (const void*)p.h, *gin = (const void*)p.grad_h_in;
+#pragma omp parallel num_threads(a.num_threads > 0 ? a.num_threads : 1)
+  {
+    std::vector<float> row(HC), gk(K * H);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      float* part = work + b * KHC;
+      for (int64_t x = 0; x < KHC; ++x) part[x] = 0.0f;
+      const int64_t end = (b + 1) * kScoresBlock < a.nodes ? (b + 1) * kScoresBlock : a.nodes;
+      for (int64_t n = b * kScoresBlock; n < end; ++n) {
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t h = 0; h < H; ++h) gk[k * H + h] = load<DT>(g, (k * a.nodes + n) * H + h);
+        for (int64_t x = 0; x < HC; ++x) row[x] = gin ? load<DT>(gin, n * HC + x) : 0.0f;
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t h = 0; h < H; ++h) {
+            const float gv = gk[k * H + h];
+            const float* w = att + (k * H + h) * C;
+            float* pa = part + (k * H + h) * C;
+            float* r = row.data() + h * C;
+#pragma omp simd
+            for (int64_t c = 0; c < C; ++c) {
+              r[c] += gv * w[c];
+              pa[c] += gv * load<DT>(hf, n * HC + h * C + c);
+            }
+          }
+        for (int64_t x = 0; x < HC; ++x) store<DT>((void*)p.grad_h_out, n * HC + x, row[x]);
+      }
+    }
+  }
+  float* gatt = (float*)p.grad_att;
+  for (int64_t x = 0; x < KHC; ++x) gatt[x] = 0.0f;
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t x = 0; x < KHC; ++x) gatt[x] += work[b * KHC + x];
+}
+
 template <typename I>
 void dispatch_forward(const GatArgs& a, const ForwardPtrs& p) {
   if (a.dtype == kF32) forward_t<kF32, I>(a, p);
@@ -326,6 +397,18 @@ void forward(const GatArgs& a, const ForwardPtrs& p) {
 void backward(const GatArgs& a, const BackwardPtrs& p) {
   if (a.index_bits == 32) dispatch_backward<int32_t>(a, p);
   else dispatch_backward<int64_t>(a, p);
+}
+
+void scores(const ScoresArgs& a, const ScoresPtrs& p) {
+  if (a.dtype == kF32) scores_t<kF32>(a, p);
+  else if (a.dtype == kBF16) scores_t<kBF16>(a, p);
+  else scores_t<kF16>(a, p);
+}
+
+void scores_backward(const ScoresArgs& a, const ScoresBackwardPtrs& p) {
+  if (a.dtype == kF32) scores_backward_t<kF32>(a, p);
+  else if (a.dtype == kBF16) scores_backward_t<kBF16>(a, p);
+  else scores_backward_t<kF16>(a, p);
 }
 
 }  // namespace SLIMOPS_ISA

@@ -35,5 +35,25 @@ struct BackwardPtrs {
   uintptr_t grad_a_edge;  // [n_edges, heads], a_edge's dtype; written when a_edge is given
 };
 
+// gat_scores: s[k, n, h] = sum_c h[n, h, c] * att[k, h, c] (the node scores of K attention vectors), and its
+// backward: grad_h_out = grad_h_in (optional) + sum_k grad[k, n, h] * att[k, h, :], grad_att = sum_n grad * h.
+// att, grad_att and the workspace are fp32; h, s, grad, grad_h_* in ``dtype``.
+struct ScoresArgs {
+  int64_t nodes, heads, channels, k;
+  int dtype;
+  int num_threads;
+};
+
+struct ScoresPtrs {
+  uintptr_t h, att, s;
+};
+
+constexpr int64_t kScoresBlock = 512;  // nodes per partial sum of grad_att (fixed: deterministic for any threads)
+
+struct ScoresBackwardPtrs {
+  uintptr_t grad, h, att, grad_h_in, grad_h_out, grad_att;
+  uintptr_t work;  // fp32 [ceil(nodes / kScoresBlock), k * heads * channels]
+};
+
 }  // namespace gat
 }  // namespace slimops

@@ -269,3 +269,42 @@ def test_no_edges(device, backend, backend_reset):
                           torch.zeros(0, dtype=torch.int64, device=device), a_edge=torch.zeros(0, 2, device=device))
     assert (out == 0).all() and torch.isneginf(lse).all() and all((g == 0).all() for g in grads[:3])
     assert grads[3].shape == (0, 2)
+
+
+NATIVE_CPU = pytest.mark.skipif(slimops._backend.native_module("_C") is None, reason="slimops._C not built")
+
+
+@NATIVE_CPU
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("n,k,heads,channels", [(1, 1, 1, 1), (37, 2, 3, 17), (1100, 2, 4, 32), (600, 1, 2, 40)])
+def test_scores_native_matches_reference(dtype, n, k, heads, channels, backend_reset):
+    """gat_scores in C++ (one pass over h; grad_att summed per fixed block of nodes) against the reference."""
+    g = torch.Generator().manual_seed(n + k)
+    h = torch.randn(n, heads, channels, generator=g).to(dtype)
+    att = torch.randn(k, heads, channels, generator=g).to(dtype)
+    grad, gh_in = torch.randn(k, n, heads, generator=g).to(dtype), torch.randn(n, heads, channels, generator=g).to(dtype)
+    (fa, fr), (ga, gr) = TOL[dtype]
+    results = []
+    for backend in ("native", "reference"):
+        with slimops.use_backend(backend):
+            results.append((torch.ops.slimops.gat_scores(h, att),
+                            *torch.ops.slimops.gat_scores_backward(grad, h, att, gh_in),
+                            torch.ops.slimops.gat_scores_backward(grad, h, att)[0]))
+    scale = max(1.0, n ** 0.5)  # grad_att sums n products
+    for name, a, b, tol in zip(("scores", "grad_h", "grad_att", "grad_h without grad_h_in"), *results,
+                               ((fa, fr), (ga, gr), (ga * scale, gr), (ga, gr))):
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        close(a, b, *tol, name)
+
+
+@NATIVE_CPU
+def test_scores_deterministic_across_thread_counts(backend_reset):
+    h, att, grad = torch.randn(3000, 4, 32), torch.randn(2, 4, 32), torch.randn(2, 3000, 4)
+    before, results = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            results.append(torch.ops.slimops.gat_scores_backward(grad, h, att))
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(a, b) for r in results[1:] for a, b in zip(results[0], r))

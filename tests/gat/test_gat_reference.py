@@ -363,3 +363,36 @@ def test_torch_compile_fullgraph_matches_eager():
         grads.append((out.detach(), *torch.autograd.grad(out.square().sum(), (h, a_s, a_d))))
     for got, want in zip(*grads):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_scores_reference_matches_autograd(k):
+    """gat_scores (FusedGATConv's a_src / a_dst: (h * att).sum(-1)) and its backward against autograd of PyG's
+    formula."""
+    h = torch.randn(13, 3, 5, requires_grad=True)
+    att = torch.randn(k, 3, 5, requires_grad=True)
+    g, gh_in = torch.randn(k, 13, 3), torch.randn(13, 3, 5)
+    want = torch.stack([(h * att[i]).sum(-1) for i in range(k)])
+    close(ref.scores(h.detach(), att.detach()), want, 1e-6, 1e-5, "scores")
+    wh, wa = torch.autograd.grad(want, (h, att), g)
+    gh, ga = ref.scores_backward(g, h.detach(), att.detach(), gh_in)
+    close(gh, wh + gh_in, 1e-6, 1e-5, "grad_h")
+    close(ga, wa, 1e-6, 1e-5, "grad_att")
+
+
+@pytest.mark.parametrize("backend", ["reference", "native"])
+def test_scores_op(backend, backend_reset):
+    if backend == "native" and slimops._backend.native_module("_C") is None:
+        pytest.skip("slimops._C not built")
+    h = torch.randn(9, 2, 6, requires_grad=True)
+    att = torch.randn(2, 2, 6, requires_grad=True)
+    with slimops.use_backend(backend):
+        torch.library.opcheck(torch.ops.slimops.gat_scores, (h, att))
+        torch.library.opcheck(torch.ops.slimops.gat_scores_backward,
+                              (torch.randn(2, 9, 2), h.detach(), att.detach(), torch.randn(9, 2, 6)))
+        with pytest.raises(ValueError, match="att must have shape"):
+            torch.ops.slimops.gat_scores(h, att[:, :1])
+        with pytest.raises(TypeError, match="att must have h's dtype or float32"):
+            torch.ops.slimops.gat_scores(h, att.double())
+        with pytest.raises(ValueError, match="grad must be"):
+            torch.ops.slimops.gat_scores_backward(torch.randn(9, 2, 2), h.detach(), att.detach())

@@ -50,3 +50,26 @@ def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slop
         csc_row.data_ptr(), work.data_ptr(), *_dims(h, a_dst, indices), negative_slope, dropout, seed, offset,
         torch.get_num_threads(), _ptr(a_edge), _ptr(a_edge) and _ptr(grads[3]))
     return grads
+
+
+def scores(h, att):
+    n, heads, channels = h.shape
+    k = att.shape[0]
+    s = torch.empty(k, n, heads, dtype=h.dtype)
+    att32 = att.float().contiguous()
+    native_module("_C").gat_scores(h.data_ptr(), att32.data_ptr(), s.data_ptr(), n, heads, channels, k,
+                                   DTYPE_CODES[h.dtype], torch.get_num_threads())
+    return s
+
+
+def scores_backward(grad, h, att, grad_h=None):
+    n, heads, channels = h.shape
+    k = att.shape[0]
+    att32 = att.float().contiguous()
+    grad_h_out = torch.empty_like(h)
+    grad_att = torch.empty(k, heads, channels, dtype=torch.float32)
+    work = torch.empty(-(-n // 512), k * heads * channels, dtype=torch.float32)  # kScoresBlock (gat_types.h)
+    native_module("_C").gat_scores_backward(grad.data_ptr(), h.data_ptr(), att32.data_ptr(), _ptr(grad_h),
+                                            grad_h_out.data_ptr(), grad_att.data_ptr(), work.data_ptr(), n, heads,
+                                            channels, k, DTYPE_CODES[h.dtype], torch.get_num_threads())
+    return grad_h_out, grad_att.to(att.dtype)

@@ -12,11 +12,14 @@ import torch
 
 from .._backend import register_family, resolve
 from . import reference
-from .schemas import check_backward_args, check_forward_args, check_merge_args
+from .schemas import check_backward_args, check_forward_args, check_merge_args, check_scores_args
 
 OPS = {
     "gat_forward": {"cpu": ("native", "triton"), "cuda": ("triton", "native")},
     "gat_backward": {"cpu": ("native", "triton"), "cuda": ("triton", "native")},
+    # FusedGATConv's node scores: a C++ pass on the CPU; elsewhere the reference's two torch ops
+    "gat_scores": {"cpu": ("native",)},
+    "gat_scores_backward": {"cpu": ("native",)},
 }
 
 FAMILY = "gat"
@@ -79,3 +82,20 @@ for _key in (None, "cpu", "cuda"):
 def _merge(outs, lses):
     check_merge_args(outs, lses)
     return reference.merge(outs, lses)
+
+
+def _scores(h, att):
+    check_scores_args(h, att)
+    mod = _impl("gat_scores", h) or reference
+    return mod.scores(h.contiguous(), att)
+
+
+def _scores_backward(grad, h, att, grad_h=None):
+    check_scores_args(h, att, grad, grad_h)
+    mod = _impl("gat_scores_backward", h) or reference
+    return mod.scores_backward(grad.contiguous(), h.contiguous(), att, None if grad_h is None else grad_h.contiguous())
+
+
+for _key in (None, "cpu", "cuda"):
+    torch.library.register_kernel("slimops::gat_scores", _key, _scores)
+    torch.library.register_kernel("slimops::gat_scores_backward", _key, _scores_backward)

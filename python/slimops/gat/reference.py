@@ -195,3 +195,17 @@ def merge(outs: torch.Tensor, lses: torch.Tensor):
     wts = torch.where(lses == float("-inf"), 0.0, torch.exp(lses - lse.unsqueeze(0)))
     out = (wts.unsqueeze(-1) * outs.float()).sum(0)
     return out.to(outs.dtype), lse
+
+
+def scores(h, att):
+    """s[k, n, h] = sum_c h[n, h, c] * att[k, h, c], in fp32, returned in h's dtype."""
+    return (h.float().unsqueeze(0) * att.float().unsqueeze(1)).sum(-1).to(h.dtype)
+
+
+def scores_backward(grad, h, att, grad_h=None):
+    """(grad_h + sum_k grad[k, n, h] att[k, h, :], sum_n grad[k, n, h] h[n, h, :]) in the dtypes of h and att."""
+    g = grad.float().unsqueeze(-1)                          # [K, N, H, 1]
+    gh = (g * att.float().unsqueeze(1)).sum(0)
+    if grad_h is not None:
+        gh = gh + grad_h.float()
+    return gh.to(h.dtype), (g * h.float().unsqueeze(0)).sum(1).to(att.dtype)

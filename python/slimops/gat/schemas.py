@@ -7,6 +7,9 @@
   offset, a_edge=None) -> (grad_h, grad_a_src, grad_a_dst, grad_a_edge)`` (grad_a_edge [E, H], or
   [0, H] without ``a_edge``)
 * ``gat_merge(outs, lses) -> (out, lse)``: combine partial aggregations.
+* ``gat_scores(h, att) -> s``: the node scores of K attention vectors, s[k, n, h] = h[n, h, :] . att[k, h, :]
+  (FusedGATConv's a_src and a_dst in one pass over h); ``gat_scores_backward(grad, h, att, grad_h) ->
+  (grad_h_out, grad_att)`` adds the score gradients into ``grad_h`` (optional) in one pass.
 
 The math is in :mod:`slimops.gat.reference`. The checks here run before any
 kernel on every device; they read only shapes, dtypes and devices (no host
@@ -30,6 +33,9 @@ lib.define("gat_backward(Tensor grad_out, Tensor h, Tensor a_src, Tensor a_dst, 
            "Tensor out, Tensor lse, float negative_slope, float dropout, int seed, int offset, Tensor? a_edge=None) "
            "-> (Tensor grad_h, Tensor grad_a_src, Tensor grad_a_dst, Tensor grad_a_edge)")
 lib.define("gat_merge(Tensor outs, Tensor lses) -> (Tensor out, Tensor lse)")
+lib.define("gat_scores(Tensor h, Tensor att) -> Tensor")
+lib.define("gat_scores_backward(Tensor grad, Tensor h, Tensor att, Tensor? grad_h=None) -> (Tensor grad_h_out, "
+           "Tensor grad_att)")
 
 
 def _is_tensor(x, name: str) -> None:
@@ -97,6 +103,26 @@ def check_merge_args(outs, lses) -> None:
     check(lses.device == outs.device, ValueError, f"lses must be on outs' device {outs.device}, got {lses.device}")
 
 
+def check_scores_args(h, att, grad=None, grad_h=None) -> tuple:
+    """h [N, H, C] (a float dtype), att [K, H, C] (h's dtype or fp32); returns (N, K, H, C)."""
+    _is_tensor(h, "h")
+    _is_tensor(att, "att")
+    check(h.dim() == 3, ValueError, f"h must be 3-d [N, heads, channels], got shape {list(h.shape)}")
+    check(h.dtype in FLOAT_DTYPES, TypeError, f"h must be float32, bfloat16 or float16, got {h.dtype}")
+    n, heads, channels = h.shape
+    check(att.dim() == 3 and tuple(att.shape[1:]) == (heads, channels) and att.shape[0] >= 1, ValueError,
+          f"att must have shape [K, heads, channels] = [K, {heads}, {channels}], got {list(att.shape)}")
+    check(att.dtype in (h.dtype, torch.float32), TypeError, f"att must have h's dtype or float32, got {att.dtype}")
+    check(att.device == h.device, ValueError, f"att must be on h's device {h.device}, got {att.device}")
+    k = att.shape[0]
+    for name, t, want in (("grad", grad, [k, n, heads]), ("grad_h", grad_h, [n, heads, channels])):
+        if t is not None:
+            _is_tensor(t, name)
+            check(list(t.shape) == want and t.dtype == h.dtype and t.device == h.device, ValueError,
+                  f"{name} must be {h.dtype} of shape {want} on {h.device}, got {t.dtype} {list(t.shape)} on {t.device}")
+    return n, k, heads, channels
+
+
 # ----------------------------------------------------------------------------- fake kernels
 
 
@@ -120,6 +146,18 @@ def _gat_backward_fake(grad_out, h, a_src, a_dst, indptr, indices, out, lse, neg
 def _gat_merge_fake(outs, lses):
     check_merge_args(outs, lses)
     return outs.new_empty(outs.shape[1:]), lses.new_empty(lses.shape[1:])
+
+
+@torch.library.register_fake("slimops::gat_scores")
+def _gat_scores_fake(h, att):
+    n, k, heads, _ = check_scores_args(h, att)
+    return h.new_empty(k, n, heads)
+
+
+@torch.library.register_fake("slimops::gat_scores_backward")
+def _gat_scores_backward_fake(grad, h, att, grad_h=None):
+    check_scores_args(h, att, grad, grad_h)
+    return torch.empty_like(h, memory_format=torch.contiguous_format), torch.empty_like(att)
 
 
 # ----------------------------------------------------------------------------- autograd
@@ -147,3 +185,19 @@ def _backward(ctx, grad_out, grad_lse):
 
 
 torch.library.register_autograd("slimops::gat_forward", _backward, setup_context=_setup_context)
+
+
+def _scores_setup(ctx, inputs, output):
+    h, att = inputs
+    ctx.save_for_backward(h, att)
+    ctx.backend = current_backend()
+
+
+def _scores_backward(ctx, grad):
+    h, att = ctx.saved_tensors
+    with use_backend(ctx.backend):
+        grad_h, grad_att = torch.ops.slimops.gat_scores_backward(grad.contiguous(), h, att, None)
+    return grad_h, grad_att
+
+
+torch.library.register_autograd("slimops::gat_scores", _scores_backward, setup_context=_scores_setup)
