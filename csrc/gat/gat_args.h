@@ -22,7 +22,9 @@ inline GatArgs make_gat_args(int64_t n_src, int64_t n_dst, int64_t heads, int64_
   need(dtype == kF32 || dtype == kBF16 || dtype == kF16, "gat: dtype code must be 0 (f32), 1 (bf16) or 2 (f16)");
   need(index_bits == 32 || index_bits == 64, "gat: index_bits must be 32 or 64");
   need(dropout >= 0.0 && dropout < 1.0, "gat: dropout must be in [0, 1)");
-  need(index_bits == 64 || (n_edges < 2147483647LL && n_src < 2147483647LL), "gat: int32 indices need E, N < 2^31");
+  // int32 indices hold CSR positions (< E) and source ids (< N_src); destination rows are int64 everywhere.
+  need(index_bits == 64 || (n_edges < 2147483647LL && n_src < 2147483647LL),
+       "gat: int32 indices need E and N_src below 2^31 - 1");
   GatArgs a;
   a.n_src = n_src, a.n_dst = n_dst, a.heads = heads, a.channels = channels, a.n_edges = n_edges;
   a.dtype = dtype, a.index_bits = index_bits;

@@ -1,16 +1,21 @@
-// Fused GAT attention on the CPU (OpenMP).
+// Fused GAT attention on the CPU (OpenMP). Notation: python/slimops/gat/reference.py.
 //
-// Forward: one pass per destination row (rows spread over threads): the row's
-// logits into a per-thread buffer, max and sum per head, then out = sum alpha * h
-// accumulated in fp32. Saves only lse = max + log(sum) per (row, head).
+// Forward, one pass per destination row (rows spread over threads): the row's scores
+// head-major in a per-thread buffer, max, exp and sum per head (a vectorised exp),
+// then out = sum alpha * w * h accumulated in fp32. Saves only lse = max + log(sum).
 // Backward, deterministic for any thread count, no atomics:
-//   pass 1, per destination row i: delta[i] = g[i] . out[i], and grad_a_dst[i];
-//   pass 2, per source node j over a transposed index (CSR positions grouped by
-//   source, built by a stable counting sort): grad_h[j] and grad_a_src[j].
-// alpha is recomputed from lse in both passes. The math (and the dropout hash) is
-// kernels/gat/gat_math.cuh, shared with the CUDA kernels; the notation is that of
-// python/slimops/gat/reference.py. Compiled once per instruction set (CMakeLists.txt,
-// GAT_CPU_KERNELS); csrc/gat/bind_gat.cpp picks one at run time.
+//   pass 1, per destination row i: alpha of each in-edge recomputed from lse, its
+//   score gradient ds (with D = g[i] . out[i]), grad_a_dst[i] and grad_a_edge; alpha * w
+//   and ds of every edge go to a workspace [E, 2H] (fp32, the call's only E-sized buffer);
+//   pass 2, per source node j over a transposed index (CSR positions grouped by source,
+//   with their rows, a stable counting sort): grad_h[j] = sum alpha * w * g[i] and
+//   grad_a_src[j] = sum ds, reading the workspace (no exp, no dot product).
+// Also the node scores of FusedGATConv (gat_scores: h . att per node and head, in one pass over h) and their
+// backward (the score gradients folded into grad_h, and grad_att, in one pass).
+// A dropped edge (dropout) is skipped wherever its feature row would be read. Gathered
+// rows are prefetched a few edges ahead. The dropout hash, leaky ReLU and the dtype
+// loads are kernels/gat/gat_math.cuh, shared with the CUDA kernels. Compiled once per
+// instruction set (CMakeLists.txt, GAT_CPU_KERNELS); csrc/gat/bind_gat.cpp picks one at run time.
 #include "csrc/gat/gat_cpu.h"
 
 #include <math.h>
@@ -29,60 +34,174 @@ namespace {
 
 int threads_of(const GatArgs& a) { return a.num_threads > 0 ? a.num_threads : 1; }
 
+// Software prefetch of a gathered row (its 64-byte lines) a few edges ahead: the rows of h (forward,
+// backward pass 1) and of grad_out (pass 2) are random reads, latency-bound without it.
+constexpr int64_t kAhead = 4;
+inline void prefetch_row(const void* p, int64_t bytes) {
+  const char* c = (const char*)p;
+  for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(c + b, 0, 3);
+}
+
+// exp(x) in a form the compiler vectorises (Cephes' expf: Cody-Waite reduction by n ln 2, a degree-6
+// polynomial, 2^n applied in two steps so that subnormal results round once; within 2 ulp of expf).
+// NaN stays NaN, +inf gives inf, -inf gives 0.
+inline float exp_v(float x) {
+  const float xc = x == x ? (x < -110.0f ? -110.0f : (x > 89.0f ? 89.0f : x)) : 0.0f;
+  const float n = rintf(xc * 1.44269504088896341f);
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float q = 1.9875691500E-4f;
+  q = q * r + 1.3981999507E-3f;
+  q = q * r + 8.3334519073E-3f;
+  q = q * r + 4.1665795894E-2f;
+  q = q * r + 1.6666665459E-1f;
+  q = q * r + 5.0000001201E-1f;
+  const float e = q * r * r + r + 1.0f;
+  const int32_t ni = (int32_t)n, n1 = ni >> 1, n2 = ni - n1;
+  const float res = e * bits_f32((uint32_t)(n1 + 127) << 23) * bits_f32((uint32_t)(n2 + 127) << 23);
+  return x == x ? res : x;
+}
+
+// sum_c a[c] * b[c] over one head's channels: 16 lane-wise partial sums (one vector FMA per 16 channels at
+// any ISA width), then a tree. (An ``omp simd reduction`` here summed its 16 lanes one by one, serially.)
+template <int DT>
+inline float dot(const float* a, const void* b, int64_t base, int64_t n) {
+  float part[16] = {0.0f};
+  int64_t c = 0;
+  for (; c + 16 <= n; c += 16)
+    for (int l = 0; l < 16; ++l) part[l] += a[c + l] * load<DT>(b, base + c + l);
+  float tail = 0.0f;
+  for (; c < n; ++c) tail += a[c] * load<DT>(b, base + c);
+  for (int l = 0; l < 8; ++l) part[l] += part[l + 8];  // fixed trip counts: each level is one vector add
+  for (int l = 0; l < 4; ++l) part[l] += part[l + 4];
+  for (int l = 0; l < 2; ++l) part[l] += part[l + 2];
+  return (part[0] + part[1]) + tail;
+}
+
+// x[0, n) = exp_v(x) in whole 16-lane blocks (x holds room up to the next multiple of 16; the extra lanes are
+// scratch), so that a row of a few edges still runs one vector loop rather than a scalar remainder.
+constexpr int64_t kLanes = 16;
+inline int64_t padded(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
+inline void exp_block(float* x, int64_t n) {
+  for (int64_t b = 0; b < padded(n); b += kLanes)
+    for (int l = 0; l < kLanes; ++l) x[b + l] = exp_v(x[b + l]);
+}
+
+// sum of x[0, n): 16 lane-wise partial sums, then a tree (deterministic for a given n).
+inline float sum_lanes(const float* x, int64_t n) {
+  float part[16] = {0.0f};
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16)
+    for (int l = 0; l < 16; ++l) part[l] += x[k + l];
+  float tail = 0.0f;
+  for (; k < n; ++k) tail += x[k];
+  for (int l = 0; l < 8; ++l) part[l] += part[l + 8];
+  for (int l = 0; l < 4; ++l) part[l] += part[l + 4];
+  for (int l = 0; l < 2; ++l) part[l] += part[l + 2];
+  return (part[0] + part[1]) + tail;
+}
+
+// score z of edge (j -> i, CSR position k) and head h: a_src[j] + a_dst[i] (+ a_edge[k]).
+template <int DT>
+inline float score(const void* as, const float* adst, const void* ae, int64_t j, int64_t k, int64_t h, int64_t H) {
+  float z = load<DT>(as, j * H + h) + adst[h];
+  if (ae) z += load<DT>(ae, k * H + h);
+  return z;
+}
+
+// The scores of row i's edges [start, start + deg) into zbuf head-major (zbuf[h * deg + k]), prefetching
+// the first feature rows (of ``rows``) the caller is about to read.
+template <int DT, typename I>
+inline void row_scores(const GatArgs& a, const I* indices, const void* as, const void* ae, const float* adst,
+                       int64_t start, int64_t deg, float* zbuf, const void* rows, int64_t row_bytes) {
+  const int64_t H = a.heads, esz = DT == kF32 ? 4 : 2;
+  for (int64_t k = 0; k < deg; ++k) {
+    const int64_t j = indices[start + k];
+    if (k < kAhead) prefetch_row((const char*)rows + j * row_bytes, row_bytes);
+    if (start + k + 16 < a.n_edges) __builtin_prefetch((const char*)as + (int64_t)indices[start + k + 16] * H * esz);
+    for (int64_t h = 0; h < H; ++h) zbuf[h * deg + k] = score<DT>(as, adst, ae, j, start + k, h, H);
+  }
+}
+
 template <int DT, typename I>
 void forward_t(const GatArgs& a, const ForwardPtrs& p) {
   const int64_t H = a.heads, C = a.channels, HC = H * C;
   const I* indptr = (const I*)p.indptr;
   const I* indices = (const I*)p.indices;
+  const void *as = (const void*)p.a_src, *ad = (const void*)p.a_dst, *ae = (const void*)p.a_edge;
+  const void* hf = (const void*)p.h;
   float* lse = (float*)p.lse;
   const uint32_t key = seed_key(a.seed);
   const bool drop = a.dropout > 0.0f;
+  const float slope = a.negative_slope;
+  const int64_t row_bytes = HC * (DT == kF32 ? 4 : 2);
 #pragma omp parallel num_threads(threads_of(a))
   {
-    std::vector<float> logit, acc(HC), m(H), s(H);
+    std::vector<float> ebuf, acc(HC), inv_s(H), adst(H);
 #pragma omp for schedule(dynamic, 64)
     for (int64_t i = 0; i < a.n_dst; ++i) {
       const int64_t start = indptr[i], deg = (int64_t)indptr[i + 1] - start;
-      for (int64_t x = 0; x < HC; ++x) acc[x] = 0.0f;
       if (deg <= 0) {
         for (int64_t x = 0; x < HC; ++x) store<DT>((void*)p.out, i * HC + x, 0.0f);
         for (int64_t h = 0; h < H; ++h) lse[i * H + h] = -INFINITY;
         continue;
       }
-      if ((int64_t)logit.size() < deg * H) logit.resize(deg * H);
-      for (int64_t h = 0; h < H; ++h) m[h] = -INFINITY, s[h] = 0.0f;
-      for (int64_t k = 0; k < deg; ++k) {
-        const int64_t j = indices[start + k];
-        for (int64_t h = 0; h < H; ++h) {
-          const float e = leaky(load<DT>((const void*)p.a_src, j * H + h) + load<DT>((const void*)p.a_dst, i * H + h),
-                                a.negative_slope);
-          logit[k * H + h] = e;
-          m[h] = e > m[h] ? e : m[h];
+      if ((int64_t)ebuf.size() < padded(deg * H)) ebuf.resize(padded(deg * H));
+      float* eb = ebuf.data();
+      for (int64_t h = 0; h < H; ++h) adst[h] = load<DT>(ad, i * H + h);
+      row_scores<DT, I>(a, indices, as, ae, adst.data(), start, deg, eb, hf, row_bytes);
+      for (int64_t h = 0; h < H; ++h) {  // the max of head h; then e - max
+        float* e = eb + h * deg;
+        float m = -INFINITY;
+        for (int64_t k = 0; k < deg; ++k) {
+          e[k] = leaky(e[k], slope);
+          m = e[k] > m ? e[k] : m;  // a NaN score is skipped here and poisons the sum below
         }
+        for (int64_t k = 0; k < deg; ++k) e[k] -= m;  // NaN when every score is -inf, as softmax
+        lse[i * H + h] = m;
       }
-      for (int64_t k = 0; k < deg; ++k)
-        for (int64_t h = 0; h < H; ++h) {
-          const float q = expf(logit[k * H + h] - m[h]);
-          logit[k * H + h] = q;
-          s[h] += q;
-        }
-      for (int64_t h = 0; h < H; ++h) lse[i * H + h] = m[h] + logf(s[h]);
+      exp_block(eb, deg * H);
+      for (int64_t h = 0; h < H; ++h) {
+        const float s = sum_lanes(eb + h * deg, deg);
+        lse[i * H + h] += logf(s);
+        inv_s[h] = 1.0f / s;
+      }
+      for (int64_t x = 0; x < HC; ++x) acc[x] = 0.0f;
       for (int64_t k = 0; k < deg; ++k) {
         const int64_t j = indices[start + k];
+        if (k + kAhead < deg) prefetch_row((const char*)hf + (int64_t)indices[start + k + kAhead] * row_bytes, row_bytes);
         const uint32_t ekey = drop ? edge_key(key, (uint64_t)(a.offset + start + k)) : 0u;
         for (int64_t h = 0; h < H; ++h) {
-          float coef = logit[k * H + h] / s[h];
-          if (drop) coef *= dropout_weight(ekey, (int)h, a.dropout, a.inv_keep);
-          if (coef == 0.0f) continue;
+          float coef = eb[h * deg + k] * inv_s[h];
+          if (drop) {
+            const float w = dropout_weight(ekey, (int)h, a.dropout, a.inv_keep);
+            if (w == 0.0f) continue;  // a dropped edge's row is not read
+            coef *= w;
+          }
           float* ac = acc.data() + h * C;
           const int64_t base = (j * H + h) * C;
 #pragma omp simd
-          for (int64_t c = 0; c < C; ++c) ac[c] += coef * load<DT>((const void*)p.h, base + c);
+          for (int64_t c = 0; c < C; ++c) ac[c] += coef * load<DT>(hf, base + c);
         }
       }
       for (int64_t x = 0; x < HC; ++x) store<DT>((void*)p.out, i * HC + x, acc[x]);
     }
   }
+}
+
+// The transposed index: a stable counting sort of the CSR positions by source, with their rows.
+template <typename I>
+void transpose(const GatArgs& a, const I* indptr, const I* indices, int64_t* colptr, I* csc_edge, int64_t* csc_row) {
+  for (int64_t j = 0; j <= a.n_src; ++j) colptr[j] = 0;
+  for (int64_t k = 0; k < a.n_edges; ++k) colptr[(int64_t)indices[k] + 1]++;
+  for (int64_t j = 0; j < a.n_src; ++j) colptr[j + 1] += colptr[j];
+  std::vector<int64_t> fill(colptr, colptr + a.n_src);
+  for (int64_t i = 0; i < a.n_dst; ++i)
+    for (int64_t k = indptr[i]; k < (int64_t)indptr[i + 1]; ++k) {
+      const int64_t q = fill[(int64_t)indices[k]]++;
+      csc_edge[q] = (I)k;
+      csc_row[q] = i;
+    }
 }
 
 template <int DT, typename I>
@@ -91,89 +210,167 @@ void backward_t(const GatArgs& a, const BackwardPtrs& p) {
   const I* indptr = (const I*)p.indptr;
   const I* indices = (const I*)p.indices;
   const float* lse = (const float*)p.lse;
-  float* delta = (float*)p.delta;
+  float* work = (float*)p.work;  // [E, 2H]: alpha * w, then ds
   int64_t* colptr = (int64_t*)p.colptr;
   I* csc_edge = (I*)p.csc_edge;
+  int64_t* csc_row = (int64_t*)p.csc_row;
   const uint32_t key = seed_key(a.seed);
   const bool drop = a.dropout > 0.0f;
   const float slope = a.negative_slope;
-  const void *g = (const void*)p.grad_out, *hf = (const void*)p.h;
-  const void *as = (const void*)p.a_src, *ad = (const void*)p.a_dst;
+  const void *g = (const void*)p.grad_out, *hf = (const void*)p.h, *o = (const void*)p.out;
+  const void *as = (const void*)p.a_src, *ad = (const void*)p.a_dst, *ae = (const void*)p.a_edge;
+  void* gae = (void*)p.grad_a_edge;
+  const int64_t row_bytes = HC * (DT == kF32 ? 4 : 2);
 
-  // Transposed index: a stable counting sort of CSR positions by source.
-  for (int64_t j = 0; j <= a.n_src; ++j) colptr[j] = 0;
-  for (int64_t k = 0; k < a.n_edges; ++k) colptr[(int64_t)indices[k] + 1]++;
-  for (int64_t j = 0; j < a.n_src; ++j) colptr[j + 1] += colptr[j];
+  transpose(a, indptr, indices, colptr, csc_edge, csc_row);
+
+  // Pass 1, per destination row i.
+#pragma omp parallel num_threads(threads_of(a))
   {
-    std::vector<int64_t> fill(colptr, colptr + a.n_src);
-    for (int64_t k = 0; k < a.n_edges; ++k) csc_edge[fill[(int64_t)indices[k]]++] = (I)k;
-  }
-
-  // Pass 1: per destination row.
-#pragma omp parallel for schedule(dynamic, 64) num_threads(threads_of(a))
-  for (int64_t i = 0; i < a.n_dst; ++i) {
-    const int64_t start = indptr[i], end = indptr[i + 1];
-    for (int64_t h = 0; h < H; ++h) {
-      float d = 0.0f;
-      for (int64_t c = 0; c < C; ++c) d += load<DT>(g, i * HC + h * C + c) * load<DT>((const void*)p.out, i * HC + h * C + c);
-      delta[i * H + h] = d;
-    }
-    for (int64_t h = 0; h < H; ++h) {
-      const float adst = load<DT>(ad, i * H + h), l = lse[i * H + h], d = delta[i * H + h];
-      float acc = 0.0f;
-      for (int64_t k = start; k < end; ++k) {
-        const int64_t j = indices[k];
-        const float z = load<DT>(as, j * H + h) + adst;
-        const float alpha = expf(leaky(z, slope) - l);
-        const float w = drop ? dropout_weight(edge_key(key, (uint64_t)(a.offset + k)), (int)h, a.dropout, a.inv_keep)
-                             : 1.0f;
-        float gh = 0.0f;
-#pragma omp simd reduction(+ : gh)
-        for (int64_t c = 0; c < C; ++c) gh += load<DT>(g, i * HC + h * C + c) * load<DT>(hf, (j * H + h) * C + c);
-        acc += alpha * (w * gh - d) * leaky_grad(z, slope);
+    std::vector<float> zbuf, abuf, gi(HC), adst(H), d(H), acc(H);
+#pragma omp for schedule(dynamic, 64)
+    for (int64_t i = 0; i < a.n_dst; ++i) {
+      const int64_t start = indptr[i], deg = (int64_t)indptr[i + 1] - start;
+      for (int64_t h = 0; h < H; ++h) adst[h] = load<DT>(ad, i * H + h), acc[h] = 0.0f;
+      if (deg > 0) {
+        if ((int64_t)zbuf.size() < padded(deg * H)) zbuf.resize(padded(deg * H)), abuf.resize(padded(deg * H));
+        float *zb = zbuf.data(), *ab = abuf.data();
+        row_scores<DT, I>(a, indices, as, ae, adst.data(), start, deg, zb, hf, row_bytes);
+        for (int64_t x = 0; x < HC; ++x) gi[x] = load<DT>(g, i * HC + x);
+        for (int64_t h = 0; h < H; ++h) {
+          d[h] = dot<DT>(gi.data() + h * C, o, i * HC + h * C, C);
+          const float l = lse[i * H + h];
+          const float* z = zb + h * deg;
+          float* al = ab + h * deg;
+          for (int64_t k = 0; k < deg; ++k) al[k] = leaky(z[k], slope) - l;
+        }
+        exp_block(ab, deg * H);  // alpha
+        for (int64_t k = 0; k < deg; ++k) {
+          const int64_t j = indices[start + k];
+          if (k + kAhead < deg) prefetch_row((const char*)hf + (int64_t)indices[start + k + kAhead] * row_bytes, row_bytes);
+          const uint32_t ekey = drop ? edge_key(key, (uint64_t)(a.offset + start + k)) : 0u;
+          float* wk = work + (start + k) * 2 * H;
+          for (int64_t h = 0; h < H; ++h) {
+            const float z = zb[h * deg + k], alpha = ab[h * deg + k];
+            const float w = drop ? dropout_weight(ekey, (int)h, a.dropout, a.inv_keep) : 1.0f;
+            // a dropped edge's row is not read
+            const float gh = w != 0.0f ? dot<DT>(gi.data() + h * C, hf, (j * H + h) * C, C) : 0.0f;
+            const float ds = alpha * (w * gh - d[h]) * leaky_grad(z, slope);
+            acc[h] += ds;
+            wk[h] = alpha * w;
+            wk[H + h] = ds;
+            if (gae) store<DT>(gae, (start + k) * H + h, ds);
+          }
+        }
       }
-      store<DT>((void*)p.grad_a_dst, i * H + h, acc);
+      for (int64_t h = 0; h < H; ++h) store<DT>((void*)p.grad_a_dst, i * H + h, acc[h]);
     }
   }
 
-  // Pass 2: per source node, over its out-edges in CSR order.
+  // Pass 2, per source node j over its out-edges (CSR order): grad_h[j], grad_a_src[j].
 #pragma omp parallel num_threads(threads_of(a))
   {
     std::vector<float> acc(HC), gs(H);
+    std::vector<char> kept(H, 1);
 #pragma omp for schedule(dynamic, 64)
     for (int64_t j = 0; j < a.n_src; ++j) {
-      for (int64_t x = 0; x < HC; ++x) acc[x] = 0.0f;
-      for (int64_t h = 0; h < H; ++h) gs[h] = 0.0f;
+      float *ac = acc.data(), *gsum = gs.data();
+      for (int64_t x = 0; x < HC; ++x) ac[x] = 0.0f;
+      for (int64_t h = 0; h < H; ++h) gsum[h] = 0.0f;
       for (int64_t q = colptr[j]; q < colptr[j + 1]; ++q) {
-        const int64_t k = csc_edge[q];
-        // the destination row of CSR position k: the last i with indptr[i] <= k
-        int64_t lo = 0, hi = a.n_dst;
-        while (hi - lo > 1) {
-          const int64_t mid = (lo + hi) / 2;
-          if ((int64_t)indptr[mid] <= k) lo = mid; else hi = mid;
+        const int64_t k = csc_edge[q], i = csc_row[q];
+        if (q + kAhead < a.n_edges) {
+          prefetch_row((const char*)g + csc_row[q + kAhead] * row_bytes, row_bytes);
+          __builtin_prefetch(work + (int64_t)csc_edge[q + kAhead] * 2 * H);
         }
-        const int64_t i = lo;
-        const uint32_t ekey = drop ? edge_key(key, (uint64_t)(a.offset + k)) : 0u;
+        const float* wk = work + k * 2 * H;
+        for (int64_t h = 0; h < H; ++h) gsum[h] += wk[H + h];
+        if (drop) {  // a dropped edge's row is not read
+          const uint32_t ekey = edge_key(key, (uint64_t)(a.offset + k));
+          for (int64_t h = 0; h < H; ++h) kept[h] = dropout_weight(ekey, (int)h, a.dropout, a.inv_keep) != 0.0f;
+        }
         for (int64_t h = 0; h < H; ++h) {
-          const float z = load<DT>(as, j * H + h) + load<DT>(ad, i * H + h);
-          const float alpha = expf(leaky(z, slope) - lse[i * H + h]);
-          const float w = drop ? dropout_weight(ekey, (int)h, a.dropout, a.inv_keep) : 1.0f;
-          const float aw = alpha * w;
-          float gh = 0.0f;
-          float* ac = acc.data() + h * C;
-#pragma omp simd reduction(+ : gh)
-          for (int64_t c = 0; c < C; ++c) {
-            const float gv = load<DT>(g, i * HC + h * C + c);
-            ac[c] += aw * gv;
-            gh += gv * load<DT>(hf, (j * H + h) * C + c);
-          }
-          gs[h] += alpha * (w * gh - delta[i * H + h]) * leaky_grad(z, slope);
+          if (!kept[h]) continue;
+          const float w = wk[h];
+          float* ach = ac + h * C;
+          const int64_t base = i * HC + h * C;
+#pragma omp simd
+          for (int64_t c = 0; c < C; ++c) ach[c] += w * load<DT>(g, base + c);
         }
       }
-      for (int64_t x = 0; x < HC; ++x) store<DT>((void*)p.grad_h, j * HC + x, acc[x]);
-      for (int64_t h = 0; h < H; ++h) store<DT>((void*)p.grad_a_src, j * H + h, gs[h]);
+      for (int64_t x = 0; x < HC; ++x) store<DT>((void*)p.grad_h, j * HC + x, ac[x]);
+      for (int64_t h = 0; h < H; ++h) store<DT>((void*)p.grad_a_src, j * H + h, gsum[h]);
     }
   }
+}
+
+// s[k, n, h] = h[n, h, :] . att[k, h, :], one node per iteration.
+template <int DT>
+void scores_t(const ScoresArgs& a, const ScoresPtrs& p) {
+  const int64_t H = a.heads, C = a.channels, K = a.k, HC = H * C;
+  const float* att = (const float*)p.att;
+#pragma omp parallel num_threads(a.num_threads > 0 ? a.num_threads : 1)
+  {
+    std::vector<float> row(HC);
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < a.nodes; ++n) {
+      for (int64_t x = 0; x < HC; ++x) row[x] = load<DT>((const void*)p.h, n * HC + x);
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t h = 0; h < H; ++h) {
+          float part[16] = {0.0f};  // as dot(): lane-wise partials, then a tree
+          const float *x = row.data() + h * C, *w = att + (k * H + h) * C;
+          int64_t c = 0;
+          for (; c + 16 <= C; c += 16)
+            for (int l = 0; l < 16; ++l) part[l] += x[c + l] * w[c + l];
+          float tail = 0.0f;
+          for (; c < C; ++c) tail += x[c] * w[c];
+          store<DT>((void*)p.s, (k * a.nodes + n) * H + h, sum_lanes(part, 16) + tail);
+        }
+    }
+  }
+}
+
+// grad_h_out = grad_h_in + sum_k grad[k, n, h] att[k, h, :]; grad_att = sum_n grad[k, n, h] h[n, h, :], summed per
+// fixed block of kScoresBlock nodes into the workspace, then the blocks in order.
+template <int DT>
+void scores_backward_t(const ScoresArgs& a, const ScoresBackwardPtrs& p) {
+  const int64_t H = a.heads, C = a.channels, K = a.k, HC = H * C, KHC = K * HC;
+  const int64_t blocks = (a.nodes + kScoresBlock - 1) / kScoresBlock;
+  const float* att = (const float*)p.att;
+  float* work = (float*)p.work;
+  const void *g = (const void*)p.grad, *hf = (const void*)p.h, *gin = (const void*)p.grad_h_in;
+#pragma omp parallel num_threads(a.num_threads > 0 ? a.num_threads : 1)
+  {
+    std::vector<float> row(HC), gk(K * H);
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      float* part = work + b * KHC;
+      for (int64_t x = 0; x < KHC; ++x) part[x] = 0.0f;
+      const int64_t end = (b + 1) * kScoresBlock < a.nodes ? (b + 1) * kScoresBlock : a.nodes;
+      for (int64_t n = b * kScoresBlock; n < end; ++n) {
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t h = 0; h < H; ++h) gk[k * H + h] = load<DT>(g, (k * a.nodes + n) * H + h);
+        for (int64_t x = 0; x < HC; ++x) row[x] = gin ? load<DT>(gin, n * HC + x) : 0.0f;
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t h = 0; h < H; ++h) {
+            const float gv = gk[k * H + h];
+            const float* w = att + (k * H + h) * C;
+            float* pa = part + (k * H + h) * C;
+            float* r = row.data() + h * C;
+#pragma omp simd
+            for (int64_t c = 0; c < C; ++c) {
+              r[c] += gv * w[c];
+              pa[c] += gv * load<DT>(hf, n * HC + h * C + c);
+            }
+          }
+        for (int64_t x = 0; x < HC; ++x) store<DT>((void*)p.grad_h_out, n * HC + x, row[x]);
+      }
+    }
+  }
+  float* gatt = (float*)p.grad_att;
+  for (int64_t x = 0; x < KHC; ++x) gatt[x] = 0.0f;
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t x = 0; x < KHC; ++x) gatt[x] += work[b * KHC + x];
 }
 
 template <typename I>
@@ -200,6 +397,18 @@ void forward(const GatArgs& a, const ForwardPtrs& p) {
 void backward(const GatArgs& a, const BackwardPtrs& p) {
   if (a.index_bits == 32) dispatch_backward<int32_t>(a, p);
   else dispatch_backward<int64_t>(a, p);
+}
+
+void scores(const ScoresArgs& a, const ScoresPtrs& p) {
+  if (a.dtype == kF32) scores_t<kF32>(a, p);
+  else if (a.dtype == kBF16) scores_t<kBF16>(a, p);
+  else scores_t<kF16>(a, p);
+}
+
+void scores_backward(const ScoresArgs& a, const ScoresBackwardPtrs& p) {
+  if (a.dtype == kF32) scores_backward_t<kF32>(a, p);
+  else if (a.dtype == kBF16) scores_backward_t<kBF16>(a, p);
+  else scores_backward_t<kF16>(a, p);
 }
 
 }  // namespace SLIMOPS_ISA

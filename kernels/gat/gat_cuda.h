@@ -15,17 +15,12 @@
 namespace slimops {
 namespace gat {
 
-struct CudaBackwardPtrs {
-  uintptr_t grad_out, h, a_src, a_dst, indptr, indices, out, lse;
-  uintptr_t grad_h, grad_a_src, grad_a_dst;
-  uintptr_t colptr;    // int64 [n_src + 1]: the transposed index, built by the caller (torch ops)
-  uintptr_t csc_edge;  // index type [E]: CSR positions grouped by source (stable)
-  uintptr_t csc_row;   // index type [E]: their destination rows
-  uintptr_t delta;     // float workspace [n_dst * heads]
-};
-
-cudaError_t forward_cuda(const GatArgs& a, const ForwardPtrs& p, cudaStream_t stream);
-cudaError_t backward_cuda(const GatArgs& a, const CudaBackwardPtrs& p, cudaStream_t stream);
+// The backward's transposed index (colptr, csc_edge, csc_row of BackwardPtrs) is built by the caller with
+// guarded torch ops (python/slimops/gat/reference.py, transposed_index); grad_a_edge, when given, must be
+// zero-filled (a position outside every row of a malformed CSR is not written).
+// max_blocks caps the grid (<= 0, or above 2^30: 2^30); the warps grid-stride over the (node, head) pairs.
+cudaError_t forward_cuda(const GatArgs& a, const ForwardPtrs& p, cudaStream_t stream, int64_t max_blocks);
+cudaError_t backward_cuda(const GatArgs& a, const BackwardPtrs& p, cudaStream_t stream, int64_t max_blocks);
 
 }  // namespace gat
 }  // namespace slimops

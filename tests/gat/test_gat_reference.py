@@ -44,24 +44,99 @@ def test_forward_matches_naive(kind, heads, channels):
     assert (out[empty] == 0).all()
 
 
-def _autograd_grads(h, a_src, a_dst, indptr, indices, slope, p, seed, offset, grad_out):
-    leaves = [t.detach().clone().requires_grad_() for t in (h, a_src, a_dst)]
-    out, _ = ref.forward(*leaves, indptr, indices, slope, p, seed, offset)
+def _autograd_grads(h, a_src, a_dst, indptr, indices, slope, p, seed, offset, grad_out, a_edge=None):
+    leaves = [t.detach().clone().requires_grad_() for t in (h, a_src, a_dst) + ((a_edge,) if a_edge is not None else ())]
+    out, _ = ref.forward(*leaves[:3], indptr, indices, slope, p, seed, offset, *leaves[3:])
     return torch.autograd.grad(out, leaves, grad_out)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("p", [0.0, 0.4])
-def test_backward_matches_autograd(kind, p):
+@pytest.mark.parametrize("edge", [False, True])
+def test_backward_matches_autograd(kind, p, edge):
     n_src, n_dst, heads, channels = 29, 23, 3, 7
     indptr, indices = csr(kind, n_dst, 5.0, seed=3, n_src=n_src)
     h, a_src, a_dst = inputs(n_src, n_dst, heads, channels, scale=2.0)
-    out, lse = ref.forward(h, a_src, a_dst, indptr, indices, 0.2, p, 11, 5)
+    a_edge = torch.randn(indices.numel(), heads) if edge else None
+    out, lse = ref.forward(h, a_src, a_dst, indptr, indices, 0.2, p, 11, 5, a_edge)
     g = torch.randn_like(out)
-    got = ref.backward(g, h, a_src, a_dst, indptr, indices, out, lse, 0.2, p, 11, 5)
-    want = _autograd_grads(h, a_src, a_dst, indptr, indices, 0.2, p, 11, 5, g)
-    for name, a, b in zip(("grad_h", "grad_a_src", "grad_a_dst"), got, want):
+    got = ref.backward(g, h, a_src, a_dst, indptr, indices, out, lse, 0.2, p, 11, 5, a_edge)
+    want = _autograd_grads(h, a_src, a_dst, indptr, indices, 0.2, p, 11, 5, g, a_edge)
+    assert got[3].shape == ((indices.numel(), heads) if edge else (0, heads))
+    for name, a, b in zip(("grad_h", "grad_a_src", "grad_a_dst", "grad_a_edge"), got, want):
         close(a, b, 1e-5, 1e-4, name)
+
+
+def test_edge_score_forward_matches_naive():
+    """The edge score adds to each edge's logit before the leaky ReLU: naive_forward with a_src + a_edge."""
+    n = 19
+    indptr, indices = csr("duplicates", n, 4, seed=5)
+    h, a_src, a_dst = inputs(n, n, 2, 3)
+    a_edge = torch.randn(indices.numel(), 2)
+    out, _ = ref.forward(h, a_src, a_dst, indptr, indices, 0.2, 0.0, 0, 0, a_edge)
+    want = torch.zeros(n, 2, 3, dtype=torch.float64)
+    for i in range(n):
+        s, e = int(indptr[i]), int(indptr[i + 1])
+        if s < e:
+            j = indices[s:e].long()
+            z = a_src[j].double() + a_dst[i].double() + a_edge[s:e].double()
+            alpha = torch.softmax(torch.nn.functional.leaky_relu(z, 0.2), 0)
+            want[i] = (alpha[:, :, None] * h[j].double()).sum(0)
+    close(out, want, 1e-5, 1e-5, "out")
+
+
+def test_attention_weights_from_lse():
+    """slimops.gat.attention_weights: the row softmax of the scores (from the saved lse) times the dropout
+    factor, in CSR order; its gradient is softmax's (autograd through a recomputed softmax)."""
+    n, heads = 23, 2
+    indptr, indices = csr("powerlaw", n, 4, seed=6)
+    h, a_src, a_dst = inputs(n, n, heads, 3)
+    a_edge = torch.randn(indices.numel(), heads)
+    _, lse = ref.forward(h, a_src, a_dst, indptr, indices, 0.2, 0.5, 3, 0, a_edge)
+    leaves = [t.clone().requires_grad_() for t in (a_src, a_dst, a_edge)]
+    alpha = slimops.gat.attention_weights(*leaves[:2], indptr, indices, lse, 0.2, leaves[2], 0.5, 3)
+    row = torch.repeat_interleave(torch.arange(n), indptr.diff())
+    leaves2 = [t.clone().requires_grad_() for t in (a_src, a_dst, a_edge)]
+    e = torch.nn.functional.leaky_relu(leaves2[0][indices] + leaves2[1][row] + leaves2[2], 0.2)
+    m = torch.full((n, heads), -float("inf")).scatter_reduce(0, row[:, None].expand_as(e), e.detach(), "amax")
+    p = torch.exp(e - m[row])
+    want = p / torch.zeros(n, heads).index_add(0, row, p)[row] * ref.dropout_weights(3, 0, indices.numel(), heads, 0.5)
+    close(alpha, want, 1e-6, 1e-5, "alpha")
+    g = torch.randn_like(alpha)
+    for a, b in zip(torch.autograd.grad(alpha, leaves, g), torch.autograd.grad(want, leaves2, g)):
+        close(a, b, 1e-6, 1e-5, "grad")
+
+
+def test_transposed_index_guards_a_malformed_csr():
+    """The backward's transposed index (built with torch ops on CUDA, where nothing validated the CSR) reads
+    every value guardedly: out-of-range sources and a decreasing or overlong indptr give in-range entries
+    (no index error, which on CUDA is a device-side assert that kills the context)."""
+    indptr = torch.tensor([0, 5, 3, 9, 2, 40])
+    indices = torch.tensor([0, 7, -3, 1, 2, 99, 4])
+    colptr, csc_edge, csc_row = ref.transposed_index(indptr, indices, 5)
+    assert colptr.shape == (6,) and colptr[-1] <= indices.numel() and (colptr.diff() >= 0).all()
+    assert ((csc_edge >= 0) & (csc_edge < indices.numel())).all()
+    assert ((csc_row >= 0) & (csc_row <= 5)).all()
+    # on a well-formed CSR it is the exact transpose
+    indptr, indices = csr("powerlaw", 30, 4, seed=2, n_src=35, index_dtype=torch.int32)
+    colptr, csc_edge, csc_row = ref.transposed_index(indptr, indices, 35)
+    row = torch.repeat_interleave(torch.arange(30), indptr.diff().long())
+    order = torch.argsort(indices.long(), stable=True)
+    assert torch.equal(csc_edge.long(), order) and torch.equal(csc_row, row[order])
+    assert torch.equal(colptr[1:] - colptr[:-1], torch.bincount(indices.long(), minlength=35))
+
+
+def test_destination_rows_never_in_int32():
+    """Destination ids above 2^31 must not wrap: the transposed index keeps rows in int64 whatever the index
+    dtype, and the index dtype depends only on what the indices hold (E and N_src)."""
+    indptr, indices = csr("uniform", 10, 3, seed=1, index_dtype=torch.int32)
+    assert ref.transposed_index(indptr, indices, 10)[2].dtype == torch.int64
+    assert ref.transposed_index(indptr, indices, 10)[1].dtype == torch.int32
+    from slimops.gat.api import index_dtype_for
+
+    assert index_dtype_for(2**31 - 2, 5) == torch.int32
+    assert index_dtype_for(2**31 - 1, 5) == torch.int64
+    assert index_dtype_for(5, 2**31) == torch.int64
 
 
 def test_autograd_through_op():
@@ -102,7 +177,7 @@ def test_partials_merge_equal_full(kind):
     close(lse, full_lse, 1e-5, 1e-5, "merged lse")
     # partial backward with the merged statistics gives each block's exact gradients
     g = torch.randn_like(full)
-    gh, gs, gd = ref.backward(g, h, a_src, a_dst, indptr, indices, full, full_lse, 0.2, 0.0, 0, 0)
+    gh, gs, gd, _ = ref.backward(g, h, a_src, a_dst, indptr, indices, full, full_lse, 0.2, 0.0, 0, 0)
     grads = [slimops.gat.partial_backward(g, out, lse, hb, sb, a_dst, ip, ix) for hb, sb, ip, ix in blocks]
     close(torch.cat([x[0] for x in grads]), gh, 1e-5, 1e-4, "grad_h")
     close(torch.cat([x[1] for x in grads]), gs, 1e-5, 1e-4, "grad_a_src")
@@ -191,14 +266,18 @@ def _good():
     (lambda a: (*a[:3], torch.cat([a[3][:3], a[3][2:3] - 1, a[3][4:]]), a[4]), ValueError, "malformed CSR"),
     (lambda a: (*a[:3], a[3], a[4][:-1]), ValueError, "indptr\\[-1\\] must equal"),
     (lambda a: (*a[:3], a[3] + 1, a[4]), ValueError, "indptr\\[0\\] must be 0"),
+    (lambda a: (*a, torch.zeros(a[4].numel() + 1, 2)), ValueError, "a_edge must have shape"),
+    (lambda a: (*a, torch.zeros(a[4].numel(), 3)), ValueError, "a_edge must have shape"),
+    (lambda a: (*a, torch.zeros(a[4].numel(), 2, dtype=torch.float64)), TypeError, "a_edge must have h's dtype"),
 ])
 @pytest.mark.parametrize("backend", ["reference", "native"])
 def test_bad_input(mutate, exc, match, backend, backend_reset):
     if backend == "native" and slimops._backend.native_module("_C") is None:
         pytest.skip("slimops._C not built")
     args = mutate(_good())
+    edge = args[5:]
     with slimops.use_backend(backend), pytest.raises(exc, match=match):
-        torch.ops.slimops.gat_forward(*args, 0.2, 0.0, 0, 0)
+        torch.ops.slimops.gat_forward(*args[:5], 0.2, 0.0, 0, 0, *edge)
 
 
 def test_bad_dropout_and_device():
@@ -244,6 +323,8 @@ def test_opcheck(backend, backend_reset):
                               (g, h.detach(), a_src.detach(), a_dst.detach(), indptr, indices, out.detach(), lse,
                                0.2, 0.3, 1, 0))
         torch.library.opcheck(torch.ops.slimops.gat_merge, (torch.stack([out, out]).detach(), torch.stack([lse, lse])))
+        a_edge = torch.randn(indices.numel(), 2, requires_grad=True)
+        torch.library.opcheck(torch.ops.slimops.gat_forward, (h, a_src, a_dst, indptr, indices, 0.2, 0.3, 1, 0, a_edge))
 
 
 def test_backward_runs_the_forward_backend(monkeypatch, backend_reset):
@@ -282,3 +363,36 @@ def test_torch_compile_fullgraph_matches_eager():
         grads.append((out.detach(), *torch.autograd.grad(out.square().sum(), (h, a_s, a_d))))
     for got, want in zip(*grads):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_scores_reference_matches_autograd(k):
+    """gat_scores (FusedGATConv's a_src / a_dst: (h * att).sum(-1)) and its backward against autograd of PyG's
+    formula."""
+    h = torch.randn(13, 3, 5, requires_grad=True)
+    att = torch.randn(k, 3, 5, requires_grad=True)
+    g, gh_in = torch.randn(k, 13, 3), torch.randn(13, 3, 5)
+    want = torch.stack([(h * att[i]).sum(-1) for i in range(k)])
+    close(ref.scores(h.detach(), att.detach()), want, 1e-6, 1e-5, "scores")
+    wh, wa = torch.autograd.grad(want, (h, att), g)
+    gh, ga = ref.scores_backward(g, h.detach(), att.detach(), gh_in)
+    close(gh, wh + gh_in, 1e-6, 1e-5, "grad_h")
+    close(ga, wa, 1e-6, 1e-5, "grad_att")
+
+
+@pytest.mark.parametrize("backend", ["reference", "native"])
+def test_scores_op(backend, backend_reset):
+    if backend == "native" and slimops._backend.native_module("_C") is None:
+        pytest.skip("slimops._C not built")
+    h = torch.randn(9, 2, 6, requires_grad=True)
+    att = torch.randn(2, 2, 6, requires_grad=True)
+    with slimops.use_backend(backend):
+        torch.library.opcheck(torch.ops.slimops.gat_scores, (h, att))
+        torch.library.opcheck(torch.ops.slimops.gat_scores_backward,
+                              (torch.randn(2, 9, 2), h.detach(), att.detach(), torch.randn(9, 2, 6)))
+        with pytest.raises(ValueError, match="att must have shape"):
+            torch.ops.slimops.gat_scores(h, att[:, :1])
+        with pytest.raises(TypeError, match="att must have h's dtype or float32"):
+            torch.ops.slimops.gat_scores(h, att.double())
+        with pytest.raises(ValueError, match="grad must be"):
+            torch.ops.slimops.gat_scores_backward(torch.randn(9, 2, 2), h.detach(), att.detach())

@@ -4,6 +4,8 @@ Public API::
 
     out = slimops.gat.gat_attention(h, a_src, a_dst, indptr, indices, negative_slope=0.2, dropout=0.0)
     indptr, indices = slimops.gat.csr_from_edge_index(edge_index, num_nodes)
+    out, lse = slimops.gat.gat_attention(h, a_src, a_dst, indptr, indices, a_edge=a_edge, return_lse=True)
+    alpha = slimops.gat.attention_weights(a_src, a_dst, indptr, indices, lse, a_edge=a_edge)   # only when wanted
 
 Partial aggregation over blocks of source nodes (SAR's sequential aggregation)::
 
@@ -20,8 +22,8 @@ from __future__ import annotations
 
 from . import schemas  # noqa: F401  (op schemas first)
 from . import dispatch  # noqa: F401  (kernel registrations)
-from .api import (csr_from_edge_index, gat_attention, merge, partial_backward, partial_forward, draw_seed,
-                  sequential_aggregate)
+from .api import (attention_weights, csr_from_edge_index, draw_seed, gat_attention, index_dtype_for, merge,
+                  partial_backward, partial_forward, sequential_aggregate)
 
-__all__ = ["csr_from_edge_index", "draw_seed", "gat_attention", "merge", "partial_backward", "partial_forward",
-           "sequential_aggregate"]
+__all__ = ["attention_weights", "csr_from_edge_index", "draw_seed", "gat_attention", "index_dtype_for", "merge",
+           "partial_backward", "partial_forward", "sequential_aggregate"]

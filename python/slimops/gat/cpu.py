@@ -15,25 +15,61 @@ def _dims(h, a_dst, indices):
             32 if indices.dtype == torch.int32 else 64]
 
 
-def forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset):
+def _ptr(t):
+    """A tensor's address, 0 for None or an empty tensor (the kernels' "absent")."""
+    return 0 if t is None or t.numel() == 0 else t.data_ptr()
+
+
+def grads_like(h, a_src, a_dst, a_edge):
+    """Empty (grad_h, grad_a_src, grad_a_dst, grad_a_edge); grad_a_edge is [0, H] without an edge score."""
+    return (torch.empty_like(h), torch.empty_like(a_src), torch.empty_like(a_dst),
+            torch.empty_like(a_edge) if a_edge is not None else a_src.new_empty(0, a_src.shape[1]))
+
+
+def forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset, a_edge=None):
     n_dst, heads = a_dst.shape
     out = torch.empty(n_dst, heads, h.shape[2], dtype=h.dtype)
     lse = torch.empty(n_dst, heads, dtype=torch.float32)
     native_module("_C").gat_forward(h.data_ptr(), a_src.data_ptr(), a_dst.data_ptr(), indptr.data_ptr(),
                                     indices.data_ptr(), out.data_ptr(), lse.data_ptr(), *_dims(h, a_dst, indices),
-                                    negative_slope, dropout, seed, offset, torch.get_num_threads())
+                                    negative_slope, dropout, seed, offset, torch.get_num_threads(), _ptr(a_edge))
     return out, lse
 
 
-def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed, offset):
-    n_src = h.shape[0]
-    grad_h, grad_a_src, grad_a_dst = torch.empty_like(h), torch.empty_like(a_src), torch.empty_like(a_dst)
-    colptr = torch.empty(n_src + 1, dtype=torch.int64)   # workspace: the transposed (CSC) index
-    csc_edge = torch.empty(indices.numel(), dtype=indices.dtype)
-    delta = torch.empty(a_dst.shape, dtype=torch.float32)
+def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed, offset,
+             a_edge=None):
+    n_src, n_edges = h.shape[0], indices.numel()
+    grads = grads_like(h, a_src, a_dst, a_edge)
+    colptr = torch.empty(n_src + 1, dtype=torch.int64)   # workspaces: the transposed (CSC) index
+    csc_edge = torch.empty(n_edges, dtype=indices.dtype)
+    csc_row = torch.empty(n_edges, dtype=torch.int64)
+    work = torch.empty(n_edges, 2 * a_dst.shape[1], dtype=torch.float32)  # alpha * w and ds of each edge
     native_module("_C").gat_backward(
         grad_out.data_ptr(), h.data_ptr(), a_src.data_ptr(), a_dst.data_ptr(), indptr.data_ptr(), indices.data_ptr(),
-        out.data_ptr(), lse.data_ptr(), grad_h.data_ptr(), grad_a_src.data_ptr(), grad_a_dst.data_ptr(),
-        colptr.data_ptr(), csc_edge.data_ptr(), delta.data_ptr(), *_dims(h, a_dst, indices), negative_slope,
-        dropout, seed, offset, torch.get_num_threads())
-    return grad_h, grad_a_src, grad_a_dst
+        out.data_ptr(), lse.data_ptr(), *(t.data_ptr() for t in grads[:3]), colptr.data_ptr(), csc_edge.data_ptr(),
+        csc_row.data_ptr(), work.data_ptr(), *_dims(h, a_dst, indices), negative_slope, dropout, seed, offset,
+        torch.get_num_threads(), _ptr(a_edge), _ptr(a_edge) and _ptr(grads[3]))
+    return grads
+
+
+def scores(h, att):
+    n, heads, channels = h.shape
+    k = att.shape[0]
+    s = torch.empty(k, n, heads, dtype=h.dtype)
+    att32 = att.float().contiguous()
+    native_module("_C").gat_scores(h.data_ptr(), att32.data_ptr(), s.data_ptr(), n, heads, channels, k,
+                                   DTYPE_CODES[h.dtype], torch.get_num_threads())
+    return s
+
+
+def scores_backward(grad, h, att, grad_h=None):
+    n, heads, channels = h.shape
+    k = att.shape[0]
+    att32 = att.float().contiguous()
+    grad_h_out = torch.empty_like(h)
+    grad_att = torch.empty(k, heads, channels, dtype=torch.float32)
+    work = torch.empty(-(-n // 512), k * heads * channels, dtype=torch.float32)  # kScoresBlock (gat_types.h)
+    native_module("_C").gat_scores_backward(grad.data_ptr(), h.data_ptr(), att32.data_ptr(), _ptr(grad_h),
+                                            grad_h_out.data_ptr(), grad_att.data_ptr(), work.data_ptr(), n, heads,
+                                            channels, k, DTYPE_CODES[h.dtype], torch.get_num_threads())
+    return grad_h_out, grad_att.to(att.dtype)

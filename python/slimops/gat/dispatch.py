@@ -1,7 +1,9 @@
 """Kernel registrations (dispatch) of the GAT ops: the reference everywhere, and per device the backend ``resolve`` picks.
 
 Each backend module (``cpu.py``, ``triton.py``, ``cuda.py``) has ``forward``,
-``backward`` with the reference's signatures, on contiguous tensors.
+``backward`` with the reference's signatures, on contiguous tensors. The reference
+checks the CSR's values first on every device (it is the slow path anyway), so a
+malformed CSR on CUDA never reaches a torch op's device-side assert.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ import torch
 
 from .._backend import register_family, resolve
 from . import reference
-from .schemas import check_backward_args, check_forward_args, check_merge_args
+from .schemas import check_backward_args, check_forward_args, check_merge_args, check_scores_args
 
 OPS = {
     "gat_forward": {"cpu": ("native", "triton"), "cuda": ("triton", "native")},
     "gat_backward": {"cpu": ("native", "triton"), "cuda": ("triton", "native")},
+    # FusedGATConv's node scores: a C++ pass on the CPU; elsewhere the reference's two torch ops
+    "gat_scores": {"cpu": ("native",)},
+    "gat_scores_backward": {"cpu": ("native",)},
 }
 
 FAMILY = "gat"
@@ -41,29 +46,29 @@ def _impl(op: str, t: torch.Tensor):
 
 
 def _contig(*ts):
-    return [t.contiguous() for t in ts]
+    return [t if t is None else t.contiguous() for t in ts]
 
 
-def _forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset):
-    n_src = check_forward_args(h, a_src, a_dst, indptr, indices, negative_slope, dropout)[0]
-    args = _contig(h, a_src, a_dst, indptr, indices)
+def _forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset, a_edge=None):
+    n_src = check_forward_args(h, a_src, a_dst, indptr, indices, negative_slope, dropout, a_edge)[0]
+    *args, a_edge = _contig(h, a_src, a_dst, indptr, indices, a_edge)
     mod = _impl("gat_forward", h)
     if mod is None:
-        if h.device.type == "cpu":
-            reference.check_csr_values(args[3], args[4], n_src)
-        return reference.forward(*args, negative_slope, dropout, seed, offset)
-    return mod.forward(*args, negative_slope, dropout, seed, offset)
+        reference.check_csr_values(args[3], args[4], n_src)
+        mod = reference
+    return mod.forward(*args, negative_slope, dropout, seed, offset, a_edge)
 
 
-def _backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed, offset):
-    n_src = check_backward_args(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout)[0]
-    args = _contig(grad_out, h, a_src, a_dst, indptr, indices, out, lse)
+def _backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed, offset,
+              a_edge=None):
+    n_src = check_backward_args(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout,
+                                a_edge)[0]
+    *args, a_edge = _contig(grad_out, h, a_src, a_dst, indptr, indices, out, lse, a_edge)
     mod = _impl("gat_backward", h)
     if mod is None:
-        if h.device.type == "cpu":
-            reference.check_csr_values(args[4], args[5], n_src)
-        return reference.backward(*args, negative_slope, dropout, seed, offset)
-    return mod.backward(*args, negative_slope, dropout, seed, offset)
+        reference.check_csr_values(args[4], args[5], n_src)
+        mod = reference
+    return mod.backward(*args, negative_slope, dropout, seed, offset, a_edge)
 
 
 # The same kernel for every device (None: the default) and for "cpu" and "cuda": it checks the
@@ -77,3 +82,20 @@ for _key in (None, "cpu", "cuda"):
 def _merge(outs, lses):
     check_merge_args(outs, lses)
     return reference.merge(outs, lses)
+
+
+def _scores(h, att):
+    check_scores_args(h, att)
+    mod = _impl("gat_scores", h) or reference
+    return mod.scores(h.contiguous(), att)
+
+
+def _scores_backward(grad, h, att, grad_h=None):
+    check_scores_args(h, att, grad, grad_h)
+    mod = _impl("gat_scores_backward", h) or reference
+    return mod.scores_backward(grad.contiguous(), h.contiguous(), att, None if grad_h is None else grad_h.contiguous())
+
+
+for _key in (None, "cpu", "cuda"):
+    torch.library.register_kernel("slimops::gat_scores", _key, _scores)
+    torch.library.register_kernel("slimops::gat_scores_backward", _key, _scores_backward)

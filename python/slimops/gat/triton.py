@@ -51,8 +51,8 @@ def _leaky(z, slope):
 
 
 @triton.jit
-def _fwd(h_ptr, as_ptr, ad_ptr, indptr_ptr, indices_ptr, out_ptr, lse_ptr, H, C, slope, p, inv_keep, key_i32,
-         offset, DROP: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_C: tl.constexpr):
+def _fwd(h_ptr, as_ptr, ad_ptr, ae_ptr, indptr_ptr, indices_ptr, out_ptr, lse_ptr, H, C, slope, p, inv_keep, key_i32,
+         offset, DROP: tl.constexpr, EDGE: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_C: tl.constexpr):
     i = tl.program_id(0).to(tl.int64)
     hd = tl.program_id(1)
     key = key_i32.to(tl.uint32, bitcast=True)
@@ -64,33 +64,42 @@ def _fwd(h_ptr, as_ptr, ad_ptr, indptr_ptr, indices_ptr, out_ptr, lse_ptr, H, C,
     m = tl.full((), float("-inf"), tl.float32)
     s = tl.zeros((), tl.float32)
     acc = tl.zeros((BLOCK_C,), tl.float32)
+    n_kept = tl.zeros((), tl.int32)
     e0 = start
     while e0 < end:  # a while loop: the interpreter cannot range() over loaded scalars
         ks = e0 + tl.arange(0, BLOCK_E).to(tl.int64)
         emask = ks < end
         j = tl.load(indices_ptr + ks, mask=emask, other=0).to(tl.int64)
         z = tl.load(as_ptr + j * H + hd, mask=emask, other=0.0).to(tl.float32) + ad
+        if EDGE:
+            z += tl.load(ae_ptr + ks * H + hd, mask=emask, other=0.0).to(tl.float32)
         e = tl.where(emask, _leaky(z, slope), float("-inf"))
-        m_new = tl.maximum(m, tl.max(e, 0))
-        scale = tl.exp(m - m_new)
-        q = tl.exp(e - m_new)
+        m_new = tl.maximum(m, tl.max(e, 0))  # may skip a NaN logit: its q below is NaN
+        scale = tl.exp(m - m_new)            # NaN when every logit so far is -inf, as softmax
+        q = tl.where(emask, tl.exp(e - m_new), 0.0)
         s = s * scale + tl.sum(q, 0)
+        kept = emask
         if DROP:
-            q = q * _dropout_w(key, ks, offset, hd, p, inv_keep)
-        hv = tl.load(h_ptr + (j * H + hd)[:, None] * C + cs[None, :], mask=emask[:, None] & cmask[None, :],
+            wt = _dropout_w(key, ks, offset, hd, p, inv_keep)
+            q = q * wt
+            kept = emask & (wt != 0.0)       # a dropped edge's row is not read
+        hv = tl.load(h_ptr + (j * H + hd)[:, None] * C + cs[None, :], mask=kept[:, None] & cmask[None, :],
                      other=0.0).to(tl.float32)
-        acc = acc * scale + tl.sum(q[:, None] * hv, 0)
+        acc = acc * scale + tl.sum(tl.where(kept[:, None], q[:, None] * hv, 0.0), 0)
+        n_kept += tl.sum(kept.to(tl.int32), 0)
         m = m_new
         e0 += BLOCK_E
-    has = s > 0
-    res = tl.where(has, acc / tl.where(has, s, 1.0), 0.0)
+    has = end > start  # a row with in-edges: IEEE softmax (NaN in, NaN out); without: zeros, lse = -inf
+    # out = sum over kept edges of (q / s) h: zeros when dropout kept none (even if s is NaN)
+    res = tl.where(n_kept > 0, acc / tl.where(has, s, 1.0), 0.0)
     tl.store(out_ptr + (i * H + hd) * C + cs, res.to(out_ptr.dtype.element_ty), mask=cmask)
     tl.store(lse_ptr + i * H + hd, tl.where(has, m + tl.log(tl.where(has, s, 1.0)), float("-inf")))
 
 
 @triton.jit
-def _bwd_dst(g_ptr, h_ptr, as_ptr, ad_ptr, indptr_ptr, indices_ptr, out_ptr, lse_ptr, delta_ptr, gad_ptr, H, C,
-             slope, p, inv_keep, key_i32, offset, DROP: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_C: tl.constexpr):
+def _bwd_dst(g_ptr, h_ptr, as_ptr, ad_ptr, ae_ptr, indptr_ptr, indices_ptr, out_ptr, lse_ptr, delta_ptr, gad_ptr,
+             gae_ptr, H, C, slope, p, inv_keep, key_i32, offset, DROP: tl.constexpr, EDGE: tl.constexpr,
+             BLOCK_E: tl.constexpr, BLOCK_C: tl.constexpr):
     i = tl.program_id(0).to(tl.int64)
     hd = tl.program_id(1)
     key = key_i32.to(tl.uint32, bitcast=True)
@@ -111,21 +120,30 @@ def _bwd_dst(g_ptr, h_ptr, as_ptr, ad_ptr, indptr_ptr, indices_ptr, out_ptr, lse
         emask = ks < end
         j = tl.load(indices_ptr + ks, mask=emask, other=0).to(tl.int64)
         z = tl.load(as_ptr + j * H + hd, mask=emask, other=0.0).to(tl.float32) + ad
+        if EDGE:
+            z += tl.load(ae_ptr + ks * H + hd, mask=emask, other=0.0).to(tl.float32)
         alpha = tl.where(emask, tl.exp(_leaky(z, slope) - lse), 0.0)
-        hv = tl.load(h_ptr + (j * H + hd)[:, None] * C + cs[None, :], mask=emask[:, None] & cmask[None, :],
-                     other=0.0).to(tl.float32)
-        gh = tl.sum(hv * gi[None, :], 1)
+        kept = emask
         if DROP:
-            gh = gh * _dropout_w(key, ks, offset, hd, p, inv_keep)
-        acc += tl.sum(alpha * (gh - delta) * tl.where(z > 0, 1.0, slope), 0)
+            wt = _dropout_w(key, ks, offset, hd, p, inv_keep)
+            kept = emask & (wt != 0.0)
+        hv = tl.load(h_ptr + (j * H + hd)[:, None] * C + cs[None, :], mask=kept[:, None] & cmask[None, :],
+                     other=0.0).to(tl.float32)
+        gh = tl.where(kept, tl.sum(hv * gi[None, :], 1), 0.0)
+        if DROP:
+            gh = gh * wt
+        ds = tl.where(emask, alpha * (gh - delta) * tl.where(z > 0, 1.0, slope), 0.0)
+        if EDGE:
+            tl.store(gae_ptr + ks * H + hd, ds.to(gae_ptr.dtype.element_ty), mask=emask)
+        acc += tl.sum(ds, 0)
         e0 += BLOCK_E
     tl.store(gad_ptr + i * H + hd, acc.to(gad_ptr.dtype.element_ty))
 
 
 @triton.jit
-def _bwd_src(g_ptr, h_ptr, as_ptr, ad_ptr, colptr_ptr, csc_edge_ptr, csc_row_ptr, lse_ptr, delta_ptr, gh_ptr,
-             gas_ptr, H, C, slope, p, inv_keep, key_i32, offset, DROP: tl.constexpr, BLOCK_E: tl.constexpr,
-             BLOCK_C: tl.constexpr):
+def _bwd_src(g_ptr, h_ptr, as_ptr, ad_ptr, ae_ptr, colptr_ptr, csc_edge_ptr, csc_row_ptr, lse_ptr, delta_ptr,
+             gh_ptr, gas_ptr, H, C, slope, p, inv_keep, key_i32, offset, DROP: tl.constexpr, EDGE: tl.constexpr,
+             BLOCK_E: tl.constexpr, BLOCK_C: tl.constexpr):
     j = tl.program_id(0).to(tl.int64)
     hd = tl.program_id(1)
     key = key_i32.to(tl.uint32, bitcast=True)
@@ -144,15 +162,18 @@ def _bwd_src(g_ptr, h_ptr, as_ptr, ad_ptr, colptr_ptr, csc_edge_ptr, csc_row_ptr
         k = tl.load(csc_edge_ptr + qs, mask=emask, other=0).to(tl.int64)
         i = tl.load(csc_row_ptr + qs, mask=emask, other=0).to(tl.int64)
         z = asj + tl.load(ad_ptr + i * H + hd, mask=emask, other=0.0).to(tl.float32)
+        if EDGE:
+            z += tl.load(ae_ptr + k * H + hd, mask=emask, other=0.0).to(tl.float32)
         lse = tl.load(lse_ptr + i * H + hd, mask=emask, other=0.0)
         alpha = tl.where(emask, tl.exp(_leaky(z, slope) - lse), 0.0)
         w = _dropout_w(key, k, offset, hd, p, inv_keep) if DROP else 1.0
-        gi = tl.load(g_ptr + (i * H + hd)[:, None] * C + cs[None, :], mask=emask[:, None] & cmask[None, :],
+        kept = emask & (w != 0.0) if DROP else emask
+        gi = tl.load(g_ptr + (i * H + hd)[:, None] * C + cs[None, :], mask=kept[:, None] & cmask[None, :],
                      other=0.0).to(tl.float32)
         delta = tl.load(delta_ptr + i * H + hd, mask=emask, other=0.0)
-        gh = tl.sum(gi * hj[None, :], 1)
-        acc += tl.sum((alpha * w)[:, None] * gi, 0)
-        gsum += tl.sum(alpha * (w * gh - delta) * tl.where(z > 0, 1.0, slope), 0)
+        gh = tl.where(kept, tl.sum(gi * hj[None, :], 1), 0.0)
+        acc += tl.sum(tl.where(kept[:, None], (alpha * w)[:, None] * gi, 0.0), 0)
+        gsum += tl.sum(tl.where(emask, alpha * (w * gh - delta) * tl.where(z > 0, 1.0, slope), 0.0), 0)
         q0 += BLOCK_E
     tl.store(gh_ptr + (j * H + hd) * C + cs, acc.to(gh_ptr.dtype.element_ty), mask=cmask)
     tl.store(gas_ptr + j * H + hd, gsum.to(gas_ptr.dtype.element_ty))
@@ -175,7 +196,7 @@ def _blocks(channels, device):
     return block_e, block_c
 
 
-def forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset):
+def forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset, a_edge=None):
     n_dst, heads = a_dst.shape
     channels = h.shape[2]
     out = torch.empty(n_dst, heads, channels, dtype=h.dtype, device=h.device)
@@ -183,24 +204,30 @@ def forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, off
     if n_dst == 0:
         return out, lse
     block_e, block_c = _blocks(channels, h.device)
-    _launch(_fwd, (n_dst, heads), h.device, h, a_src, a_dst, indptr, indices, out, lse, heads, channels,
-            *_scalars(negative_slope, dropout, seed), offset, DROP=dropout > 0, BLOCK_E=block_e, BLOCK_C=block_c)
+    _launch(_fwd, (n_dst, heads), h.device, h, a_src, a_dst, a_src if a_edge is None else a_edge, indptr, indices,
+            out, lse, heads, channels, *_scalars(negative_slope, dropout, seed), offset, DROP=dropout > 0,
+            EDGE=a_edge is not None, BLOCK_E=block_e, BLOCK_C=block_c)
     return out, lse
 
 
-def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed, offset):
+def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed, offset,
+             a_edge=None):
     n_src, heads, channels = h.shape
     n_dst = a_dst.shape[0]
     grad_h, grad_a_src, grad_a_dst = torch.empty_like(h), torch.empty_like(a_src), torch.empty_like(a_dst)
+    # zeros: on CUDA a position outside every row (a malformed CSR, not validated there) is never written
+    grad_a_edge = torch.zeros_like(a_edge) if a_edge is not None else a_src.new_empty(0, heads)
+    edge = a_src if a_edge is None else a_edge
     delta = torch.empty(n_dst, heads, dtype=torch.float32, device=h.device)
     block_e, block_c = _blocks(channels, h.device)
     sc = _scalars(negative_slope, dropout, seed)
-    meta = dict(DROP=dropout > 0, BLOCK_E=block_e, BLOCK_C=block_c)
+    meta = dict(DROP=dropout > 0, EDGE=a_edge is not None, BLOCK_E=block_e, BLOCK_C=block_c)
     if n_dst:
-        _launch(_bwd_dst, (n_dst, heads), h.device, grad_out, h, a_src, a_dst, indptr, indices, out, lse, delta,
-                grad_a_dst, heads, channels, *sc, offset, **meta)
+        _launch(_bwd_dst, (n_dst, heads), h.device, grad_out, h, a_src, a_dst, edge, indptr, indices, out, lse,
+                delta, grad_a_dst, grad_a_edge if a_edge is not None else grad_a_dst, heads, channels, *sc, offset,
+                **meta)
     if n_src:
-        colptr, csc_edge, csc_row = reference.transposed_index(indptr, indices, n_src)
-        _launch(_bwd_src, (n_src, heads), h.device, grad_out, h, a_src, a_dst, colptr, csc_edge, csc_row, lse,
-                delta, grad_h, grad_a_src, heads, channels, *sc, offset, **meta)
-    return grad_h, grad_a_src, grad_a_dst
+        colptr, csc_edge, csc_row = reference.transposed_index(indptr, indices, n_src)  # guarded torch ops
+        _launch(_bwd_src, (n_src, heads), h.device, grad_out, h, a_src, a_dst, edge, colptr, csc_edge, csc_row,
+                lse, delta, grad_h, grad_a_src, heads, channels, *sc, offset, **meta)
+    return grad_h, grad_a_src, grad_a_dst, grad_a_edge
