@@ -14,6 +14,7 @@ namespace slimops {
 void bind_mx_cuda(py::module_& m);
 void bind_slicescale_cuda(py::module_& m);
 void bind_gat_cuda(py::module_& m);
+void bind_gatv2_cuda(py::module_& m);
 void bind_distributed_cuda(py::module_& m);
 }  // namespace slimops
 
@@ -22,6 +23,7 @@ PYBIND11_MODULE(_C_cuda, m) {
   slimops::bind_mx_cuda(m);
   slimops::bind_slicescale_cuda(m);
   slimops::bind_gat_cuda(m);
+  slimops::bind_gatv2_cuda(m);
   slimops::bind_distributed_cuda(m);
 
   // What the module was built with and what it finds; never raises (no GPU, no driver:

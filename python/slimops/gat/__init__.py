@@ -25,3 +25,9 @@ from .api import (csr_from_edge_index, gat_attention, merge, partial_backward, p
 
 __all__ = ["csr_from_edge_index", "draw_seed", "gat_attention", "merge", "partial_backward", "partial_forward",
            "sequential_aggregate"]
+
+# GATv2 (Brody et al.): its own ops (gatv2_forward / gatv2_backward), same CSR, dropout and merge.
+from . import v2_schemas, v2_dispatch  # noqa: E402,F401
+from .v2_api import gatv2_attention, gatv2_partial_backward, gatv2_partial_forward  # noqa: E402
+
+__all__ += ["gatv2_attention", "gatv2_partial_backward", "gatv2_partial_forward"]
