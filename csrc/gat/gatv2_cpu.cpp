@@ -47,6 +47,17 @@ inline void load_row(const void* src, int64_t base, int64_t n, float* dst) {
   for (int64_t x = 0; x < n; ++x) dst[x] = load<DT>(src, base + x);
 }
 
+// Prefetch one row of an [N, H*C] tensor: the gathers of xl[j] (and in pass 2 of xr[i], g[i]) are random
+// reads that miss the cache, so each loop asks for the row kAhead edges ahead.
+constexpr int64_t kAhead = 4;
+
+template <int DT>
+inline void prefetch_row(const void* base, int64_t row, int64_t n) {
+  const int64_t bytes = n * (DT == kF32 ? 4 : 2);
+  const char* p = (const char*)base + row * bytes;
+  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o);
+}
+
 // att as fp32 [H*C] and w_edge transposed to fp32 [D][H*C] (contiguous over H*C for the edge term).
 struct Consts {
   std::vector<float> att, wt;
@@ -114,6 +125,7 @@ void forward_t(const Gatv2Args& A, const Gatv2ForwardPtrs& p) {
       for (int64_t h = 0; h < H; ++h) m[h] = -INFINITY, l[h] = 0.0f;
       for (int64_t k = start; k < end; ++k) {
         const int64_t j = indices[k];
+        if (k + kAhead < a.n_edges) prefetch_row<DT>((const void*)p.xl, indices[k + kAhead], HC);
         load_row<DT>((const void*)p.xl, j * HC, HC, v);
         pre_activation<DT>(v, xr, (const void*)p.edge_attr, k, D, HC, K.wt.data(), s);
         const uint32_t ekey = drop ? gat::edge_key(key, (uint64_t)(a.offset + k)) : 0u;
@@ -208,6 +220,7 @@ void backward_t(const Gatv2Args& A, const Gatv2BackwardPtrs& p) {
         for (int64_t x = 0; x < HC; ++x) gxr[x] = 0.0f;
         for (int64_t k = start; k < end; ++k) {
           const int64_t j = indices[k];
+          if (k + kAhead < E) prefetch_row<DT>((const void*)p.xl, indices[k + kAhead], HC);
           load_row<DT>((const void*)p.xl, j * HC, HC, v);
           pre_activation<DT>(v, xr, ea, k, D, HC, wt, s);
           const uint32_t ekey = drop ? gat::edge_key(key, (uint64_t)(a.offset + k)) : 0u;
@@ -272,6 +285,10 @@ void backward_t(const Gatv2Args& A, const Gatv2BackwardPtrs& p) {
       if (colptr[j + 1] > colptr[j]) load_row<DT>((const void*)p.xl, j * HC, HC, v);
       for (int64_t q = colptr[j]; q < colptr[j + 1]; ++q) {
         const int64_t k = csc_edge[q], i = csc_row[q];
+        if (q + kAhead < E) {
+          prefetch_row<DT>((const void*)p.xr, csc_row[q + kAhead], HC);
+          prefetch_row<DT>(g, csc_row[q + kAhead], HC);
+        }
         load_row<DT>((const void*)p.xr, i * HC, HC, xr);
         load_row<DT>(g, i * HC, HC, gi);
         pre_activation<DT>(v, xr, ea, k, D, HC, wt, s);

@@ -23,6 +23,7 @@ SUITES = {
     "mx": "slimops.mx.bench",
     "slicescale": "slimops.slicescale.bench",
     "gat": "slimops.gat.bench",
+    "gatv2": "slimops.gat.v2_bench",
     "distributed": "slimops.distributed.bench",
 }
 

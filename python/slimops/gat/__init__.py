@@ -28,6 +28,7 @@ __all__ = ["csr_from_edge_index", "draw_seed", "gat_attention", "merge", "partia
 
 # GATv2 (Brody et al.): its own ops (gatv2_forward / gatv2_backward), same CSR, dropout and merge.
 from . import v2_schemas, v2_dispatch  # noqa: E402,F401
-from .v2_api import gatv2_attention, gatv2_partial_backward, gatv2_partial_forward  # noqa: E402
+from .v2_api import (gatv2_attention, gatv2_partial_backward, gatv2_partial_forward,  # noqa: E402
+                     gatv2_sequential_aggregate)
 
-__all__ += ["gatv2_attention", "gatv2_partial_backward", "gatv2_partial_forward"]
+__all__ += ["gatv2_attention", "gatv2_partial_backward", "gatv2_partial_forward", "gatv2_sequential_aggregate"]

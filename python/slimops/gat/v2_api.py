@@ -5,6 +5,7 @@ Partial aggregation over blocks of source nodes works as for the GAT op: each bl
 ``gat_merge`` op, unchanged: both ops produce a normalised partial output and its log-sum-exp), and
 :func:`gatv2_partial_backward` with the merged output, its gradient and the merged lse gives the
 block's exact gradients (grad_xr, grad_att and grad_w_edge are summed over blocks).
+:func:`gatv2_sequential_aggregate` is the differentiable whole (SAR: one block at a time).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Optional
 
 import torch
 
-from .api import draw_seed
+from .._backend import current_backend, use_backend
+from .api import draw_seed, merge
 
 
 def _edge_args(xl, edge_attr, w_edge, n_edges):
@@ -62,3 +64,60 @@ def gatv2_partial_backward(grad_out, out, lse, xl, xr, att, indptr, indices, edg
     edge_attr, w_edge = _edge_args(xl, edge_attr, w_edge, indices.shape[0])
     return torch.ops.slimops.gatv2_backward(grad_out, xl, xr, att, edge_attr, w_edge, indptr, indices, out, lse,
                                             float(negative_slope), float(dropout), int(seed), int(offset))
+
+
+class _Sequential(torch.autograd.Function):
+    """Forward over source blocks one at a time, merging (out, lse); backward block by block with the merged
+    statistics. Saves the blocks' inputs, the merged output and lse."""
+
+    @staticmethod
+    def forward(ctx, xr, att, w_edge, negative_slope, dropout, seed, offsets, *flat):
+        out = lse = None
+        for b in range(len(flat) // 4):
+            xl, ea, indptr, indices = flat[4 * b:4 * b + 4]
+            o, l = torch.ops.slimops.gatv2_forward(xl, xr, att, ea, w_edge, indptr, indices, negative_slope, dropout,
+                                                   seed, offsets[b])
+            out, lse = (o, l) if out is None else merge([out, o], [lse, l])
+        ctx.save_for_backward(xr, att, w_edge, out, lse, *flat)
+        ctx.args = (negative_slope, dropout, seed, offsets)
+        ctx.backend = current_backend()
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        xr, att, w_edge, out, lse, *flat = ctx.saved_tensors
+        negative_slope, dropout, seed, offsets = ctx.args
+        grad_out = grad_out.contiguous()
+        sums, grads = None, []
+        with use_backend(ctx.backend):
+            for b in range(len(flat) // 4):
+                xl, ea, indptr, indices = flat[4 * b:4 * b + 4]
+                g_xl, g_xr, g_att, g_ea, g_w = torch.ops.slimops.gatv2_backward(
+                    grad_out, xl, xr, att, ea, w_edge, indptr, indices, out, lse, negative_slope, dropout, seed,
+                    offsets[b])
+                sums = (g_xr, g_att, g_w) if sums is None else tuple(s + t for s, t in zip(sums, (g_xr, g_att, g_w)))
+                grads += [g_xl, g_ea, None, None]
+        return (*sums, None, None, None, None, *grads)
+
+
+def gatv2_sequential_aggregate(blocks, xr, att, w_edge=None, negative_slope: float = 0.2, dropout: float = 0.0,
+                               seed: Optional[int] = None, offset: int = 0) -> torch.Tensor:
+    """Differentiable GATv2 aggregation over source blocks ``[(xl_b, edge_attr_b or None, indptr_b, indices_b),
+    ...]`` (``indices_b`` local to the block, ``edge_attr_b`` in the block's CSR order), one block at a time
+    forward and backward (SAR). Equals :func:`gatv2_attention` on the whole graph without dropout; with
+    dropout, block ``b`` uses counters from ``offset + edges before b``. ``w_edge`` is needed when the blocks
+    carry edge features."""
+    if dropout > 0 and seed is None:
+        seed = draw_seed()
+    offsets, flat, start = [], [], offset
+    w = None
+    for xl, ea, indptr, indices in blocks:
+        if (ea is None) != (w_edge is None):
+            raise ValueError("give every block's edge_attr exactly when w_edge is given")
+        ea, w = _edge_args(xl, ea, w_edge, indices.shape[0])
+        offsets.append(start)
+        start += indices.numel()
+        flat += [xl, ea, indptr, indices]
+    if w is None:
+        raise ValueError("gatv2_sequential_aggregate needs at least one block")
+    return _Sequential.apply(xr, att, w, float(negative_slope), float(dropout), int(seed or 0), tuple(offsets), *flat)
