@@ -219,3 +219,25 @@ def test_saves_no_edge_sized_activation(edge_dim, backend_reset):
     big = [tuple(t.shape) for t in saved if t.numel() >= n_edges * heads]
     allowed = {(n_edges, edge_dim)} if edge_dim else set()
     assert set(big) <= allowed | {(n_edges,)}, big
+
+
+@pytest.mark.parametrize("part,mode", [("layer", "forward"), ("attention", "full")])
+def test_bench_suite_smoke(part, mode):
+    """slimops bench gatv2's case on a small graph: every provider runs, matches the reference, and PyG keeps
+    more for backward."""
+    import argparse
+
+    from slimops.benchmarks import runner
+    from slimops.gat import v2_bench
+
+    suite = v2_bench.GATv2Suite()
+    run = runner.Run(suite, argparse.Namespace(), runner.CompileBudget(0))
+    policy = dict(rounds=1, round_s=0.0, max_calls_per_round=1, slow_s=60, slow_rounds=1)
+    case = runner.Case("cpu", dict(graph="powerlaw", nodes=300, avg_degree=8, heads=2, channels=4, part=part), mode)
+    rows = {r["provider"]: r for r in runner.run_case(run, case, suite.providers_for("cpu"), policy)}
+    assert set(rows) == {"slimops", "reference", "pyg"}
+    assert all(r["status"] == "ok" for r in rows.values()), [r["note"] for r in rows.values()]
+    ours, theirs = rows["slimops"], rows["pyg"]
+    assert theirs["saved_mib"] > ours["saved_mib"] > 0 and ours["saved_vs_pyg"] > 1 and ours["speedup_vs_pyg"] > 0
+    if mode == "forward":
+        assert ours["matches_reference"] is True and theirs["matches_reference"] is True

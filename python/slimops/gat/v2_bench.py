@@ -8,7 +8,8 @@ Cases: power-law graphs (``slimops.gat.bench.powerlaw_graph``, the GAT suite's),
 * ``attention``: the same layer with lin_l and lin_r replaced by the identity, on precomputed
   projections (x_l, x_r) [N, H*C]: the layer minus the projection both layers share.
 
-Providers: ``slimops`` (FusedGATv2Conv, backend auto: C++ on CPU), ``reference`` (FusedGATv2Conv whose
+Providers: ``slimops`` (FusedGATv2Conv, backend auto: C++ on CPU, Triton on CUDA), ``slimops-native`` (CUDA
+only: the CUDA C++ kernels), ``reference`` (FusedGATv2Conv whose
 attention is autograd through the pure-PyTorch reference, E x H x C tensors kept; not run above 400k
 edges), ``pyg`` (PyG GATv2Conv). Modes ``forward`` and ``full`` (forward + backward). Extra columns:
 ``saved_mib``, the bytes autograd keeps for backward (unique storages, inputs and parameters excluded;
@@ -21,6 +22,8 @@ import os
 
 import torch
 from torch import nn
+
+import slimops
 
 from ..benchmarks.runner import Case, Skip, Suite, quiet_peer
 from .bench import cora_graph, powerlaw_graph
@@ -80,7 +83,7 @@ class GATv2Suite(Suite):
 
     name = "gatv2"
     title = "GATv2 layer (fused attention): forward and forward+backward"
-    providers = ("slimops", "reference", "pyg")
+    providers = ("slimops", "slimops-native", "reference", "pyg")
     oracle = "reference"
     speedups = {"speedup_vs_pyg": "pyg", "speedup_vs_reference": "reference"}
     case_columns = ("graph", "nodes", "avg_degree", "heads", "channels", "part")
@@ -91,6 +94,11 @@ class GATv2Suite(Suite):
 
     def __init__(self):
         self._saved = {}
+
+    def providers_for(self, device):
+        """On CUDA ``slimops`` runs what auto picks (Triton) and ``slimops-native`` the CUDA C++ kernels; on the
+        CPU auto is the C++ kernels, so ``slimops-native`` would repeat it."""
+        return [p for p in self.providers if p != "slimops-native" or device == "cuda"]
 
     def add_arguments(self, p):
         p.add_argument("--configs", default=None, help="N:deg,... power-law graphs (default 5000:4,5000:16,20000:32)")
@@ -146,7 +154,7 @@ class GATv2Suite(Suite):
     def _layer_class(self, provider, device):
         from ..nn.gatv2_conv import FusedGATv2Conv
 
-        if provider == "slimops":
+        if provider in ("slimops", "slimops-native"):
             return FusedGATv2Conv
         if provider == "reference":
             return reference_conv()
@@ -171,9 +179,16 @@ class GATv2Suite(Suite):
             inputs["state"].update(layer.state_dict())
         if case.part == "attention":
             layer.lin_l = layer.lin_r = nn.Identity()
-        layer(x, ei)  # builds the cached CSR (FusedGATv2Conv) outside the timed calls
-        saved = self._saved[(case.label, provider)] = saved_mib(layer, x, ei)
-        return (lambda: layer(x, ei)), f"saved for backward {saved:.2f} MiB"
+        backend = "native" if provider == "slimops-native" else "auto"
+
+        def call():
+            with slimops.use_backend(backend):  # backward re-enters it (the op records it)
+                return layer(x, ei)
+
+        call()  # builds the cached CSR (FusedGATv2Conv) outside the timed calls
+        with slimops.use_backend(backend):
+            saved = self._saved[(case.label, provider)] = saved_mib(layer, x, ei)
+        return call, f"saved for backward {saved:.2f} MiB"
 
     def work(self, case):
         edges = (10556 if case.graph == "cora" else case.nodes * case.avg_degree) + case.nodes
