@@ -11,7 +11,8 @@ Cases: power-law graphs (``slimops.gat.bench.powerlaw_graph``, the GAT suite's),
 Providers: ``slimops`` (FusedGATv2Conv, backend auto: C++ on CPU, Triton on CUDA), ``slimops-native`` (CUDA
 only: the CUDA C++ kernels), ``reference`` (FusedGATv2Conv whose
 attention is autograd through the pure-PyTorch reference, E x H x C tensors kept; not run above 400k
-edges), ``pyg`` (PyG GATv2Conv). Modes ``forward`` and ``full`` (forward + backward). Extra columns:
+edges), ``pyg`` (PyG GATv2Conv). On the CPU the unfused providers are skipped, and say so, where they would
+need more than half the memory the (shared) machine has available. Modes ``forward`` and ``full`` (forward + backward). Extra columns:
 ``saved_mib``, the bytes autograd keeps for backward (unique storages, inputs and parameters excluded;
 the cached CSR counts), and ``saved_vs_pyg`` (PyG's saved bytes / this provider's).
 """
@@ -32,6 +33,19 @@ SWEEP = [(n, d) for n in (5000, 20000, 50000) for d in (4, 16, 32, 64)]
 DEFAULT = [(5000, 4), (5000, 16), (20000, 32)]
 QUICK = [(2000, 4), (2000, 16)]
 REFERENCE_MAX_EDGES = 400_000
+UNFUSED_BYTES = 5  # peak of an unfused layer (PyG, the reference) in E x H x C fp32 tensors: PyG keeps ~3 for backward
+
+
+def mem_available() -> "int | None":
+    """MemAvailable of /proc/meminfo in bytes (None where there is none)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def reference_conv():
@@ -124,7 +138,7 @@ class GATv2Suite(Suite):
             configs = QUICK if getattr(args, "quick", False) else DEFAULT
         parts = getattr(args, "parts", "layer,attention").split(",")
         root = getattr(args, "cora_root", "/work/shared/data/planetoid")
-        cora = os.path.isdir(root) and not getattr(args, "quick", False) and not getattr(args, "sweep", False)
+        cora = os.path.isdir(root) and not getattr(args, "quick", False) and not getattr(args, "configs", None)
         out = []
         for mode in getattr(args, "modes", "forward,full").split(","):
             for part in parts:
@@ -170,6 +184,11 @@ class GATv2Suite(Suite):
         n_edges = ei.shape[1] + (x[0] if isinstance(x, tuple) else x).shape[0]
         if provider == "reference" and n_edges > REFERENCE_MAX_EDGES:
             raise Skip(f"not run above {REFERENCE_MAX_EDGES} edges (E x H x C tensors, seconds per call)")
+        if provider in ("pyg", "reference") and case.device == "cpu":
+            need, avail = UNFUSED_BYTES * n_edges * case.heads * case.channels * 4, mem_available()
+            if avail is not None and need > avail / 2:
+                raise Skip(f"needs about {need / 2**30:.1f} GiB ({UNFUSED_BYTES} E x H x C fp32 tensors), over half "
+                           f"of the {avail / 2**30:.1f} GiB this shared machine has available")
         cls = self._layer_class(provider, case.device)
         torch.manual_seed(0)
         layer = cls(256 if case.graph != "cora" else 1433, case.channels, heads=case.heads).to(case.device)
