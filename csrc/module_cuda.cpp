@@ -15,6 +15,7 @@ void bind_mx_cuda(py::module_& m);
 void bind_slicescale_cuda(py::module_& m);
 void bind_gat_cuda(py::module_& m);
 void bind_rowq_cuda(py::module_& m);
+void bind_gatv2_cuda(py::module_& m);
 }  // namespace slimops
 
 PYBIND11_MODULE(_C_cuda, m) {
@@ -23,6 +24,7 @@ PYBIND11_MODULE(_C_cuda, m) {
   slimops::bind_slicescale_cuda(m);
   slimops::bind_gat_cuda(m);
   slimops::bind_rowq_cuda(m);
+  slimops::bind_gatv2_cuda(m);
 
   // What the module was built with and what it finds; never raises (no GPU, no driver:
   // device_count 0 and the error's text).

@@ -24,6 +24,7 @@ SUITES = {
     "slicescale": "slimops.slicescale.bench",
     "gat": "slimops.gat.bench",
     "rowq": "slimops.rowq.bench",
+    "gatv2": "slimops.gat.v2_bench",
     "distributed": "slimops.distributed.bench",
 }
 

@@ -27,3 +27,10 @@ from .api import (attention_weights, csr_from_edge_index, draw_seed, gat_attenti
 
 __all__ = ["attention_weights", "csr_from_edge_index", "draw_seed", "gat_attention", "index_dtype_for", "merge",
            "partial_backward", "partial_forward", "sequential_aggregate"]
+
+# GATv2 (Brody et al.): its own ops (gatv2_forward / gatv2_backward), same CSR, dropout and merge.
+from . import v2_schemas, v2_dispatch  # noqa: E402,F401
+from .v2_api import (gatv2_attention, gatv2_partial_backward, gatv2_partial_forward,  # noqa: E402
+                     gatv2_sequential_aggregate)
+
+__all__ += ["gatv2_attention", "gatv2_partial_backward", "gatv2_partial_forward", "gatv2_sequential_aggregate"]
