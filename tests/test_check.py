@@ -49,7 +49,7 @@ def test_check_passes_here_and_prints_one_row_per_family_op_dtype_backend(tmp_pa
 @NATIVE
 def test_a_broken_bit_exact_kernel_fails_the_check(monkeypatch, capsys, backend_reset):
     """One flipped code bit in the row codec's C++ output: its rows fail with the count, the exit status is 1."""
-    from slimops.distributed import cpu
+    from slimops.rowq import cpu
 
     real = cpu.quantize
 
@@ -60,12 +60,12 @@ def test_a_broken_bit_exact_kernel_fails_the_check(monkeypatch, capsys, backend_
         return data, params
 
     monkeypatch.setattr(cpu, "quantize", broken)
-    assert main(["check", "--device", "cpu", "--family", "distributed", "--backend", "native"]) == 1
+    assert main(["check", "--device", "cpu", "--family", "rowq", "--backend", "native"]) == 1
     out = capsys.readouterr().out
-    rows = {tuple(ln.split()[:3]): ln for ln in out.splitlines() if ln.startswith("distributed ")}
-    assert rows[("distributed", "rowq_quantize", "fp32")].endswith("FAIL")
-    assert "differ" in rows[("distributed", "rowq_quantize", "fp32")]
-    assert rows[("distributed", "rowq_dequantize", "fp32")].endswith("ok")
+    rows = {tuple(ln.split()[:3]): ln for ln in out.splitlines() if ln.startswith("rowq ")}
+    assert rows[("rowq", "rowq_quantize", "fp32")].endswith("FAIL")
+    assert "differ" in rows[("rowq", "rowq_quantize", "fp32")]
+    assert rows[("rowq", "rowq_dequantize", "fp32")].endswith("ok")
     assert "failures (the first case of each row)" in out and " 3 failed" in out
 
 

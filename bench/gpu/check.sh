@@ -98,7 +98,7 @@ build() {
 
 check() {
     local args="--device cuda --jobs 12"  # 12 workers compile the Triton and NVRTC kernels side by side
-    [ "$DRY" = 1 ] && args="--device cpu ${SLIMOPS_GPU_DRY_CHECK:---family slicescale distributed}"
+    [ "$DRY" = 1 ] && args="--device cpu ${SLIMOPS_GPU_DRY_CHECK:---family slicescale rowq}"
     show "$PY" -m slimops check $args
     "$PY" -m slimops check $args
 }
@@ -127,7 +127,7 @@ memcheck() {
     local opts="--device cuda"
     [ "$DRY" = 1 ] && opts="--device cpu --max-cases 12"
     local f pids=()
-    for f in mx slicescale gat distributed; do  # the four drivers at once (one GPU, 16 cores)
+    for f in mx slicescale gat rowq; do  # the four drivers at once (one GPU, 16 cores)
         show $san "$PY" bench/gpu/memcheck_$f.py $opts > "$WORK/memcheck_$f.log"
         { $san "$PY" bench/gpu/memcheck_$f.py $opts; echo "-- memcheck_$f: exit $?"; } >> "$WORK/memcheck_$f.log" 2>&1 &
         pids+=($!)

@@ -47,7 +47,7 @@ CHECKS = {
     "mx": "slimops.mx.check",
     "slicescale": "slimops.slicescale.check",
     "gat": "slimops.gat.check",
-    "distributed": "slimops.distributed.check",
+    "rowq": "slimops.rowq.check",
 }
 
 _SHORT = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16", None: "-"}
