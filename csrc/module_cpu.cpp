@@ -18,6 +18,7 @@ void bind_mx(py::module_& m);
 void bind_slicescale(py::module_& m);
 void bind_distributed(py::module_& m);
 void bind_gat(py::module_& m);
+void bind_mxgemm(py::module_& m);
 }  // namespace slimops
 
 PYBIND11_MODULE(_C, m) {
@@ -26,6 +27,7 @@ PYBIND11_MODULE(_C, m) {
   slimops::bind_slicescale(m);
   slimops::bind_distributed(m);
   slimops::bind_gat(m);
+  slimops::bind_mxgemm(m);
 
   m.def("cpu_features", [] {
     py::dict d;

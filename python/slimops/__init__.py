@@ -18,7 +18,8 @@ from . import mx  # noqa: E402
 from . import slicescale  # noqa: E402  (mx_convert; builds on mx)
 from . import gat  # noqa: E402
 from . import distributed  # noqa: E402
+from . import mxgemm  # noqa: E402  (mx_linear; builds on mx)
 
 __version__ = "0.1.0"
-__all__ = ["BACKENDS", "current_backend", "distributed", "gat", "info", "mx", "set_backend", "slicescale",
+__all__ = ["BACKENDS", "current_backend", "distributed", "gat", "info", "mx", "mxgemm", "set_backend", "slicescale",
            "use_backend"]
