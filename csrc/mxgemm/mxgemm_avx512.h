@@ -68,8 +68,7 @@ struct Traits {
   // fp32 lanes: elements per chunk and per lane.
   static constexpr int kChunk = kBits == 8 ? 16 : kBits == 4 ? 32 : 64;
   static constexpr int kGroup = kChunk / 16;
-  // bf16 lanes (4-, 2- and 6-bit formats): elements per chunk and per dword lane.
-  static constexpr bool kBf16 = kBits != 8;
+  // bf16 lanes: elements per chunk and per dword lane.
   static constexpr int kChunkBf16 = kBits == 2 ? 128 : 64;
   static constexpr int kGroupBf16 = kChunkBf16 / 16;
 };
@@ -88,6 +87,7 @@ static inline int element_f32(int r, int l) {
 template <int FMT>
 static inline int element_bf16(int r, int l, int w) {
   constexpr int bits = Traits<FMT>::kBits;
+  if (bits == 8) return 16 * (l / 4) + 8 * r + 2 * (l % 4) + w;  // vpunpck{l,h}bw of 16-byte lanes
   return bits == 4 ? 4 * l + 2 * w + r : bits == 2 ? 8 * l + 4 * w + r : 4 * l + 2 * r + w;
 }
 
@@ -153,23 +153,42 @@ MXG_INLINE void decode_f32(const uint8_t* p, const TabF32& tab, __m512* w, __mma
 // ---------------------------------------------------------------------------- bf16 lanes
 
 struct TabBf16 {
-  __m512i t0, t1;  // 32 or 64 bf16 table entries
+  __m512i t0, t1, t2, t3;  // 32 or 64 bf16 entries (t0, t1); fp8: low bytes (t0, t1), high bytes (t2, t3)
 };
 
 template <int FMT>
 MXG_BF16 static inline TabBf16 tab_bf16() {
-  alignas(64) uint16_t t[64];
   constexpr int bits = Traits<FMT>::kBits;
+  if constexpr (bits == 8) {  // the bf16 bits of the 128 magnitudes, split into low and high bytes
+    alignas(64) uint8_t t[256];
+    for (int i = 0; i < 128; ++i) {
+      const uint16_t h = f32_to_bf16(table_value<FMT>((uint32_t)i, Traits<FMT>::kCBf16));
+      t[i] = (uint8_t)h;
+      t[128 + i] = (uint8_t)(h >> 8);
+    }
+    return {_mm512_load_si512(t), _mm512_load_si512(t + 64), _mm512_load_si512(t + 128), _mm512_load_si512(t + 192)};
+  }
+  alignas(64) uint16_t t[64];
   for (int i = 0; i < 64; ++i)
     t[i] = f32_to_bf16(table_value<FMT>(bits == 4 ? (i & 15) : bits == 2 ? (i & 3) : (uint32_t)i, Traits<FMT>::kCBf16));
-  return {_mm512_load_si512(t), _mm512_load_si512(t + 32)};
+  return {_mm512_load_si512(t), _mm512_load_si512(t + 32), _mm512_setzero_si512(), _mm512_setzero_si512()};
 }
 
-// One chunk (Traits::kChunkBf16 elements) -> 2 (4-, 6-bit) or 4 (2-bit) registers of bf16 table values.
+// One chunk (Traits::kChunkBf16 elements) -> 2 (8-, 4-, 6-bit) or 4 (2-bit) registers of bf16 table values.
 template <int FMT>
 MXG_BF16 MXG_INLINE void decode_bf16(const uint8_t* p, const TabBf16& tab, __m512i* w) {
   constexpr int bits = Traits<FMT>::kBits;
-  if constexpr (bits == 4) {
+  if constexpr (bits == 8) {  // the magnitude's bf16 bytes by vpermi2b (128 entries), the sign ORed in
+    const __m512i c = _mm512_loadu_si512(p);
+    const __m512i mag = Traits<FMT>::f.is_int ? _mm512_abs_epi8(c) : c;  // MXINT8: |code|, -128 -> 0x80
+    const __m512i lo = _mm512_permutex2var_epi8(tab.t0, mag, tab.t1);
+    __m512i hi = _mm512_permutex2var_epi8(tab.t2, mag, tab.t3);
+    if (Traits<FMT>::f.is_int)  // |-128| = 128 indexes entry 0: its bf16 high byte is 0x43 (low byte 0, as 0's)
+      hi = _mm512_mask_mov_epi8(hi, _mm512_cmpeq_epi8_mask(c, _mm512_set1_epi8((char)0x80)), _mm512_set1_epi8(0x43));
+    hi = _mm512_ternarylogic_epi32(hi, c, _mm512_set1_epi8((char)0x80), 0xF8);
+    w[0] = _mm512_unpacklo_epi8(lo, hi);
+    w[1] = _mm512_unpackhi_epi8(lo, hi);
+  } else if constexpr (bits == 4) {
     const __m512i t = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)p));
     w[0] = _mm512_permutexvar_epi16(t, tab.t0);  // vpermw reads the index's low 5 bits
     w[1] = _mm512_permutexvar_epi16(_mm512_srli_epi16(t, 4), tab.t0);
@@ -344,13 +363,13 @@ static inline __m512i lane_blocks(int bs) {
   return _mm512_load_si512(v);
 }
 
-// The packed bytes of chunk c of a row (a zero-padded copy for the last, partial chunk).
+// The packed bytes of chunk c of a row (a zero-padded copy for a chunk that reaches past the row).
 MXG_INLINE const uint8_t* chunk_bytes(const uint8_t* row, int64_t row_bytes, int64_t c, int chunk_bytes,
                                       uint8_t* tail) {
   const int64_t off = c * chunk_bytes;
   if (off + chunk_bytes <= row_bytes) return row + off;
   memset(tail, 0, 64);
-  memcpy(tail, row + off, (size_t)(row_bytes - off));
+  if (off < row_bytes) memcpy(tail, row + off, (size_t)(row_bytes - off));
   return tail;
 }
 
@@ -360,29 +379,6 @@ MXG_INLINE void finish_row(const LinearArgs& a, int M, int64_t n, const __m512* 
 }
 
 // ---------------------------------------------------------------------------- small M
-
-// d[m] += the lane-wise dot products of one chunk of one row of W (packed bytes p) with the chunk's x
-// (xc, row stride Kp), for MR rows of x: fp32 lanes.
-template <int FMT, int MR>
-MXG_INLINE void dot_f32(const uint8_t* p, const TabF32& tab, const float* xc, int64_t Kp, __m512* d,
-                        __mmask16& special) {
-  constexpr int G = Traits<FMT>::kGroup;
-  __m512 w[G];
-  decode_f32<FMT>(p, tab, w, special);
-  for (int m = 0; m < MR; ++m)
-    for (int r = 0; r < G; ++r) d[m] = _mm512_fmadd_ps(w[r], _mm512_loadu_ps(xc + m * Kp + 16 * r), d[m]);
-}
-
-// The same in bf16 lanes (vdpbf16ps).
-template <int FMT, int MR>
-MXG_BF16 MXG_INLINE void dot_bf16(const uint8_t* p, const TabBf16& tab, const uint16_t* xc, int64_t Kp, __m512* d) {
-  constexpr int R = Traits<FMT>::kChunkBf16 / 32;
-  __m512i w[R];
-  decode_bf16<FMT>(p, tab, w);
-  for (int m = 0; m < MR; ++m)
-    for (int r = 0; r < R; ++r)
-      d[m] = _mm512_dpbf16_ps(d[m], (__m512bh)w[r], (__m512bh)_mm512_loadu_si512(xc + m * Kp + 32 * r));
-}
 
 // Per-call constants of the small-M kernels for chunks of E elements, G per lane, blocks of BS.
 struct GemvRows {
@@ -401,31 +397,33 @@ static inline GemvRows gemv_rows_of(const LinearArgs& a, int64_t Kp) {
   return g;
 }
 
-// The U chunks c .. c + U of a row (U: chunks in a block, or 1) into ACC: their dot products DOT
-// summed, then times their scale factors. TAIL: some chunk may reach past the row's bytes.
-#define MXG_BLOCK_STEP(DOT, C, ACC, TAIL)                                                           \
+// The U chunks c .. c + U of a row (U: chunks in a block, or 1; xp is padded to whole steps),
+// decoded into registers w[U][R] by DECODE(bytes, w[u]), then for each row m of x: the lane-wise dot
+// products DOT(d, w[u], offset, m) summed into d, times the chunks' scale factors, into ACC[m].
+// TAIL: a chunk may reach past the row's bytes.
+#define MXG_BLOCK_STEP(REG, DECODE, DOT, C, ACC, TAIL)                                              \
   {                                                                                                 \
-    __m512 d[MR];                                                                                   \
-    for (int m = 0; m < MR; ++m) d[m] = _mm512_setzero_ps();                                        \
-    for (int u = 0; u < U; ++u) {                                                                   \
-      const int64_t cc = (C) + u;                                                                   \
-      if (TAIL && cc >= g.chunks) break;                                                            \
-      DOT(TAIL ? chunk_bytes(row, g.row_bytes, cc, CB, tail) : row + cc * CB, cc * E);              \
-    }                                                                                               \
+    REG w[U][R];                                                                                    \
+    for (int u = 0; u < U; ++u)                                                                     \
+      DECODE(TAIL ? chunk_bytes(row, g.row_bytes, (C) + u, CB, tail) : row + ((C) + u) * CB, w[u]); \
     const __m512 s = chunk_scales<E, BS>(sf, (C), g.lane_block);                                    \
-    for (int m = 0; m < MR; ++m) ACC[m] = _mm512_fmadd_ps(d[m], s, ACC[m]);                         \
+    for (int m = 0; m < MR; ++m) {                                                                  \
+      __m512 d = _mm512_setzero_ps();                                                               \
+      for (int u = 0; u < U; ++u) DOT(d, w[u], ((C) + u) * E, m);                                   \
+      ACC[m] = _mm512_fmadd_ps(d, s, ACC[m]);                                                       \
+    }                                                                                               \
   }
 
 // Every chunk of a row: steps of U chunks; one row of x: two chains of accumulators (acc, acc1).
-#define MXG_ROW(DOT)                                                                                \
+#define MXG_ROW(REG, DECODE, DOT)                                                                   \
   {                                                                                                 \
     int64_t c = 0;                                                                                  \
     for (; c + 2 * U <= g.full; c += 2 * U) {                                                       \
-      MXG_BLOCK_STEP(DOT, c, acc, false)                                                            \
-      if constexpr (MR == 1) MXG_BLOCK_STEP(DOT, c + U, acc1, false)                                \
-      else MXG_BLOCK_STEP(DOT, c + U, acc, false)                                                   \
+      MXG_BLOCK_STEP(REG, DECODE, DOT, c, acc, false)                                               \
+      if constexpr (MR == 1) MXG_BLOCK_STEP(REG, DECODE, DOT, c + U, acc1, false)                   \
+      else MXG_BLOCK_STEP(REG, DECODE, DOT, c + U, acc, false)                                      \
     }                                                                                               \
-    for (; c < g.chunks; c += U) MXG_BLOCK_STEP(DOT, c, acc, true)                                  \
+    for (; c < g.chunks; c += U) MXG_BLOCK_STEP(REG, DECODE, DOT, c, acc, true)                     \
   }
 
 // Rows n0 .. n1 of W against MR rows of xp (fp32, the decoders' order, row stride Kp); rows that
@@ -433,7 +431,7 @@ static inline GemvRows gemv_rows_of(const LinearArgs& a, int64_t Kp) {
 template <int FMT, int MR, int BS>
 static void gemv_f32(const LinearArgs& a, const float* xp, int64_t Kp, int64_t n0, int64_t n1, uint8_t* bad) {
   using T = Traits<FMT>;
-  constexpr int E = T::kChunk, CB = E * T::kBits / 8, U = BS > E ? BS / E : 1;
+  constexpr int E = T::kChunk, CB = E * T::kBits / 8, U = BS > E ? BS / E : 1, R = T::kGroup;
   const TabF32 tab = tab_f32<FMT>();
   const GemvRows g = gemv_rows_of<E, T::kGroup, T::kBits, BS>(a, Kp);
   thread_local Scratch s_sf;
@@ -448,9 +446,12 @@ static void gemv_f32(const LinearArgs& a, const float* xp, int64_t Kp, int64_t n
     __m512 acc[MR], acc1[MR];
     for (int m = 0; m < MR; ++m) acc[m] = acc1[m] = _mm512_setzero_ps();
     __mmask16 special = 0;
-#define DOT(P, OFF) dot_f32<FMT, MR>(P, tab, xp + (OFF), Kp, d, special)
-    MXG_ROW(DOT)
+#define DECODE(P, W) decode_f32<FMT>(P, tab, W, special)
+#define DOT(D, W, OFF, M)                                                                 \
+  for (int r = 0; r < R; ++r) D = _mm512_fmadd_ps(W[r], _mm512_loadu_ps(xp + (M) * Kp + (OFF) + 16 * r), D);
+    MXG_ROW(__m512, DECODE, DOT)
 #undef DOT
+#undef DECODE
     if (special) {
       bad[n] = 1;
       continue;
@@ -465,7 +466,7 @@ template <int FMT, int MR, int BS>
 MXG_BF16 static void gemv_bf16(const LinearArgs& a, const uint16_t* xp, int64_t Kp, int64_t n0, int64_t n1,
                                uint8_t* bad) {
   using T = Traits<FMT>;
-  constexpr int E = T::kChunkBf16, CB = E * T::kBits / 8, U = BS > E ? BS / E : 1;
+  constexpr int E = T::kChunkBf16, CB = E * T::kBits / 8, U = BS > E ? BS / E : 1, R = E / 32;
   const TabBf16 tab = tab_bf16<FMT>();
   const GemvRows g = gemv_rows_of<E, T::kGroupBf16, T::kBits, BS>(a, Kp);
   thread_local Scratch s_sf;
@@ -479,9 +480,13 @@ MXG_BF16 static void gemv_bf16(const LinearArgs& a, const uint16_t* xp, int64_t 
     }
     __m512 acc[MR], acc1[MR];
     for (int m = 0; m < MR; ++m) acc[m] = acc1[m] = _mm512_setzero_ps();
-#define DOT(P, OFF) dot_bf16<FMT, MR>(P, tab, xp + (OFF), Kp, d)
-    MXG_ROW(DOT)
+#define DECODE(P, W) decode_bf16<FMT>(P, tab, W)
+#define DOT(D, W, OFF, M)                                                                                   \
+  for (int r = 0; r < R; ++r)                                                                               \
+    D = _mm512_dpbf16_ps(D, (__m512bh)W[r], (__m512bh)_mm512_loadu_si512(xp + (M) * Kp + (OFF) + 32 * r));
+    MXG_ROW(__m512i, DECODE, DOT)
 #undef DOT
+#undef DECODE
     if (MR == 1) acc[0] = _mm512_add_ps(acc[0], acc1[0]);
     finish_row(a, MR < a.M ? MR : (int)a.M, n, acc);
   }
@@ -494,4 +499,5 @@ MXG_BF16 static void gemv_bf16(const LinearArgs& a, const uint16_t* xp, int64_t 
 }  // namespace mxgemm_cpu
 }  // namespace slimops
 
+#include "csrc/mxgemm/mxgemm_avx512_gemm.h"
 #include "csrc/mxgemm/mxgemm_avx512_run.h"
