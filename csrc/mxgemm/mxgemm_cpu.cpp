@@ -137,29 +137,34 @@ static void decode_panel(const LinearArgs& a, const int64_t* rows, int64_t n0, i
 // ---------------------------------------------------------------------------- generic GEMM
 
 // c[i][0 .. kNR) (+)= sum_k xt[i][k] * P[k][0 .. kNR) for i < kMR: the register tile, summed from
-// zero over the panel and then added to c (a two-level sum: its rounding error grows with kKC and
-// K / kKC, not with K).
+// zero over each kSub elements of K and then added to c (a two-level sum: its rounding error grows
+// with kSub and K / kSub, not with K).
+constexpr int kSub = 32;
+
 static inline void micro_tile(const float* xt, const float* P, int kc, float* c, bool first) {
-  f32v acc[kMR][kNRV];
-  for (int i = 0; i < kMR; ++i)
-    for (int v = 0; v < kNRV; ++v) acc[i][v] = f32v{};
-  for (int k = 0; k < kc; ++k) {
-    f32v w[kNRV];
-    for (int v = 0; v < kNRV; ++v) memcpy(&w[v], P + k * kNC + v * kVec, sizeof(f32v));
-    for (int i = 0; i < kMR; ++i) {
-      const f32v xb = f32v{} + xt[i * kKC + k];
-      for (int v = 0; v < kNRV; ++v) acc[i][v] += xb * w[v];
-    }
-  }
-  for (int i = 0; i < kMR; ++i)
-    for (int v = 0; v < kNRV; ++v) {
-      if (!first) {
-        f32v old;
-        memcpy(&old, c + i * kNC + v * kVec, sizeof(f32v));
-        acc[i][v] += old;
+  for (int k0 = 0; k0 < kc; k0 += kSub) {
+    f32v acc[kMR][kNRV];
+    for (int i = 0; i < kMR; ++i)
+      for (int v = 0; v < kNRV; ++v) acc[i][v] = f32v{};
+    const int k1 = kc - k0 < kSub ? kc : k0 + kSub;
+    for (int k = k0; k < k1; ++k) {
+      f32v w[kNRV];
+      for (int v = 0; v < kNRV; ++v) memcpy(&w[v], P + k * kNC + v * kVec, sizeof(f32v));
+      for (int i = 0; i < kMR; ++i) {
+        const f32v xb = f32v{} + xt[i * kKC + k];
+        for (int v = 0; v < kNRV; ++v) acc[i][v] += xb * w[v];
       }
-      memcpy(c + i * kNC + v * kVec, &acc[i][v], sizeof(f32v));
     }
+    for (int i = 0; i < kMR; ++i)
+      for (int v = 0; v < kNRV; ++v) {
+        if (!first || k0) {
+          f32v old;
+          memcpy(&old, c + i * kNC + v * kVec, sizeof(f32v));
+          acc[i][v] += old;
+        }
+        memcpy(c + i * kNC + v * kVec, &acc[i][v], sizeof(f32v));
+      }
+  }
 }
 
 // y[:, n_j] for the `count` rows n_j of W (rows[j], or j itself when rows is null), on exact values.
