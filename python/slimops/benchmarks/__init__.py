@@ -24,6 +24,7 @@ SUITES = {
     "slicescale": "slimops.slicescale.bench",
     "gat": "slimops.gat.bench",
     "distributed": "slimops.distributed.bench",
+    "mxgemm": "slimops.mxgemm.bench",
 }
 
 

@@ -19,10 +19,14 @@ def linear_2d(x2d: torch.Tensor, w_data: torch.Tensor, w_scales: torch.Tensor, f
               bias: "torch.Tensor | None", out: "torch.Tensor | None" = None) -> torch.Tensor:
     m, k = x2d.shape
     n = w_data.shape[0]
-    y = torch.empty(m, n, dtype=x2d.dtype) if out is None else out
-    _C().mx_linear(x2d.data_ptr(), DTYPE_CODES[x2d.dtype], m, k, w_data.data_ptr(), w_scales.data_ptr(), n,
-                   fmt.format_id, block_size, 0 if bias is None else bias.data_ptr(),
-                   DTYPE_CODES[bias.dtype] if bias is not None else 0, y.data_ptr(), torch.get_num_threads())
+    dt = x2d.dtype
+    y = torch.empty(m, n, dtype=dt) if out is None else out
+    if bias is None:
+        b, bdt = 0, 0
+    else:
+        b, bdt = bias.data_ptr(), DTYPE_CODES[bias.dtype]
+    _C().mx_linear(x2d.data_ptr(), DTYPE_CODES[dt], m, k, w_data.data_ptr(), w_scales.data_ptr(), n, fmt.format_id,
+                   block_size, b, bdt, y.data_ptr(), torch.get_num_threads())
     return y
 
 

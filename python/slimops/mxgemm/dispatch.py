@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .._backend import register_family, resolve
+from .._backend import current_backend, register_family, resolve
 from ..mx.dispatch import to_2d
 from . import cpu, reference, schemas
 
@@ -23,16 +23,23 @@ FAMILY = "mxgemm"
 register_family(FAMILY, {op: {"cpu": ("native", "triton"), "cuda": ("triton",)} for op in schemas.OPS})
 
 
+_chosen: dict = {}  # (backend selected, op, device type, dtype) -> module: what is built does not change
+
+
 def implementation(op: str, t: torch.Tensor):
     """The module that runs ``op`` on ``t``'s device under the selected backend."""
-    choice = resolve(FAMILY, op, t.device.type, t.dtype)
-    if choice == "native" and t.device.type == "cpu":
-        return cpu
-    if choice == "triton":
-        from . import triton as triton_impl  # imported only when Triton is selected
-
-        return triton_impl
-    return reference
+    key = (current_backend(), op, t.device.type, t.dtype)
+    impl = _chosen.get(key)
+    if impl is None:
+        choice = resolve(FAMILY, op, t.device.type, t.dtype)  # raises, naming the reason, when it cannot run
+        if choice == "native" and t.device.type == "cpu":
+            impl = cpu
+        elif choice == "triton":
+            from . import triton as impl  # imported only when Triton is selected
+        else:
+            impl = reference
+        _chosen[key] = impl
+    return impl
 
 
 def _weight(w_data: torch.Tensor, w_scales: torch.Tensor):

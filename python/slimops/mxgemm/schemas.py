@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from .._library import FLOAT_DTYPES, check, lib
-from ..mx.formats import BLOCK_SIZES, MXFormat, get_format
+from ..mx.formats import BLOCK_SIZES, FORMATS, MXFormat, get_format
 
 OPS = ("mx_linear", "mx_linear_backward")
 
@@ -37,13 +37,15 @@ def _dtype_name(t) -> str:
 
 def check_weight(w_data, w_scales, w_fmt, block_size: int, in_features: int, device) -> MXFormat:
     """The packed weight [N, packed(K)] and its scales [N, ceil(K / block_size)] for K = in_features."""
-    if not isinstance(w_fmt, str):
-        raise TypeError(f"w_fmt must be a format name (str), got {type(w_fmt).__name__}")
-    try:
-        f = get_format(w_fmt)
-    except ValueError as e:
-        raise ValueError(f"w_fmt: {e}") from None
-    if not (isinstance(block_size, int) and not isinstance(block_size, bool) and block_size in BLOCK_SIZES):
+    f = FORMATS.get(w_fmt) if isinstance(w_fmt, str) else None  # the canonical names; aliases below
+    if f is None:
+        if not isinstance(w_fmt, str):
+            raise TypeError(f"w_fmt must be a format name (str), got {type(w_fmt).__name__}")
+        try:
+            f = get_format(w_fmt)
+        except ValueError as e:
+            raise ValueError(f"w_fmt: {e}") from None
+    if block_size not in BLOCK_SIZES or not isinstance(block_size, int) or isinstance(block_size, bool):
         raise ValueError(f"block_size must be one of {BLOCK_SIZES}, got {block_size!r}")
     if not (isinstance(w_data, torch.Tensor) and w_data.dtype == torch.uint8):
         raise TypeError(f"w_data must be a uint8 tensor (packed MX elements), got {_dtype_name(w_data)}")
@@ -53,13 +55,13 @@ def check_weight(w_data, w_scales, w_fmt, block_size: int, in_features: int, dev
         raise ValueError(f"w_data must be 2-D [out_features, packed bytes], got {w_data.dim()}-D "
                          f"{list(w_data.shape)}")
     n = w_data.shape[0]
-    want_data, want_scales = [n, f.packed_bytes(in_features)], [n, -(-in_features // block_size)]
-    if list(w_data.shape) != want_data:
-        raise ValueError(f"w_data has shape {list(w_data.shape)}, expected {want_data}: {in_features} input "
+    want_data, want_scales = (n, f.packed_bytes(in_features)), (n, -(-in_features // block_size))
+    if w_data.shape != want_data:
+        raise ValueError(f"w_data has shape {list(w_data.shape)}, expected {list(want_data)}: {in_features} input "
                          f"features (K) packed as {f.name} take {want_data[1]} bytes a row; K does not match "
                          "the packed weight")
-    if list(w_scales.shape) != want_scales:
-        raise ValueError(f"w_scales has shape {list(w_scales.shape)}, expected {want_scales} (one scale per "
+    if w_scales.shape != want_scales:
+        raise ValueError(f"w_scales has shape {list(w_scales.shape)}, expected {list(want_scales)} (one scale per "
                          f"block of {block_size} of the {in_features} input features)")
     if w_data.device != device or w_scales.device != device:
         raise ValueError(f"x (or grad_y), w_data and w_scales must be on one device, got {device}, "
