@@ -19,6 +19,7 @@ void bind_slicescale(py::module_& m);
 void bind_rowq(py::module_& m);
 void bind_gat(py::module_& m);
 void bind_gatv2(py::module_& m);
+void bind_mxgemm(py::module_& m);
 }  // namespace slimops
 
 PYBIND11_MODULE(_C, m) {
@@ -28,6 +29,7 @@ PYBIND11_MODULE(_C, m) {
   slimops::bind_rowq(m);
   slimops::bind_gat(m);
   slimops::bind_gatv2(m);
+  slimops::bind_mxgemm(m);
 
   m.def("cpu_features", [] {
     py::dict d;

@@ -19,7 +19,8 @@ from . import slicescale  # noqa: E402  (mx_convert; builds on mx)
 from . import gat  # noqa: E402
 from . import rowq  # noqa: E402
 from . import distributed  # noqa: E402  (halo exchange; builds on mx, gat and rowq)
+from . import mxgemm  # noqa: E402  (mx_linear; builds on mx)
 
 __version__ = "0.1.0"
-__all__ = ["BACKENDS", "current_backend", "distributed", "gat", "info", "mx", "rowq", "set_backend",
+__all__ = ["BACKENDS", "current_backend", "distributed", "gat", "info", "mx", "mxgemm", "rowq", "set_backend",
            "slicescale", "use_backend"]

@@ -11,6 +11,8 @@ import slimops.nn as snn
 import slimops.qat as qat
 from slimops.slicescale import checkpoint as ckpt
 
+from ..mxgemm.helpers import assert_linear_close
+
 
 def small_model(seed=0):
     torch.manual_seed(seed)
@@ -22,11 +24,12 @@ def test_mx_linear_forward_and_formats():
     m = snn.MXLinear.from_linear(lin, "mxint8")
     x = torch.randn(5, 64)
     w8 = slimops.mx.quantize(lin.weight.detach(), "mxint8")
-    torch.testing.assert_close(m(x), torch.nn.functional.linear(x, w8.dequantize(), lin.bias), rtol=0, atol=0)
+    # forward is mx_linear: F.linear on the dequantized weight within its tolerance (tests/mxgemm/helpers.py)
+    assert_linear_close(m(x), x, w8.data, w8.scales, "mxint8", 32, lin.bias.detach(), "mxint8")
     m.set_format("mxint4")
     w4 = w8.convert("mxint4")
     assert m.active_fmt == "mxint4" and torch.equal(m.active_data, w4.data)
-    torch.testing.assert_close(m(x), torch.nn.functional.linear(x, w4.dequantize(), lin.bias), rtol=0, atol=0)
+    assert_linear_close(m(x), x, w4.data, w4.scales, "mxint4", 32, lin.bias.detach(), "mxint4")
     assert m(x.bfloat16()).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="one family"):
         m.set_format("mxfp4")
@@ -47,7 +50,8 @@ def test_mx_linear_activation_fake_quant():
     m = snn.MXLinear.from_linear(nn.Linear(64, 8), "mxfp8", act_fmt="mxfp8")
     x = torch.randn(3, 64)
     xq = slimops.mx.fake_quantize(x, "mxfp8")
-    torch.testing.assert_close(m(x), torch.nn.functional.linear(xq, m.anchor.dequantize(), m.bias), rtol=0, atol=0)
+    a = m.anchor
+    assert_linear_close(m(x), xq, a.data, a.scales, a.fmt, 32, m.bias.detach(), "act_fmt")
 
 
 def test_convert_linears_state_dict_round_trip():

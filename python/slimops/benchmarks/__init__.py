@@ -26,6 +26,7 @@ SUITES = {
     "rowq": "slimops.rowq.bench",
     "gatv2": "slimops.gat.v2_bench",
     "distributed": "slimops.distributed.bench",
+    "mxgemm": "slimops.mxgemm.bench",
 }
 
 

@@ -2,9 +2,12 @@
 
 The layer holds the anchor (e.g. MXINT8 or MXFP8) as packed bytes and, when the active format
 differs, that format's packed weight made from the anchor by Slice-and-Scale (``mx_convert``),
-never a high-precision copy: ``set_format("mxint4")`` costs one packed -> packed pass. Forward
-dequantizes the active weight (one ``mx_dequantize`` kernel, in the input's dtype) and calls
-``F.linear``; optionally the activations are fake-quantized to ``act_fmt`` first.
+never a high-precision copy: ``set_format("mxint4")`` costs one packed -> packed pass. Forward is
+the fused MX matmul ``torch.ops.slimops.mx_linear`` on the active packed weight (``slimops.mxgemm``:
+decoded a tile at a time, never dequantized whole; the result is ``F.linear`` on the dequantized
+weight up to the order of the fp32 sums, within the tolerance stated there); optionally the
+activations are fake-quantized to ``act_fmt`` first. Gradients reach the input and the bias; the
+packed weight is frozen.
 
 The state dict holds ``anchor_data``, ``anchor_scales`` (uint8), ``bias`` and an extra state
 (formats, block size, shape); the active weight is rebuilt on load.
@@ -13,7 +16,6 @@ The state dict holds ``anchor_data``, ``anchor_scales`` (uint8), ``bias`` and an
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..mx import MXTensor, fake_quantize, get_format, quantize
@@ -104,12 +106,15 @@ class MXLinear(nn.Module):
     # ------------------------------------------------------------------------- forward
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = x.dtype if x.dtype in (torch.float32, torch.bfloat16, torch.float16) else torch.float32
-        w = self.weight_mx.dequantize(dtype)
+        if x.dtype not in (torch.float32, torch.bfloat16, torch.float16):
+            x = x.float()
         if self.act_fmt is not None:
             x = fake_quantize(x, self.act_fmt, self.block_size, -1)
-        b = self.bias.to(dtype) if self.bias is not None else None
-        return F.linear(x.to(dtype), w, b)
+        if self.active_data is None:
+            data, scales, fmt = self.anchor_data, self.anchor_scales, self.anchor_fmt
+        else:
+            data, scales, fmt = self.active_data, self.active_scales, self.active_fmt
+        return torch.ops.slimops.mx_linear(x, data, scales, fmt, self.block_size, self.bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
