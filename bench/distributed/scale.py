@@ -62,7 +62,10 @@ def launch(a, tag: str, nodes: int, world: int, model: str, mode: str) -> None:
            "127.0.0.1", "--master-port", str(_free_port()), "-m", "slimops.distributed.train",
            "--shards", shard_dir(a, nodes, world), *MODELS[model], "--mode", mode, "--codec", "none",
            "--epochs", str(a.epochs), "--seed", "0", "--timeout", "1800", "--quiet", "--report", out + ".tmp"]
-    p = subprocess.run(cmd, env=_env(), cwd=ROOT, capture_output=True, text=True)
+    if os.path.exists(out + ".tmp"):  # a launch whose driver was stopped: its report, as it wrote it
+        p = subprocess.CompletedProcess(cmd, "unknown (driver restarted)", "", "")
+    else:
+        p = subprocess.run(cmd, env=_env(), cwd=ROOT, capture_output=True, text=True)
     if os.path.exists(out + ".tmp"):  # the report is written once training finished, whatever teardown does
         with open(out + ".tmp") as f:
             r = json.load(f)

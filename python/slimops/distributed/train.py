@@ -91,8 +91,8 @@ def parser() -> argparse.ArgumentParser:
                    help="learned codec: the last layer's halo (the logits) encoded like the others (codec) or sent "
                         "uncompressed (fp32, as SAR's FeatureCompressorDecompressor)")
     p.add_argument("--codec-weight-decay", type=float, default=None,
-                   help="weight decay of the learned codecs' parameters (default: --weight-decay). Adam's decay "
-                        "drives the latent units a schedule has not switched on yet to zero")
+                   help="weight decay of the learned codecs' parameters (default: --weight-decay; with Adam it "
+                        "also shrinks the latent units a schedule has not switched on yet)")
     return p
 
 
