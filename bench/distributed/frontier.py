@@ -218,7 +218,7 @@ def verdicts(rows: list) -> list:
                 continue
             best = max(under, key=lambda f: f["acc"])
             se = math.sqrt(best["sd"] ** 2 / best["n"] + v["sd"] ** 2 / v["n"])
-            res[name] = (best, v["acc"] - best["acc"], se)
+            res[name] = (best, v["acc"] - best["acc"], se, min(best["n"], v["n"]))
         out.append(res)
     return out
 
@@ -226,8 +226,9 @@ def verdicts(rows: list) -> list:
 def _fmt_verdict(x) -> str:
     if x is None:
         return "no fixed point at <= its bytes"
-    best, d, se = x
-    word = "above" if d > 2 * se else ("below" if d < -2 * se else "within noise of")
+    best, d, se, n = x
+    word = ("above" if d > 2 * se else ("below" if d < -2 * se else "within noise of")) if n > 1 else \
+        "1 seed, no verdict:"
     return f"{d:+.2f} ± {se:.2f} ({word} {best['label']}, {best['acc']:.2f} at {best['mb']:.2f} MB)"
 
 

@@ -19,6 +19,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -46,18 +47,40 @@ def shard_dir(a, nodes: int, world: int) -> str:
 
 def write_shards(a, nodes: int, world: int) -> None:
     d = shard_dir(a, nodes, world)
-    if os.path.exists(os.path.join(d, "meta.json")):
+    if os.path.exists(os.path.join(d, "meta.json")) and set(a.models) <= set(json.load(open(
+            os.path.join(d, "meta.json")))["norms"]):
         return
     cmd = [sys.executable, "-m", "slimops", "partition", *GRAPH, "--nodes", str(nodes), "--world", str(world),
-           "--partitioner", "metis", "--seed", "0", "--norm", "gcn", "gat", "--out", d]
+           "--partitioner", "metis", "--seed", "0", "--norm", *a.models, "--out", d]
     print(" ".join(cmd[2:]), flush=True)
     subprocess.run(cmd, check=True, env=_env(), cwd=ROOT)
+
+
+def _available() -> int:
+    with open("/proc/meminfo") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+
+
+def wait_for_memory(a, nodes: int, world: int, model: str) -> None:
+    """The machine is shared and has no swap: wait until it has what the launch should need (W = 1's training
+    peak at this size, plus the floor of every further process, plus a fifth), so that it never meets the
+    OOM killer (the launch itself, or someone else's process)."""
+    ref = os.path.join(a.out, "runs", f"n{nodes}-w1-{model}-all.json")
+    if world == 1 or not os.path.exists(ref):
+        return
+    with open(ref) as f:
+        r = json.load(f)
+    need = 1.2 * max(r["peak_mem_bytes"]) + world * max(r["rss_floor_bytes"])
+    while _available() < need:
+        print(f"waiting for {need / 2**30:.1f} GiB of memory ({_available() / 2**30:.1f} available)", flush=True)
+        time.sleep(60)
 
 
 def launch(a, tag: str, nodes: int, world: int, model: str, mode: str) -> None:
     out = os.path.join(a.out, "runs", tag + ".json")
     if os.path.exists(out):
         return
+    wait_for_memory(a, nodes, world, model)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(world), "--master-addr",
            "127.0.0.1", "--master-port", str(_free_port()), "-m", "slimops.distributed.train",
            "--shards", shard_dir(a, nodes, world), *MODELS[model], "--mode", mode, "--codec", "none",
@@ -140,8 +163,8 @@ def report(a) -> None:
             lines.append(f"| {m['num_nodes']:,} | {m['world']} | {m['num_edges']:,} | {ph['load']['seconds']:.1f} | "
                          f"{ph['partition']['seconds']:.1f} | "
                          f"{_mb(ph['partition']['rss_peak_bytes'] - ph['partition']['rss_before_bytes']):.0f} | "
-                         f"{ph['rows']['seconds']:.1f} | {ph['plans_gcn']['seconds']:.1f} | "
-                         f"{ph['plans_gat']['seconds']:.1f} | {_mb(peak):.0f} |")
+                         f"{ph['rows']['seconds']:.1f} | {ph.get('plans_gcn', {}).get('seconds', float('nan')):.1f} | "
+                         f"{ph.get('plans_gat', {}).get('seconds', float('nan')):.1f} | {_mb(peak):.0f} |")
     text = "\n".join(lines) + "\n"
     with open(os.path.join(a.out, "tables.md"), "w") as f:
         f.write(text)
