@@ -177,7 +177,7 @@ def test_gpu_script_dry_run_runs_every_step_and_survives_a_failing_one(tmp_path)
         assert f" {step}: ok" in summary, summary
     assert "pip install --no-build-isolation" in (tmp_path / "1-build.log").read_text()
     memcheck = (tmp_path / "4-memcheck.log").read_text()
-    assert memcheck.count("slimops check: ") == 4 and "memcheck_gat: exit 0" in memcheck
+    assert memcheck.count("slimops check: ") == 5 and "memcheck_gat: exit 0" in memcheck
     assert (tmp_path / "bench.tgz").is_file()
     assert len(list(tmp_path.iterdir())) <= 8  # the device tool brings back at most 8 files
 

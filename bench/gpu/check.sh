@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # The prepared GPU check (issue 15): five steps in priority order, each under its own time cap, the
-# whole bounded at 8 minutes; each step writes its log under $OUT as it finishes and a line to
+# whole bounded at 500 s; each step writes its log under $OUT as it finishes and a line to
 # $OUT/summary.txt. A step that fails or runs out of time is recorded, and the next one still runs.
 #
 #   1 build     pip install --no-build-isolation -e . with SLIMOPS_CUDA_ARCHS=90a, the machine's torch
 #   2 check     slimops check --device cuda
 #   3 tests     the tests that touch CUDA (pytest -p cuda_select, -n 8 when pytest-xdist is there)
 #   4 memcheck  compute-sanitizer memcheck over small cases of each family's CUDA kernels
-#   5 bench     slimops bench --device cuda --quick, kernels and eager peers (the reports as $OUT/bench.tgz)
+#   5 bench     slimops bench mxgemm at 4096 x 14336 against cuBLAS, then every suite --device cuda --quick,
+#               kernels and eager peers (the reports as $OUT/bench.tgz)
 #
 # Usage: bash bench/gpu/check.sh [--dry-run]
 #   --dry-run  on a machine without a GPU: each step's real command is printed in its log and a CPU
 #              substitute runs instead (the installed build, check --device cpu, the CUDA test selection
 #              collected, the memcheck drivers on CPU without the sanitizer, a quick CPU bench).
 # Environment: OUT (default results/gpu-check), PYTHON (default python3; .venv/bin/python in a dry run when
-#   present), SLIMOPS_GPU_TOTAL_S (480), SLIMOPS_GPU_CAP_<STEP>_S (each step's cap, below), SLIMOPS_GPU_STEPS
+#   present), SLIMOPS_GPU_TOTAL_S (500), SLIMOPS_GPU_CAP_<STEP>_S (each step's cap, below), SLIMOPS_GPU_STEPS
 #   (the steps to run, default "build check tests memcheck bench").
 # Exit status: 0 when every step that ran passed, 1 otherwise. bench/README.md says how to run it on
 # the device machine.
@@ -28,7 +29,7 @@ mkdir -p "$OUT"
 if [ -n "${PYTHON:-}" ]; then PY=$PYTHON
 elif [ $DRY = 1 ] && [ -x .venv/bin/python ]; then PY=$ROOT/.venv/bin/python
 else PY=python3; fi
-TOTAL=${SLIMOPS_GPU_TOTAL_S:-480}
+TOTAL=${SLIMOPS_GPU_TOTAL_S:-500}
 STEPS=${SLIMOPS_GPU_STEPS:-build check tests memcheck bench}
 START=$(date +%s)
 SUMMARY=$OUT/summary.txt
@@ -127,13 +128,13 @@ memcheck() {
     local opts="--device cuda"
     [ "$DRY" = 1 ] && opts="--device cpu --max-cases 12"
     local f pids=()
-    for f in mx slicescale gat rowq; do  # the four drivers at once (one GPU, 16 cores)
+    for f in mx slicescale gat gatv2 rowq; do  # the five drivers at once (one GPU, 16 cores)
         show $san "$PY" bench/gpu/memcheck_$f.py $opts > "$WORK/memcheck_$f.log"
         { $san "$PY" bench/gpu/memcheck_$f.py $opts; echo "-- memcheck_$f: exit $?"; } >> "$WORK/memcheck_$f.log" 2>&1 &
         pids+=($!)
     done
     for f in "${pids[@]}"; do wait "$f"; done
-    [ "$(cat "$WORK"/memcheck_*.log | grep -c -- '^-- memcheck_.*: exit 0$')" = 4 ]  # every driver passed
+    [ "$(cat "$WORK"/memcheck_*.log | grep -c -- '^-- memcheck_.*: exit 0$')" = 5 ]  # every driver passed
 }
 
 bench() {
@@ -141,18 +142,25 @@ bench() {
     local args=(--device cuda --quick --providers slimops-native slimops-nvrtc slimops-triton reference-eager
                 alloc-copy slimops reference pyg)
     [ "$DRY" = 1 ] && args=(slicescale --device cpu --quick --providers slimops-native)
+    # first the fused MX matmul's GPU rows (issue 16): decode-sized and prefill-sized M at 4096 x 14336, the
+    # 4-bit and 8-bit formats, bf16, against cuBLAS (nn.Linear) and dequantize + F.linear
+    local mxg=(mxgemm --device cuda --ms 1 16 4096 --shapes 4096x14336 --fmts mxint4 mxfp4_e2m1 mxint8
+               --dtypes bfloat16 --providers slimops-triton nn-linear dequant-linear)
+    [ "$DRY" = 1 ] && mxg=(mxgemm --device cpu --quick --providers slimops-native nn-linear)
+    show "$PY" -m slimops bench "${mxg[@]}" --out "$WORK/bench"
+    "$PY" -m slimops bench "${mxg[@]}" --out "$WORK/bench"
     show "$PY" -m slimops bench "${args[@]}" --out "$WORK/bench"
     "$PY" -m slimops bench "${args[@]}" --out "$WORK/bench"
 }
 
 export -f build check tests memcheck bench show
-# caps (s), in priority order, summing to the 480 s budget (the device machine has 16 cores)
-step build 240 build
-step check 60 check
+# caps (s), in priority order, summing to the 500 s budget (the device machine has 16 cores)
+step build 220 build
+step check 70 check
 step tests 90 tests
 step memcheck 50 memcheck
 cat "$WORK"/memcheck_*.log >> "$OUT/4-memcheck.log" 2>/dev/null  # each driver's output, also after a timeout
-step bench 40 bench
+step bench 70 bench
 # the reports the suites finished, also when the step ran out of time
 [ -d "$WORK/bench" ] && tar -czf "$OUT/bench.tgz" -C "$WORK" bench && echo "bench reports: bench.tgz" >> "$SUMMARY"
 verdict=$([ $FAILED = 0 ] && echo 'every step passed' || echo 'some step failed')

@@ -16,6 +16,8 @@
   traces, key-averages tables; NVML clocks/power/memory on a GPU).
 * ``slimops convert IN.safetensors --to FMT -o OUT.safetensors``: an anchor checkpoint to a
   lower MX format (Slice-and-Scale), or float weights to an anchor (``slimops.slicescale.cli``).
+* ``slimops partition --world W --out DIR [graph options]``: a graph partitioned once into one shard per
+  rank for ``slimops.distributed.train --shards DIR`` (``slimops.distributed.shards``).
 
 Every argument is checked before any work starts; a bad one ends the command
 with one line on stderr and exit status 2.
@@ -117,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     from slimops.slicescale import cli as convert_cli
 
     convert_cli.add_arguments(p_conv)
+    p_part = sub.add_parser("partition", help="partition a graph once into one shard per rank (distributed training)")
+    from slimops.distributed import shards
+
+    shards.add_arguments(p_part)
     for family in SUITES:  # each suite's own options, on both commands
         suite = load_suite(family)
         suite.add_arguments(_SharedOptions(p_bench))
@@ -200,6 +206,10 @@ def main(argv: "list[str] | None" = None) -> int:
         from slimops.slicescale import cli as convert_cli
 
         return convert_cli.main(args)
+    if args.command == "partition":
+        from slimops.distributed import shards
+
+        return shards.main(args)
     why = _check_out(args.out)
     if why:
         return _fail(f"{args.command}: {why}")

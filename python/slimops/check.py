@@ -47,7 +47,9 @@ CHECKS = {
     "mx": "slimops.mx.check",
     "slicescale": "slimops.slicescale.check",
     "gat": "slimops.gat.check",
+    "gatv2": "slimops.gat.v2_check",
     "rowq": "slimops.rowq.check",
+    "mxgemm": "slimops.mxgemm.check",
 }
 
 _SHORT = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16", None: "-"}

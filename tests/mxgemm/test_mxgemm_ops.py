@@ -13,8 +13,8 @@ from slimops.testing import cpu_backends
 from .helpers import DTYPES, assert_linear_close, random_codes, random_weight, run
 
 FMTS = list(FORMATS)
-# (M, K, N): M = 1, 2, 3, 9 and 16 take the small-M kernels (register tiles of 1, 2, 4, 16 rows),
-# 17 and 40 the large-M ones; K not a multiple of any chunk, block or group; odd N.
+# (M, K, N): M = 1, 2 and 3 take the small-M kernels (register tiles of 1, 2, 4 rows; M <= 4),
+# 9, 16, 17 and 40 the large-M ones (panels of decoded weight); K not a multiple of any chunk, block or group; odd N.
 SHAPES = [(1, 4099, 67), (3, 333, 65), (16, 200, 33), (2, 17, 7), (9, 64, 70), (40, 417, 37)]
 
 

@@ -92,14 +92,32 @@ class DistGATConv(nn.Module):
         return out + self.bias
 
 
+def _plain_halo(conv: nn.Module) -> None:
+    """``conv`` loses its learned codec and sends its halo as fp32 (the learned codec's wire) while the others
+    encode theirs: the halo context's ``learned`` flag is off during its forward, then as it was."""
+    conv.codec = None
+
+    def off(_, args):
+        hctx = args[1]
+        hctx.plain_halo_saved, hctx.learned = hctx.learned, False
+
+    def back(_, args, out):
+        args[1].learned = args[1].plain_halo_saved
+
+    conv.register_forward_pre_hook(off)
+    conv.register_forward_hook(back, always_call=True)
+
+
 class DistGNN(nn.Module):
     """``layers`` graph convolutions with ReLU (ELU for GAT) and dropout between them.
 
     GAT: ``heads`` heads of ``hidden`` channels each, concatenated, in every layer but the last, which has one
-    head of ``classes`` channels (Velickovic et al.'s Cora model with ``heads=8, hidden=8``)."""
+    head of ``classes`` channels (Velickovic et al.'s Cora model with ``heads=8, hidden=8``). ``learned_last``
+    False: the last layer has no learned codec and its halo (the logits) travels uncompressed, as in SAR's
+    ``FeatureCompressorDecompressor`` (the VARCO authors' code)."""
 
     def __init__(self, kind: str, fin: int, hidden: int, classes: int, layers: int = 2, dropout: float = 0.5,
-                 learned: bool = False, heads: int = 8, attn_dropout: float = 0.0):
+                 learned: bool = False, heads: int = 8, attn_dropout: float = 0.0, learned_last: bool = True):
         super().__init__()
         if kind not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {kind!r}")
@@ -113,6 +131,8 @@ class DistGNN(nn.Module):
             conv = {"gcn": DistGCNConv, "sage": DistSAGEConv}[kind]
             dims = [fin] + [hidden] * (layers - 1) + [classes]
             self.convs = nn.ModuleList(conv(a, b, learned) for a, b in zip(dims[:-1], dims[1:]))
+        if learned and not learned_last:
+            _plain_halo(self.convs[-1])
         self.dropout = dropout
         self.norm = conv.norm
         self.act = F.elu if kind == "gat" else F.relu

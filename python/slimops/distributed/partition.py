@@ -125,14 +125,26 @@ class HaloPlan:
                                    adj_remote_t=[move(t) for t in self.adj_remote_t])
 
 
+def _compact(t: torch.Tensor) -> torch.Tensor:
+    """A CSR block with int32 indices where they fit (what attention's blocks use, so they are not copied)."""
+    if max(t.col_indices().numel(), t.shape[1]) >= 2**31 - 1:
+        return t
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.sparse_csr_tensor(t.crow_indices().int(), t.col_indices().int(), t.values(), t.shape)
+
+
 def build_plan(edge_index: torch.Tensor, num_nodes: int, part: torch.Tensor, rank: int, world: int,
-               norm: str = "gcn") -> HaloPlan:
+               norm: str = "gcn", weighted: "tuple | None" = None) -> HaloPlan:
+    """Rank ``rank``'s plan. ``weighted``: :func:`edge_weights`' answer for this graph and ``norm``, when the
+    caller builds every rank's plan in one process. GAT plans hold their blocks once, with int32 indices and no
+    transposes (attention reads the blocks' structure only)."""
     if part.shape != (num_nodes,):
         raise ValueError(f"part must have shape ({num_nodes},), got {tuple(part.shape)}")
     top = int(part.max()) if num_nodes else 0
     if not (0 <= rank < world) or top >= world:
         raise ValueError(f"rank {rank} / world {world} do not match the partition (largest owner {top})")
-    ei, w = edge_weights(edge_index, num_nodes, norm)
+    ei, w = weighted if weighted is not None else edge_weights(edge_index, num_nodes, norm)
     src, dst = ei
     own = torch.nonzero(part == rank).flatten()
     local_of = torch.full((num_nodes,), -1, dtype=torch.int64)
@@ -159,4 +171,7 @@ def build_plan(edge_index: torch.Tensor, num_nodes: int, part: torch.Tensor, ran
         adj_remote_t.append(_csr(col, local_of[d_in[m]], w_in[m], (len(ids), n)))
         out = (part[src] == rank) & (part[dst] == p)  # my nodes that p aggregates, sorted like p's recv_ids
         send_idx.append(local_of[torch.unique(src[out])])
+    if norm == "gat":
+        adj_local, adj_remote = _compact(adj_local), [None if t is None else _compact(t) for t in adj_remote]
+        adj_local_t, adj_remote_t = None, [None] * world
     return HaloPlan(rank, world, own, send_idx, recv_ids, adj_local, adj_local_t, adj_remote, adj_remote_t, norm)

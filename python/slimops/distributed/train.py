@@ -34,6 +34,7 @@ from .faults import Fault
 from .models import MODELS, DistGNN
 from .partition import PARTITIONERS, build_plan, partition
 from .schedule import SCHEDULES, codec_at
+from .shards import load_shard, local_rows
 from .schedule import __doc__ as SCHEDULE_DOC
 
 
@@ -88,6 +89,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--inject-fault", default=None, metavar="RANK:PHASE[:KIND][@EPOCH]",
                    help="testing: make that rank fail there (PHASE: setup, forward, backward, refetch, report, "
                         "teardown or an epoch number; KIND: raise, exit, stall; see slimops.distributed.faults)")
+    # -- large graphs and the learned codec's own settings (issue 19)
+    p.add_argument("--shards", default=None, metavar="DIR",
+                   help="load only this rank's rows and halo plan from DIR, written once by `slimops partition` "
+                        "(the graph, partition and feature options are then the shards'); default: every rank "
+                        "loads the whole graph and rank 0 partitions it")
+    p.add_argument("--learned-last", choices=("codec", "fp32"), default="codec",
+                   help="learned codec: the last layer's halo (the logits) encoded like the others (codec) or sent "
+                        "uncompressed (fp32, as SAR's FeatureCompressorDecompressor)")
+    p.add_argument("--codec-weight-decay", type=float, default=None,
+                   help="weight decay of the learned codecs' parameters (default: --weight-decay; with Adam it "
+                        "also shrinks the latent units a schedule has not switched on yet)")
     return p
 
 
@@ -138,6 +150,30 @@ def _reset_rss_peak() -> None:
             f.write("5")
     except OSError:
         pass
+
+
+class MemoryProbe:
+    """Per rank: the resident floor before any graph is loaded (the runtime: Python, torch, the process group), the
+    peak while the graph, partition and plan are set up, the setup time and every epoch's wall time."""
+
+    def __init__(self):
+        _reset_rss_peak()
+        self.floor, self.t0 = _rss_now(), time.perf_counter()
+        self.setup_peak, self.setup_seconds, self.starts = 0, 0.0, []
+
+    def setup_done(self) -> None:
+        self.setup_peak, self.setup_seconds = _rss_peak(), time.perf_counter() - self.t0
+
+    def epoch_start(self) -> None:
+        self.starts.append(time.perf_counter())
+
+    def report(self, comm: Comm, train_seconds: float) -> dict:
+        ends = self.starts[1:] + [self.starts[0] + train_seconds] if self.starts else []
+        every = comm.all_gather(torch.tensor([self.floor, self.setup_peak, int(self.setup_seconds * 1e6)],
+                                             dtype=torch.int64))
+        return {"rss_floor_bytes": [int(b) for b in every[:, 0]], "rss_setup_peak_bytes": [int(b) for b in every[:, 1]],
+                "setup_seconds": [int(u) / 1e6 for u in every[:, 2]],
+                "epoch_seconds": [e - s for s, e in zip(self.starts, ends)]}
 
 
 NORMS = {"gcn": "gcn", "sage": "mean", "gat": "gat"}  # how each model's plan weighs the edges
@@ -193,25 +229,47 @@ def normalize_features(x: torch.Tensor, how: str) -> torch.Tensor:
 
 
 def setup(args, rank: int, world: int, comm: Comm):
-    """Graph, partition (rank 0's, broadcast), checked plan, halo context and model, identical on every rank."""
-    g = load_graph(args)
-    if args.feature_norm != "none":  # on the whole graph, before it is split: every rank gets the same features
-        g = dataclasses.replace(g, x=normalize_features(g.x, args.feature_norm))
-    with comm.phase("partition"):
-        part = partition(g.edge_index, g.num_nodes, world, args.partitioner, args.seed)
-        if world > 1:
-            comm.broadcast_(part, 0)
-    plan = build_plan(g.edge_index, g.num_nodes, part, rank, world, NORMS[args.model])
+    """Graph, partition (rank 0's, broadcast), checked plan, halo context and model, identical on every rank.
+
+    With ``--shards`` the graph is this rank's :class:`~.shards.Shard` (its rows, and its plan as written)."""
+    if args.shards:
+        g = load_shard(args.shards, rank, world, NORMS[args.model])
+        plan = g.plan
+    else:
+        g = load_graph(args)
+        if args.feature_norm != "none":  # on the whole graph, before it is split: every rank gets the same features
+            g = dataclasses.replace(g, x=normalize_features(g.x, args.feature_norm))
+        with comm.phase("partition"):
+            if rank == 0:  # METIS once; the others receive its answer
+                part = partition(g.edge_index, g.num_nodes, world, args.partitioner, args.seed)
+            else:
+                part = torch.empty(g.num_nodes, dtype=torch.int64)
+            if world > 1:
+                comm.broadcast_(part, 0)
+        plan = build_plan(g.edge_index, g.num_nodes, part, rank, world, NORMS[args.model])
+        del part
     verify_plan(comm, plan.send_counts(), plan.recv_counts())
     plan = plan.to(comm.model_device)
     torch.manual_seed(args.seed)  # same initial weights on every rank
     hidden = args.hidden or (8 if args.model == "gat" else 16)
     model = DistGNN(args.model, g.x.shape[1], hidden, g.num_classes, args.layers, args.dropout,
-                    learned=args.codec == "learned", heads=args.heads, attn_dropout=args.attn_dropout)
+                    learned=args.codec == "learned", heads=args.heads, attn_dropout=args.attn_dropout,
+                    learned_last=args.learned_last == "codec")
     model.to(comm.model_device)
     torch.manual_seed(args.seed * 7919 + rank + 1)  # dropout differs per rank
     hctx = HaloContext(plan, comm, "none", args.mode, args.backward_codec, args.mx_stochastic, seed=args.seed)
     return g, plan, hctx, model
+
+
+def optimizer(model: DistGNN, args) -> torch.optim.Optimizer:
+    """Adam; the learned codecs' parameters in a group of their own when ``--codec-weight-decay`` is given."""
+    if args.codec_weight_decay is None:
+        return torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    named = list(model.named_parameters())
+    codec = [p for n, p in named if ".codec." in n]
+    rest = [p for n, p in named if ".codec." not in n]
+    return torch.optim.Adam([{"params": rest}, {"params": codec, "weight_decay": args.codec_weight_decay}],
+                            lr=args.lr, weight_decay=args.weight_decay)
 
 
 def devices(args, rank: int) -> tuple[torch.device, torch.device]:
@@ -229,21 +287,20 @@ def train(args, rank: int, world: int, fault: "Fault | None" = None) -> dict:
     comm.model_device = model_device
     if fault is not None:
         comm.on_phase = lambda label: fault.hit(rank, label, comm.epoch)
+    mem = MemoryProbe()  # the process's floor: the runtime, before any graph is loaded
     g, plan, hctx, model = setup(args, rank, world, comm)
-    own = plan.own
-    x, y = g.x[own].to(model_device), g.y[own].to(model_device)
-    masks = [m[own].to(model_device) for m in (g.train_mask, g.val_mask, g.test_mask)]
-    n_train = int(g.train_mask.sum())
+    x, y, masks, n_train = local_rows(g, plan, model_device)
     if not args.keep_graph:  # from here on this rank holds only its rows (and its plan)
         _GRAPHS.clear()
         del g
     persistent = list(model.parameters()) + [t for t in (plan.adj_local, plan.adj_local_t) if t is not None]
     persistent += [t for t in plan.adj_remote + plan.adj_remote_t if t is not None]
     peak_saved = 0
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    opt = optimizer(model, args)
     params = [p for p in model.parameters()]
     per_epoch, history = [], []
     best = (-1.0, 0.0, -1)  # val, test, epoch
+    mem.setup_done()
     _reset_rss_peak()
     rss_start = _rss_now()
     if model_device.type == "cuda":
@@ -253,6 +310,7 @@ def train(args, rank: int, world: int, fault: "Fault | None" = None) -> dict:
         comm.epoch = epoch
         if fault is not None:
             fault.hit(rank, f"epoch {epoch}")
+        mem.epoch_start()
         name, ratio = codec_at(args.codec, args.schedule, epoch, args.epochs, args.ratio)
         hctx.set_codec(name, ratio)
         before = comm.bytes["halo"]
@@ -318,6 +376,7 @@ def train(args, rank: int, world: int, fault: "Fault | None" = None) -> dict:
         "nodes_per_rank": [int(c) for c in nodes],
         "halo_rows_per_rank": [int(c) for c in halo_rows],
         "train_seconds": elapsed, "history": history,
+        **mem.report(comm, elapsed),
     }
 
 

@@ -10,7 +10,10 @@ reference gives NaN there). Both sides compute in fp32 and differ in summation
 order and, for bf16 / fp16, in the final rounding, hence the tolerances of
 :data:`TOL` (the test suite's, ``tests/gat``). ``gat_merge`` has only its
 reference: merging the partial aggregations over two blocks of source nodes
-must give the whole graph's ``(out, lse)``.
+must give the whole graph's ``(out, lse)``. Forward and backward again with a
+per-edge score ``a_edge`` [E, H] (GATConv's ``edge_attr`` term) on four graphs;
+``gat_scores`` and its backward (the layer's node scores, K attention vectors)
+on shapes down to one node and zero nodes.
 """
 
 from __future__ import annotations
@@ -112,6 +115,70 @@ def _backward_case(spec, dtype):
                 spec[0], tol=TOL[dtype][1], large=spec[3] > LARGE)
 
 
+EDGE_GRAPHS = ("uniform", "duplicates", "dropout 0.3", "no edge")  # also run with a per-edge score a_edge [E, H]
+
+
+def _edge_score(indices, heads: int, dtype):
+    g = torch.Generator().manual_seed(indices.numel() + heads)
+    return torch.randn(indices.numel(), heads, generator=g).to(dtype)
+
+
+def _edge_forward_case(spec, dtype):
+    p, make_fwd = spec[7], _make(spec, dtype)
+
+    def make(device):
+        args = make_fwd("cpu")
+        return tuple(t.to(device) for t in (*args, _edge_score(args[4], spec[4], dtype)))
+
+    return Case("gat_forward", make,
+                lambda h, s, d, ptr, idx, ae: torch.ops.slimops.gat_forward(h, s, d, ptr, idx, SLOPE, p, DROPOUT_SEED,
+                                                                           DROPOUT_OFFSET, ae),
+                dtype, spec[0] + ", edge score", tol=[TOL[dtype][0], LSE_TOL], large=spec[3] > LARGE)
+
+
+def _edge_backward_case(spec, dtype):
+    p, make_fwd = spec[7], _make(spec, dtype)
+
+    def make(device):
+        h, a_src, a_dst, indptr, indices = make_fwd("cpu")
+        ae = _edge_score(indices, spec[4], dtype)
+        with use_backend("reference"):
+            out, lse = torch.ops.slimops.gat_forward(h, a_src, a_dst, indptr, indices, SLOPE, p, DROPOUT_SEED,
+                                                     DROPOUT_OFFSET, ae)
+        grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(3)).to(dtype)
+        return tuple(t.to(device) for t in (grad, h, a_src, a_dst, indptr, indices, out, lse, ae))
+
+    def call(*a):
+        return torch.ops.slimops.gat_backward(*a[:8], SLOPE, p, DROPOUT_SEED, DROPOUT_OFFSET, a[8])
+
+    return Case("gat_backward", make, call, dtype, spec[0] + ", edge score", tol=TOL[dtype][1],
+                large=spec[3] > LARGE)
+
+
+SCORE_SHAPES = ((1, 1, 1, 1), (2, 53, 3, 7), (2, 300, 4, 33), (1, 0, 2, 5))  # (K, N, heads, channels)
+
+
+def _scores_case(shape, dtype, backward: bool):
+    k, n, heads, channels = shape
+
+    def make(device):
+        g = torch.Generator().manual_seed(n * heads + channels)
+        h = torch.randn(n, heads, channels, generator=g).to(dtype)
+        att = torch.randn(k, heads, channels, generator=g).to(dtype)
+        if not backward:
+            return h.to(device), att.to(device)
+        grad = torch.randn(k, n, heads, generator=g).to(dtype)
+        grad_h = torch.randn(n, heads, channels, generator=g).to(dtype)
+        return tuple(t.to(device) for t in (grad, h, att, grad_h))
+
+    label = f"K {k}, {n} nodes, {heads}x{channels}"
+    if backward:
+        return Case("gat_scores_backward", make, lambda *a: torch.ops.slimops.gat_scores_backward(*a), dtype, label,
+                    tol=TOL[dtype][1])
+    return Case("gat_scores", make, lambda h, att: torch.ops.slimops.gat_scores(h, att), dtype, label,
+                tol=TOL[dtype][0])
+
+
 def _blocks(h, a_src, indptr, indices, cut: int):
     """The CSR of the edges from sources [0, cut) and [cut, N_src), indices local to each block."""
     n_dst = indptr.numel() - 1
@@ -148,4 +215,7 @@ def cases() -> list:
         out += [_forward_case(spec, dtype) for spec in GRAPHS]
         out += [_backward_case(spec, dtype) for spec in GRAPHS]
         out += [_merge_case(spec, dtype) for spec in GRAPHS if spec[7] == 0 and not spec[9]]
+        out += [f(spec, dtype) for spec in GRAPHS if spec[0] in EDGE_GRAPHS
+                for f in (_edge_forward_case, _edge_backward_case)]
+        out += [_scores_case(shape, dtype, b) for shape in SCORE_SHAPES for b in (False, True)]
     return out
