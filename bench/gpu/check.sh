@@ -9,6 +9,7 @@
 #   4 memcheck  compute-sanitizer memcheck over small cases of each family's CUDA kernels
 #   5 bench     slimops bench mxgemm at 4096 x 14336 against cuBLAS, then every suite --device cuda --quick,
 #               kernels and eager peers (the reports as $OUT/bench.tgz)
+#   6 tiles     the Triton mx_linear tile sweep (bench/mxgemm/triton_tiles.py, $OUT/tiles.json), if time is left
 #
 # Usage: bash bench/gpu/check.sh [--dry-run]
 #   --dry-run  on a machine without a GPU: each step's real command is printed in its log and a CPU
@@ -30,7 +31,7 @@ if [ -n "${PYTHON:-}" ]; then PY=$PYTHON
 elif [ $DRY = 1 ] && [ -x .venv/bin/python ]; then PY=$ROOT/.venv/bin/python
 else PY=python3; fi
 TOTAL=${SLIMOPS_GPU_TOTAL_S:-500}
-STEPS=${SLIMOPS_GPU_STEPS:-build check tests memcheck bench}
+STEPS=${SLIMOPS_GPU_STEPS:-build check tests memcheck bench tiles}
 START=$(date +%s)
 SUMMARY=$OUT/summary.txt
 WORK=$(mktemp -d /tmp/slimops-gpu-check.XXXXXX)
@@ -153,7 +154,15 @@ bench() {
     "$PY" -m slimops bench "${args[@]}" --out "$WORK/bench"
 }
 
-export -f build check tests memcheck bench show
+tiles() {
+    # the Triton mx_linear kernel's tile sweep (bench/mxgemm/triton_tiles.py), for GPU_TILES
+    local args=(--out "$OUT/tiles.json" --budget-s $(( $(cap tiles 150) - 20 )))
+    [ "$DRY" = 1 ] && { show "$PY" bench/mxgemm/triton_tiles.py "${args[@]}"; echo "(dry run: needs a GPU)"; return 0; }
+    show "$PY" bench/mxgemm/triton_tiles.py "${args[@]}"
+    "$PY" bench/mxgemm/triton_tiles.py "${args[@]}"
+}
+
+export -f build check tests memcheck bench tiles show
 # caps (s), in priority order, summing to the 500 s budget (the device machine has 16 cores)
 step build 220 build
 step check 70 check
@@ -161,6 +170,7 @@ step tests 90 tests
 step memcheck 50 memcheck
 cat "$WORK"/memcheck_*.log >> "$OUT/4-memcheck.log" 2>/dev/null  # each driver's output, also after a timeout
 step bench 70 bench
+step tiles 150 tiles
 # the reports the suites finished, also when the step ran out of time
 [ -d "$WORK/bench" ] && tar -czf "$OUT/bench.tgz" -C "$WORK" bench && echo "bench reports: bench.tgz" >> "$SUMMARY"
 verdict=$([ $FAILED = 0 ] && echo 'every step passed' || echo 'some step failed')

@@ -19,7 +19,7 @@ struct Gatv2CudaBackwardPtrs {
   uintptr_t row;           // index type [E]: the destination row of each CSR position (built by the caller)
   uintptr_t colptr;        // int64 [n_src + 1]: the transposed index, built by the caller (torch ops)
   uintptr_t csc_edge;      // index type [E]: CSR positions grouped by source (stable)
-  uintptr_t csc_row;       // index type [E]: their destination rows
+  uintptr_t csc_row;       // int64 [E]: their destination rows (N_dst: a position outside every row)
   uintptr_t ws;            // float [2, E, H]: p = alpha * w, then de
   uintptr_t gea;           // float [E, D], zeroed by the caller: grad_edge_attr in fp32
   uintptr_t partial_att;   // float [n_chunks, H * C]: per-chunk sums of grad_att

@@ -227,7 +227,7 @@ __global__ void bwd_edge_kernel(Scalars sc, const void* xl, const void* xr, cons
 template <int DT, typename I>
 __global__ void bwd_src_kernel(Scalars sc, const void* g, const void* xl, const void* xr, const void* att,
                                const void* ea, const void* w, const int64_t* colptr, const I* csc_edge,
-                               const I* csc_row, const float* ws, void* grad_xl) {
+                               const int64_t* csc_row, const float* ws, void* grad_xl) {
   const int lane = threadIdx.x % kWarp;
   const int64_t wid = (int64_t)blockIdx.x * kWarpsPerBlock + threadIdx.x / kWarp;
   if (wid >= sc.n_src * sc.heads) return;
@@ -286,7 +286,7 @@ void launch_backward(const Gatv2Args& a, const Gatv2CudaBackwardPtrs& p, cudaStr
   if (ws_ > 0)
     bwd_src_kernel<DT, I><<<(unsigned)blocks_for(ws_), kThreads, 0, st>>>(
         sc, (const void*)p.grad_out, xl, xr, att, ea, w, (const int64_t*)p.colptr, (const I*)p.csc_edge,
-        (const I*)p.csc_row, (const float*)p.ws, (void*)p.grad_xl);
+        (const int64_t*)p.csc_row, (const float*)p.ws, (void*)p.grad_xl);
 }
 
 template <typename Fn>

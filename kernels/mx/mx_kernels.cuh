@@ -378,6 +378,10 @@ struct DecodeTable {
 
 // ---------------------------------------------------------------------------- kernels
 
+// NaN as the canonical 0x7FC00000: a GPU's multiply gives 0x7FFFFFFF for NaN * s whatever the NaN in (the CPU
+// keeps the operand's payload), so fp32 outputs would differ in their bits from the reference.
+__device__ __forceinline__ float canonical_nan(float v) { return v != v ? __int_as_float(kCanonicalNaN) : v; }
+
 struct QuantizeParams {
   const void* x;
   uint8_t* data;    // quantize: packed codes
@@ -435,7 +439,7 @@ __device__ __forceinline__ void mx_quantize_body(const QuantizeParams& p) {
       const float s = scale_of(byte);  // NaN for a NaN block, whatever the codes
       float r[kChunk];
 #pragma unroll
-      for (int i = 0; i < kChunk; ++i) r[i] = table.value[codes[i]] * s;
+      for (int i = 0; i < kChunk; ++i) r[i] = canonical_nan(table.value[codes[i]] * s);
       if (needs_saturation(byte, f, DT)) {  // rare: a scale that can reach the dtype's top
 #pragma unroll
         for (int i = 0; i < kChunk; ++i) r[i] = finish_decoded<uint32_t, float>(table.value[codes[i]], r[i], max_bits_of(DT));
@@ -475,7 +479,7 @@ __device__ __forceinline__ void mx_dequantize_body(const DequantizeParams& p) {
     unpack<f.bits>(packed, codes);
     float r[kChunk];
 #pragma unroll
-    for (int i = 0; i < kChunk; ++i) r[i] = table.value[codes[i]] * s;
+    for (int i = 0; i < kChunk; ++i) r[i] = canonical_nan(table.value[codes[i]] * s);
     if (needs_saturation(byte, f, DT)) {  // rare: a scale that can reach the dtype's top
 #pragma unroll
       for (int i = 0; i < kChunk; ++i) r[i] = finish_decoded<uint32_t, float>(table.value[codes[i]], r[i], max_bits_of(DT));

@@ -51,13 +51,21 @@ def _leaky(z, slope):
 
 
 @triton.jit
-def _fwd(h_ptr, as_ptr, ad_ptr, ae_ptr, indptr_ptr, indices_ptr, out_ptr, lse_ptr, H, C, slope, p, inv_keep, key_i32,
-         offset, DROP: tl.constexpr, EDGE: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_C: tl.constexpr):
+def _row_range(indptr_ptr, i, NE):
+    """Row i's CSR range, guarded as the CUDA kernels do: both ends clamped to [0, E], the end to >= the start
+    (nothing validates a CSR on the GPU; a malformed one gives some output and no read out of bounds)."""
+    start = tl.minimum(tl.maximum(tl.load(indptr_ptr + i).to(tl.int64), 0), NE)
+    end = tl.minimum(tl.maximum(tl.load(indptr_ptr + i + 1).to(tl.int64), start), NE)
+    return start, end
+
+
+@triton.jit
+def _fwd(h_ptr, as_ptr, ad_ptr, ae_ptr, indptr_ptr, indices_ptr, out_ptr, lse_ptr, H, C, NS, NE, slope, p, inv_keep,
+         key_i32, offset, DROP: tl.constexpr, EDGE: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_C: tl.constexpr):
     i = tl.program_id(0).to(tl.int64)
     hd = tl.program_id(1)
     key = key_i32.to(tl.uint32, bitcast=True)
-    start = tl.load(indptr_ptr + i).to(tl.int64)
-    end = tl.load(indptr_ptr + i + 1).to(tl.int64)
+    start, end = _row_range(indptr_ptr, i, NE)
     ad = tl.load(ad_ptr + i * H + hd).to(tl.float32)
     cs = tl.arange(0, BLOCK_C)
     cmask = cs < C
@@ -68,8 +76,9 @@ def _fwd(h_ptr, as_ptr, ad_ptr, ae_ptr, indptr_ptr, indices_ptr, out_ptr, lse_pt
     e0 = start
     while e0 < end:  # a while loop: the interpreter cannot range() over loaded scalars
         ks = e0 + tl.arange(0, BLOCK_E).to(tl.int64)
-        emask = ks < end
-        j = tl.load(indices_ptr + ks, mask=emask, other=0).to(tl.int64)
+        j = tl.load(indices_ptr + ks, mask=ks < end, other=0).to(tl.int64)
+        emask = (ks < end) & (j >= 0) & (j < NS)  # a source outside [0, N_src) is skipped (guarded)
+        j = tl.where(emask, j, 0)
         z = tl.load(as_ptr + j * H + hd, mask=emask, other=0.0).to(tl.float32) + ad
         if EDGE:
             z += tl.load(ae_ptr + ks * H + hd, mask=emask, other=0.0).to(tl.float32)
@@ -98,13 +107,12 @@ def _fwd(h_ptr, as_ptr, ad_ptr, ae_ptr, indptr_ptr, indices_ptr, out_ptr, lse_pt
 
 @triton.jit
 def _bwd_dst(g_ptr, h_ptr, as_ptr, ad_ptr, ae_ptr, indptr_ptr, indices_ptr, out_ptr, lse_ptr, delta_ptr, gad_ptr,
-             gae_ptr, H, C, slope, p, inv_keep, key_i32, offset, DROP: tl.constexpr, EDGE: tl.constexpr,
+             gae_ptr, H, C, NS, NE, slope, p, inv_keep, key_i32, offset, DROP: tl.constexpr, EDGE: tl.constexpr,
              BLOCK_E: tl.constexpr, BLOCK_C: tl.constexpr):
     i = tl.program_id(0).to(tl.int64)
     hd = tl.program_id(1)
     key = key_i32.to(tl.uint32, bitcast=True)
-    start = tl.load(indptr_ptr + i).to(tl.int64)
-    end = tl.load(indptr_ptr + i + 1).to(tl.int64)
+    start, end = _row_range(indptr_ptr, i, NE)
     cs = tl.arange(0, BLOCK_C)
     cmask = cs < C
     gi = tl.load(g_ptr + (i * H + hd) * C + cs, mask=cmask, other=0.0).to(tl.float32)
@@ -117,8 +125,9 @@ def _bwd_dst(g_ptr, h_ptr, as_ptr, ad_ptr, ae_ptr, indptr_ptr, indices_ptr, out_
     e0 = start
     while e0 < end:  # a while loop: the interpreter cannot range() over loaded scalars
         ks = e0 + tl.arange(0, BLOCK_E).to(tl.int64)
-        emask = ks < end
-        j = tl.load(indices_ptr + ks, mask=emask, other=0).to(tl.int64)
+        j = tl.load(indices_ptr + ks, mask=ks < end, other=0).to(tl.int64)
+        emask = (ks < end) & (j >= 0) & (j < NS)  # a source outside [0, N_src) is skipped (guarded)
+        j = tl.where(emask, j, 0)
         z = tl.load(as_ptr + j * H + hd, mask=emask, other=0.0).to(tl.float32) + ad
         if EDGE:
             z += tl.load(ae_ptr + ks * H + hd, mask=emask, other=0.0).to(tl.float32)
@@ -142,7 +151,7 @@ def _bwd_dst(g_ptr, h_ptr, as_ptr, ad_ptr, ae_ptr, indptr_ptr, indices_ptr, out_
 
 @triton.jit
 def _bwd_src(g_ptr, h_ptr, as_ptr, ad_ptr, ae_ptr, colptr_ptr, csc_edge_ptr, csc_row_ptr, lse_ptr, delta_ptr,
-             gh_ptr, gas_ptr, H, C, slope, p, inv_keep, key_i32, offset, DROP: tl.constexpr, EDGE: tl.constexpr,
+             gh_ptr, gas_ptr, H, C, ND, slope, p, inv_keep, key_i32, offset, DROP: tl.constexpr, EDGE: tl.constexpr,
              BLOCK_E: tl.constexpr, BLOCK_C: tl.constexpr):
     j = tl.program_id(0).to(tl.int64)
     hd = tl.program_id(1)
@@ -158,9 +167,10 @@ def _bwd_src(g_ptr, h_ptr, as_ptr, ad_ptr, ae_ptr, colptr_ptr, csc_edge_ptr, csc
     q0 = start
     while q0 < end:
         qs = q0 + tl.arange(0, BLOCK_E).to(tl.int64)
-        emask = qs < end
-        k = tl.load(csc_edge_ptr + qs, mask=emask, other=0).to(tl.int64)
-        i = tl.load(csc_row_ptr + qs, mask=emask, other=0).to(tl.int64)
+        k = tl.load(csc_edge_ptr + qs, mask=qs < end, other=0).to(tl.int64)
+        i = tl.load(csc_row_ptr + qs, mask=qs < end, other=0).to(tl.int64)
+        emask = (qs < end) & (i < ND)  # row N_dst: a position outside every row (malformed CSR), skipped
+        i = tl.where(emask, i, 0)
         z = asj + tl.load(ad_ptr + i * H + hd, mask=emask, other=0.0).to(tl.float32)
         if EDGE:
             z += tl.load(ae_ptr + k * H + hd, mask=emask, other=0.0).to(tl.float32)
@@ -205,7 +215,8 @@ def forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, off
         return out, lse
     block_e, block_c = _blocks(channels, h.device)
     _launch(_fwd, (n_dst, heads), h.device, h, a_src, a_dst, a_src if a_edge is None else a_edge, indptr, indices,
-            out, lse, heads, channels, *_scalars(negative_slope, dropout, seed), offset, DROP=dropout > 0,
+            out, lse, heads, channels, h.shape[0], indices.numel(), *_scalars(negative_slope, dropout, seed), offset,
+            DROP=dropout > 0,
             EDGE=a_edge is not None, BLOCK_E=block_e, BLOCK_C=block_c)
     return out, lse
 
@@ -224,10 +235,10 @@ def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slop
     meta = dict(DROP=dropout > 0, EDGE=a_edge is not None, BLOCK_E=block_e, BLOCK_C=block_c)
     if n_dst:
         _launch(_bwd_dst, (n_dst, heads), h.device, grad_out, h, a_src, a_dst, edge, indptr, indices, out, lse,
-                delta, grad_a_dst, grad_a_edge if a_edge is not None else grad_a_dst, heads, channels, *sc, offset,
-                **meta)
+                delta, grad_a_dst, grad_a_edge if a_edge is not None else grad_a_dst, heads, channels, n_src,
+                indices.numel(), *sc, offset, **meta)
     if n_src:
         colptr, csc_edge, csc_row = reference.transposed_index(indptr, indices, n_src)  # guarded torch ops
         _launch(_bwd_src, (n_src, heads), h.device, grad_out, h, a_src, a_dst, edge, colptr, csc_edge, csc_row,
-                lse, delta, grad_h, grad_a_src, heads, channels, *sc, offset, **meta)
+                lse, delta, grad_h, grad_a_src, heads, channels, n_dst, *sc, offset, **meta)
     return grad_h, grad_a_src, grad_a_dst, grad_a_edge

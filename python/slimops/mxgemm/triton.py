@@ -164,10 +164,18 @@ def dot_scaled_capable(device_index: int) -> bool:
     return torch.cuda.get_device_capability(device_index)[0] == 10
 
 
-def _tiles(device: torch.device, block_size: int) -> dict:
+# GPU tiles by rows of x (M <= 16: decode-sized; larger: GEMM tiles), replaceable for a tile sweep
+# (bench/mxgemm/triton_tiles.py). H200, measured in bench/reports/mxgemm-h200/: see there.
+GPU_TILES = {"small": dict(BM=16, BN=64, BK=128, num_warps=4, num_stages=3),
+             "large": dict(BM=128, BN=128, BK=64, num_warps=8, num_stages=3)}
+
+
+def _tiles(device: torch.device, block_size: int, m: int = 64) -> dict:
     if _interpreting(device):  # few, large programs: the interpreter costs per program instance
         return dict(BM=32, BN=64, BK=max(64, block_size))
-    return dict(BM=64, BN=64, BK=max(64, block_size), num_warps=4)
+    t = dict(GPU_TILES["small" if m <= 16 else "large"])
+    t["BK"] = max(t["BK"], block_size)
+    return t
 
 
 def linear_2d(x2d: torch.Tensor, w_data: torch.Tensor, w_scales: torch.Tensor, fmt: MXFormat, block_size: int,
@@ -176,7 +184,7 @@ def linear_2d(x2d: torch.Tensor, w_data: torch.Tensor, w_scales: torch.Tensor, f
     n = w_data.shape[0]
     y = torch.empty(m, n, dtype=x2d.dtype, device=x2d.device)
     meta, special = _fmt_meta(fmt)
-    t = _tiles(x2d.device, block_size)
+    t = _tiles(x2d.device, block_size, m)
     grid = (triton.cdiv(m, t["BM"]), triton.cdiv(n, t["BN"]))
     b = bias if bias is not None else y
     if dot_scaled is None:
@@ -200,7 +208,8 @@ def linear_backward_2d(g2d: torch.Tensor, w_data: torch.Tensor, w_scales: torch.
     k = in_features
     out = torch.empty(m, k, dtype=g2d.dtype, device=g2d.device)
     meta, special = _fmt_meta(fmt)
-    t = _tiles(g2d.device, block_size)
+    t = (_tiles(g2d.device, block_size) if _interpreting(g2d.device)
+         else dict(BM=64, BN=64, BK=max(64, block_size), num_warps=4))
     grid = (triton.cdiv(m, t["BM"]), triton.cdiv(k, t["BK"]))
     _launch(_mx_linear_backward_kernel, grid, g2d.device, g2d, w_data, w_scales, out, m, n, k, w_data.shape[1],
             w_scales.shape[1], BS=block_size, SPECIAL=special, G_KIND=_KIND[g2d.dtype], **t, **meta)
