@@ -165,9 +165,10 @@ def dot_scaled_capable(device_index: int) -> bool:
 
 
 # GPU tiles by rows of x (M <= 16: decode-sized; larger: GEMM tiles), replaceable for a tile sweep
-# (bench/mxgemm/triton_tiles.py). H200, measured in bench/reports/mxgemm-h200/: see there.
-GPU_TILES = {"small": dict(BM=16, BN=64, BK=128, num_warps=4, num_stages=3),
-             "large": dict(BM=128, BN=128, BK=64, num_warps=8, num_stages=3)}
+# (bench/mxgemm/triton_tiles.py, step 6 of bench/gpu/check.sh). Both are still the first guess: on the H200
+# (bench/reports/gpu-h200/) they ran 27-37x slower than cuBLAS at M = 1 and 16; the sweep has not run yet.
+GPU_TILES = {"small": dict(BM=64, BN=64, BK=64, num_warps=4),
+             "large": dict(BM=64, BN=64, BK=64, num_warps=4)}
 
 
 def _tiles(device: torch.device, block_size: int, m: int = 64) -> dict:
