@@ -120,9 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert_cli.add_arguments(p_conv)
     p_part = sub.add_parser("partition", help="partition a graph once into one shard per rank (distributed training)")
-    from slimops.distributed import shards
+    from slimops.distributed import partition_cli
 
-    shards.add_arguments(p_part)
+    partition_cli.add_arguments(p_part)
     for family in SUITES:  # each suite's own options, on both commands
         suite = load_suite(family)
         suite.add_arguments(_SharedOptions(p_bench))
@@ -207,9 +207,9 @@ def main(argv: "list[str] | None" = None) -> int:
 
         return convert_cli.main(args)
     if args.command == "partition":
-        from slimops.distributed import shards
+        from slimops.distributed import partition_cli
 
-        return shards.main(args)
+        return partition_cli.main(args)
     why = _check_out(args.out)
     if why:
         return _fail(f"{args.command}: {why}")

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-import slimops
 import slimops.nn as snn
 from slimops.mx.formats import FORMATS
 

@@ -9,15 +9,11 @@ moves the halo gradients back to their owners.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
+from .halo import HaloContext
 from .learned import encode
 from .partition import HaloPlan
-
-if TYPE_CHECKING:
-    from .exchange import HaloContext
 
 
 def ring(plan: HaloPlan):

@@ -21,17 +21,16 @@ CSR tensors are built on the loaded components (no copy), so each rank holds its
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
-import sys
 import time
 import warnings
 
 import torch
 
-from .partition import PARTITIONERS, HaloPlan, build_plan, edge_weights, partition
+from .memory import reset_rss_peak, rss_now, rss_peak
+from .partition import HaloPlan, build_plan, edge_weights
 
 FORMAT = "slimops-shards/1"
 NORMS = ("gcn", "mean", "gat")
@@ -132,33 +131,29 @@ def _atomic_save(obj, path: str) -> None:
     os.replace(tmp, path)
 
 
-class _Phases:
+class Phases:
     """Seconds and peak resident memory (VmHWM, reset per phase where the kernel allows) of each phase."""
 
     def __init__(self):
-        from .train import _reset_rss_peak
-
-        self.out, self._reset = {}, _reset_rss_peak
+        self.out = {}
 
     def run(self, name: str, fn, *a, **kw):
-        from .train import _rss_now, _rss_peak
-
-        self._reset()
-        before, t = _rss_now(), time.perf_counter()
+        reset_rss_peak()
+        before, t = rss_now(), time.perf_counter()
         result = fn(*a, **kw)
         self.out[name] = {"seconds": round(time.perf_counter() - t, 3), "rss_before_bytes": before,
-                          "rss_peak_bytes": _rss_peak()}
+                          "rss_peak_bytes": rss_peak()}
         return result
 
 
 def write_shards(g, part: torch.Tensor, world: int, out: str, norms=("gcn",), meta: dict | None = None,
-                 phases: "_Phases | None" = None) -> dict:
+                 phases: "Phases | None" = None) -> dict:
     """Write ``g`` split by ``part`` (owner rank per node) as ``world`` shards under ``out``; returns the meta."""
     bad = [n for n in norms if n not in NORMS]
     if bad:
         raise ValueError(f"norms must be from {NORMS}, got {bad}")
     os.makedirs(out, exist_ok=True)
-    phases = phases or _Phases()
+    phases = phases or Phases()
 
     def rows():
         for r in range(world):
@@ -184,47 +179,3 @@ def write_shards(g, part: torch.Tensor, world: int, out: str, norms=("gcn",), me
         json.dump(meta, f, indent=1)
     os.replace(os.path.join(out, "meta.json.tmp"), os.path.join(out, "meta.json"))  # last: a complete set
     return meta
-
-
-# ----------------------------------------------------------------------------- command line
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """``slimops partition``'s options: the training CLI's graph and partition options (the same actions, so the
-    same names, defaults and help), the world size, the edge weightings and the output folder."""
-    from .train import parser as train_parser
-
-    for action in train_parser()._actions:
-        if action.dest in GRAPH_OPTIONS:
-            p._add_action(action)
-    p.add_argument("--world", type=int, required=True, help="ranks the shards are for (one shard per rank)")
-    p.add_argument("--norm", nargs="+", default=["gcn"], choices=NORMS, dest="norms",
-                   help="edge weightings to write plans for: gcn (GCN), mean (GraphSAGE), gat (GAT)")
-    p.add_argument("--out", required=True, help="folder of the shards (created; files in it are replaced)")
-
-
-def main(args) -> int:
-    from .train import load_graph, normalize_features
-
-    if args.world < 1:
-        print(f"slimops partition: error: --world must be >= 1, got {args.world}", file=sys.stderr)
-        return 2
-    if args.partitioner not in PARTITIONERS:
-        print(f"slimops partition: error: --partitioner must be one of {PARTITIONERS}", file=sys.stderr)
-        return 2
-    phases = _Phases()
-    try:
-        g = phases.run("load", load_graph, args)
-    except (OSError, ValueError) as e:
-        print(f"slimops partition: error: {e}", file=sys.stderr)
-        return 2
-    if args.feature_norm != "none":
-        g = dataclasses.replace(g, x=normalize_features(g.x, args.feature_norm))
-    part = phases.run("partition", partition, g.edge_index, g.num_nodes, args.world, args.partitioner, args.seed)
-    source = {k: getattr(args, k) for k in GRAPH_OPTIONS}
-    meta = write_shards(g, part, args.world, args.out, args.norms, {"source": source}, phases)
-    cut = int((part[g.edge_index[0]] != part[g.edge_index[1]]).sum())
-    print(f"slimops partition: {g.num_nodes} nodes, {meta['num_edges']} edges ({cut} cut) -> {args.world} shards "
-          f"in {args.out}; " + ", ".join(f"{k} {v['seconds']:.1f} s / peak {v['rss_peak_bytes'] / 2**30:.2f} GiB"
-                                         for k, v in meta["phases"].items()))
-    return 0

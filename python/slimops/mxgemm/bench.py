@@ -32,7 +32,6 @@ in fp32 for the 4-bit formats. ``--full``: M in {1, 4, 16, 128, 512, 2048} (and 
 from __future__ import annotations
 
 import argparse
-import math
 
 import torch
 import torch.nn.functional as F
