@@ -114,14 +114,19 @@ def triton_interpret() -> bool:
 IMPLEMENTATIONS = ("native", "triton", "nvrtc")
 # family -> op -> device type -> {dtype or None: implementations, in the order auto prefers them}
 _FAMILIES: dict = {}
+# family -> device type -> the implementations auto may pick there (absent: every declared one)
+_AUTO: dict = {}
 
 
-def register_family(family: str, ops: Mapping[str, Mapping[str, object]]) -> None:
+def register_family(family: str, ops: Mapping[str, Mapping[str, object]],
+                    auto: "Mapping[str, tuple] | None" = None) -> None:
     """Declare the implementations ``family`` has, besides the reference (which every op has).
 
     ``ops[op][device_type]`` is a tuple of implementations from ``("native",
     "triton", "nvrtc")`` in the order ``auto`` prefers them, or a dict from a
-    ``torch.dtype`` (``None``: every other dtype) to such a tuple.
+    ``torch.dtype`` (``None``: every other dtype) to such a tuple. ``auto[device_type]``,
+    when given, limits what ``auto`` picks on that device (the others still run when
+    selected): a kernel measured slower than the reference is declared but not preferred.
     """
     table = {}
     for op, devices in ops.items():
@@ -136,6 +141,7 @@ def register_family(family: str, ops: Mapping[str, Mapping[str, object]]) -> Non
                 per_dtype[dtype] = tuple(names)
             table[op][device_type] = per_dtype
     _FAMILIES[family] = table
+    _AUTO[family] = {d: tuple(names) for d, names in (auto or {}).items()}
 
 
 def families() -> dict:
@@ -194,9 +200,12 @@ def resolve(family: str, op: str, device_type: str, dtype: "torch.dtype | None" 
         return "reference"
     impls = declared(family, op, device_type, dtype)
     if want == "auto":
+        allowed = _AUTO.get(family, {}).get(device_type)
         for impl in impls:
             if impl == "triton" and device_type == "cpu":
                 continue  # the interpreter is a test vehicle, never picked by auto
+            if allowed is not None and impl not in allowed:
+                continue  # declared, but not preferred on this device (register_family's auto)
             if built(impl, device_type):
                 return impl
         return "reference"

@@ -17,6 +17,7 @@ import torch
 
 from .._backend import use_backend
 from ..check import Case
+from ..mx import MXTensor, quantize
 from ..mx.formats import FORMATS
 
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
@@ -29,13 +30,11 @@ LARGE = 2 * 10**4  # M * N outputs: larger cases are left out in Triton's interp
 def _weight(fmt: str, n: int, k: int, block_size: int, seed: int):
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(n, k, generator=g) * torch.exp(torch.randn(n, 1, generator=g))
-    from .. import mx
-    t = mx.quantize(w, fmt, block_size)
+    t = quantize(w, fmt, block_size)
     return t.data, t.scales
 
 
 def _exact(data, scales, fmt, block_size, k):
-    from ..mx import MXTensor
     with use_backend("reference"):
         return MXTensor(data.cpu(), scales.cpu(), fmt, block_size, 1, (data.shape[0], k)).dequantize(
             torch.float32).double()

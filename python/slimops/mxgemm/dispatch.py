@@ -18,9 +18,13 @@ from . import cpu, reference, schemas
 FAMILY = "mxgemm"
 # The implementations besides the reference, in the order "auto" prefers them.
 # CPU: the C++ kernels (Triton runs on CPU tensors only in its interpreter, never picked by auto).
-# CUDA: Triton (no CUDA C++ kernel: it is to be written only where it measures faster than Triton,
-# and no GPU was at hand to measure).
-register_family(FAMILY, {op: {"cpu": ("native", "triton"), "cuda": ("triton",)} for op in schemas.OPS})
+# CUDA: Triton (no CUDA C++ kernel: it is to be written only where it measures faster than Triton).
+# auto does not pick it there: on an H200 (bench/reports/gpu-h200/5-bench.log, 4096 x 14336, bf16, M = 1
+# and 16) dequantize + F.linear took 0.09-0.36 ms and the untuned Triton kernel 1.1-1.3 ms. Until a tile
+# sweep (bench/mxgemm/triton_tiles.py) makes it faster, auto runs the reference on CUDA; Triton runs when
+# selected (set_backend("triton")).
+register_family(FAMILY, {op: {"cpu": ("native", "triton"), "cuda": ("triton",)} for op in schemas.OPS},
+                auto={"cuda": ()})
 
 
 _chosen: dict = {}  # (backend selected, op, device type, dtype) -> module: what is built does not change
@@ -34,12 +38,6 @@ def implementation(op: str, t: torch.Tensor):
         choice = resolve(FAMILY, op, t.device.type, t.dtype)  # raises, naming the reason, when it cannot run
         if choice == "native" and t.device.type == "cpu":
             impl = cpu
-        elif choice == "triton" and current_backend() == "auto" and t.device.type == "cuda":
-            # Measured on an H200 (bench/reports/gpu-h200/5-bench.log, 4096 x 14336, bf16, M = 1 and 16):
-            # dequantize + F.linear 0.09-0.36 ms, the untuned Triton kernel 1.1-1.3 ms. Until a tile sweep
-            # (bench/mxgemm/triton_tiles.py) makes it faster, auto takes the reference on CUDA; Triton runs
-            # when selected (set_backend("triton")).
-            impl = reference
         elif choice == "triton":
             from . import triton as impl  # imported only when Triton is selected
         else:
