@@ -47,7 +47,7 @@ using namespace slimops::mx;
 #define MXG_BF16 __attribute__((target("avx512bf16,avx512vbmi")))
 #define MXG_INLINE static inline __attribute__((always_inline))
 
-constexpr int kGemvMaxM = 4;     // the small-M kernels take M <= this (above, the panel GEMM: faster from M = 16)
+constexpr int kGemvMaxM = 4;     // the small-M kernels take M <= this (above: mxgemm_avx512_dot.h, then the panel GEMM)
 constexpr int kXMaxExp = 226;    // exponent field of 2^100: every |x| below it
 constexpr int kXMinExpBf16 = 27; // exponent field of 2^-100: every nonzero |x| at or above it (bf16 lanes)
 
@@ -500,4 +500,5 @@ MXG_BF16 static void gemv_bf16(const LinearArgs& a, const uint16_t* xp, int64_t 
 }  // namespace slimops
 
 #include "csrc/mxgemm/mxgemm_avx512_gemm.h"
+#include "csrc/mxgemm/mxgemm_avx512_dot.h"
 #include "csrc/mxgemm/mxgemm_avx512_run.h"

@@ -52,6 +52,33 @@ MXG_INLINE void transpose16(__m512i* r) {
   for (int j = 0; j < 16; ++j) r[j] = t[j];
 }
 
+// Into L2: the bytes of a row's elements k0 .. k0 + kc, which the next panel decodes (the hardware
+// prefetchers do not follow a hundred rows read a few lines at a time).
+MXG_INLINE void prefetch_next(const uint8_t* row, int64_t row_bytes, int64_t k0, int kc, int bits) {
+  const int64_t b0 = k0 * bits / 8, b1 = (k0 + kc) * bits / 8 < row_bytes ? (k0 + kc) * bits / 8 : row_bytes;
+  for (int64_t b = b0; b < b1; b += 64) _mm_prefetch((const char*)row + b, _MM_HINT_T1);
+}
+
+// y[off + l] = v[l] rounded to y's dtype for the lanes l of mask (bf16: f32_to_bf16's rounding, vectorised).
+MXG_INLINE void store16_y(void* y, int dt, int64_t off, __m512 v, __mmask16 mask) {
+  if (dt == kF32) {
+    _mm512_mask_storeu_ps((float*)y + off, mask, v);
+  } else if (dt == kBF16) {
+    const __m512i u = _mm512_castps_si512(v), one = _mm512_set1_epi32(1);
+    const __m512i rounded = _mm512_srli_epi32(
+        _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), _mm512_and_si512(_mm512_srli_epi32(u, 16), one)), 16);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
+                                                  _mm512_set1_epi32(0x7F800000));
+    const __m512i h = _mm512_mask_or_epi32(rounded, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+    _mm256_mask_storeu_epi16((uint16_t*)y + off, mask, _mm512_cvtepi32_epi16(h));
+  } else {
+    alignas(64) float t[16];
+    _mm512_store_ps(t, v);
+    for (int l = 0; l < 16; ++l)
+      if (mask >> l & 1) store_y(y, dt, off + l, t[l]);
+  }
+}
+
 // Index (element for fp32 lanes, pair for bf16) in the panel of lane l of staged register v.
 template <int FMT, bool BF16>
 static inline int panel_index(int v, int l) {
@@ -102,6 +129,7 @@ static void decode_panel(const LinearArgs& a, int64_t n0, int ncols, const uint8
       }
       const int64_t n = n0 + j;
       const uint8_t* row = a.w_data + n * row_bytes;
+      prefetch_next(row, row_bytes, kb + kc, kc, T::kBits);
       const uint8_t* sc = a.w_scales + n * nblocks + kb / BS;
       const int nb = (int)((kb + kc + BS - 1) / BS - kb / BS);
       memset(sf, 0, sizeof(sf));
@@ -243,13 +271,14 @@ static void gemm_block(const LinearArgs& a, const void* xb, int64_t ldx, int64_t
         }
       }
     }
-    for (int m = 0; m < mrows; ++m)
-      for (int j = 0; j < ncols; ++j) {
-        const int64_t n = nb + j;
-        if (bad[n]) continue;
-        const float b = a.bias ? load_f32(a.bias, a.bias_dtype, n) : 0.0f;
-        store_y(a.y, a.x_dtype, (m0 + m) * a.N + n, C[(size_t)m * kGemmNC + j] + b);
-      }
+    for (int j = 0; j < ncols; j += 16) {  // y = C + bias, 16 columns at a time, skipping the bad rows of W
+      const int64_t n = nb + j;
+      const __mmask16 in = ncols - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (ncols - j)) - 1u);
+      const __mmask16 ok = _mm_mask_cmpeq_epi8_mask(in, _mm_maskz_loadu_epi8(in, bad + n), _mm_setzero_si128());
+      const __m512 b = a.bias ? load16_f32(a.bias, a.bias_dtype, n, ncols - j) : _mm512_setzero_ps();
+      for (int m = 0; m < mrows; ++m)
+        store16_y(a.y, a.x_dtype, (m0 + m) * a.N + n, _mm512_add_ps(_mm512_load_ps(C + (size_t)m * kGemmNC + j), b), ok);
+    }
   }
 }
 

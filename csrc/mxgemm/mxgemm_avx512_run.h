@@ -13,10 +13,12 @@ static inline int gemv_rows(int64_t M) { return M <= 1 ? 1 : M <= 2 ? 2 : M <= 4
 
 static inline bool use_bf16_lanes(const LinearArgs& a) { return a.x_dtype == kBF16 && cpu_has_bf16(); }
 
+
 template <int FMT>
 const char* path(const LinearArgs& a) {
   if (a.K == 0) return nullptr;
   if (a.M <= kGemvMaxM) return use_bf16_lanes(a) ? "gemv_bf16" : "gemv_f32";
+  if (a.M <= kDotMaxM && use_bf16_lanes(a)) return "dot_bf16";
   return use_bf16_lanes(a) ? "gemm_bf16" : "gemm_f32";
 }
 
@@ -161,10 +163,35 @@ static bool run_gemm(const LinearArgs& a, Generic&& generic) {
   return true;
 }
 
+// The medium-M call: false when x has subnormals (the panel GEMM's fp32 lanes take it).
+template <int FMT, class Generic>
+static bool run_dot(const LinearArgs& a, Generic&& generic) {
+  using T = Traits<FMT>;
+  thread_local Scratch s_x, s_bad;
+  const int64_t Kp = (a.K + T::kChunkBf16 - 1) / T::kChunkBf16 * T::kChunkBf16;
+  const int Mp = (int)((a.M + kDotMR - 1) / kDotMR * kDotMR);
+  uint16_t* xp = s_x.get<uint16_t>((size_t)Mp * Kp);
+  const XRange r = prepare_x_bf16<FMT>(a, xp, Kp);
+  if (r.emin() < 1) return false;
+  memset(xp + a.M * Kp, 0, sizeof(uint16_t) * (size_t)(Mp - a.M) * Kp);
+  uint8_t* bad = s_bad.get<uint8_t>((size_t)a.N);
+  memset(bad, 0, (size_t)a.N);
+  int lo, hi;
+  gemm_range<FMT>(true, r.emin(), lo, hi);
+  parallel_ranges(a.N, kDotNR * 4, a.num_threads, [&](int64_t n0, int64_t n1) {
+    if (a.block_size == 16) dot_block<FMT, 16>(a, xp, Kp, Mp, n0, n1, lo, hi, bad);
+    else if (a.block_size == 32) dot_block<FMT, 32>(a, xp, Kp, Mp, n0, n1, lo, hi, bad);
+    else dot_block<FMT, 64>(a, xp, Kp, Mp, n0, n1, lo, hi, bad);
+  });
+  rows_to_generic(a, bad, generic);
+  return true;
+}
+
 template <int FMT, class Generic>
 bool run(const LinearArgs& a, Generic&& generic) {
   if (a.K == 0) return false;
   if (a.M <= kGemvMaxM) return run_gemv<FMT>(a, generic);
+  if (a.M <= kDotMaxM && use_bf16_lanes(a) && run_dot<FMT>(a, generic)) return true;
   return run_gemm<FMT>(a, generic);
 }
 

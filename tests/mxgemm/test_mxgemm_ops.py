@@ -13,9 +13,10 @@ from slimops.testing import cpu_backends
 from .helpers import DTYPES, assert_linear_close, random_codes, random_weight, run
 
 FMTS = list(FORMATS)
-# (M, K, N): M = 1, 2 and 3 take the small-M kernels (register tiles of 1, 2, 4 rows; M <= 4),
-# 9, 16, 17 and 40 the large-M ones (panels of decoded weight); K not a multiple of any chunk, block or group; odd N.
-SHAPES = [(1, 4099, 67), (3, 333, 65), (16, 200, 33), (2, 17, 7), (9, 64, 70), (40, 417, 37)]
+# (M, K, N): M = 1, 2 and 3 take the small-M kernels (register tiles of 1, 2, 4 rows; M <= 4); with bf16 x,
+# 9, 16 and 40 the medium-M one (dot products on decoded panels; M <= 64) and 70 the panel GEMM (fp32 and fp16 x:
+# the panel GEMM from M = 5); K not a multiple of any chunk, block or group; odd N.
+SHAPES = [(1, 4099, 67), (3, 333, 65), (16, 200, 33), (2, 17, 7), (9, 64, 70), (40, 417, 37), (70, 130, 37)]
 
 
 @pytest.mark.parametrize("backend", cpu_backends())
@@ -37,7 +38,7 @@ def test_formats_dtypes_blocks_shapes(backend, dtype, fmt, backend_reset):
 def test_every_code(fmt, backend_reset):
     """Random codes (every code of the format, the MXINT -2^(b-1) one included) in bf16 and fp32."""
     for dtype in (torch.bfloat16, torch.float32):
-        for m in (1, 5, 24):
+        for m in (1, 5, 24, 67):
             data, scales = random_codes(fmt, 48, 250, 32, seed=m)
             x = torch.randn(m, 250, generator=torch.Generator().manual_seed(m)).to(dtype)
             assert_linear_close(run("native", x, data, scales, fmt, 32), x, data, scales, fmt, 32,
@@ -67,7 +68,7 @@ def test_edge_scales_and_codes(fmt, backend_reset):
         codes[8, 70] = 0xFF if f.name == "mxfp8_e4m3" else 0xFD   # -NaN / NaN
     data = slimops.mx.reference.pack(codes, f.bits)
     for dtype in DTYPES:
-        for m in (1, 3, 20):
+        for m in (1, 3, 20, 66):
             x = torch.randn(m, k, generator=torch.Generator().manual_seed(m)).to(dtype) * 2.0**-12
             x[:, 70] = 0.5  # no zero times the Inf code
             y = run("native", x, data, scales, fmt, bs)
@@ -95,7 +96,7 @@ def test_edge_x(fmt, backend_reset):
                     v = 1e-6 if name == "subnormal" else 6e4
                 x[r, c] = v
             x = x.to(dtype)
-            for rows in (x[:1], x, torch.cat([x] * 6)):
+            for rows in (x[:1], x, torch.cat([x] * 6), torch.cat([x] * 17)):
                 assert_linear_close(run("native", rows, data, scales, fmt, bs), rows, data, scales, fmt, bs,
                                     what=f"{fmt} {dtype} x {name} M {rows.shape[0]}")
 
@@ -204,3 +205,17 @@ def test_compile_fullgraph(backend_reset):
     x = torch.randn(5, 64)
     compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
     torch.testing.assert_close(compiled(x), f(x))
+
+
+def test_kernel_by_rows():
+    """Which AVX-512 kernel each M takes (the SHAPES above rely on it): small-M up to 4 rows, then with bf16 x the
+    dot-product panels up to 64 and the panel GEMM above; fp32 x goes from the small-M kernel to the GEMM."""
+    info = slimops.info()
+    if not info["native_cpu_built"] or info["cpu_features"].get("isa") != "avx512":
+        pytest.skip("the AVX-512 kernels are not the active ones here")
+    path = slimops._C.mx_linear_path
+    if path(1, 1, 256, 64, 5, 32) != "gemv_bf16":
+        pytest.skip("this CPU has no AVX512_BF16: every bf16 call takes the fp32 lanes")
+    assert [path(1, m, 256, 64, 5, 32) for m in (1, 4, 5, 64, 65)] == [
+        "gemv_bf16", "gemv_bf16", "dot_bf16", "dot_bf16", "gemm_bf16"]
+    assert [path(0, m, 256, 64, 5, 32) for m in (4, 5, 65)] == ["gemv_f32", "gemm_f32", "gemm_f32"]
