@@ -242,7 +242,11 @@ void backward_t(const GatArgs& a, const BackwardPtrs& p) {
           const float l = lse[i * H + h];
           const float* z = zb + h * deg;
           float* al = ab + h * deg;
-          for (int64_t k = 0; k < deg; ++k) al[k] = leaky(z[k], slope) - l;
+          // leaky(z), rounded, then minus lse in a second loop, as the forward computed lse: fused into one
+          // FMA (z * slope - lse) it differs from the forward's by up to half an ulp of z * slope, which
+          // exp turns into 0 or Inf for scores near the float maximum
+          for (int64_t k = 0; k < deg; ++k) al[k] = leaky(z[k], slope);
+          for (int64_t k = 0; k < deg; ++k) al[k] -= l;
         }
         exp_block(ab, deg * H);  // alpha
         for (int64_t k = 0; k < deg; ++k) {

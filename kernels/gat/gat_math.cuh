@@ -46,7 +46,16 @@ GAT_HD float dropout_weight(uint32_t ekey, int head, float p, float inv_keep) {
   return u >= p ? inv_keep : 0.0f;
 }
 
-GAT_HD float leaky(float z, float slope) { return z > 0.0f ? z : z * slope; }
+// The product is rounded on its own (never fused with a later subtraction into an FMA): the backward
+// recomputes alpha = exp(leaky(z) - lse), and near the float maximum half an ulp of z * slope is enough
+// to turn exp into 0 or Inf. (The C++ CPU kernels subtract lse in a separate loop for the same reason.)
+GAT_HD float leaky(float z, float slope) {
+#ifdef __CUDA_ARCH__
+  return z > 0.0f ? z : __fmul_rn(z, slope);
+#else
+  return z > 0.0f ? z : z * slope;
+#endif
+}
 GAT_HD float leaky_grad(float z, float slope) { return z > 0.0f ? 1.0f : slope; }
 
 // ---------------------------------------------------------------------------- load / store

@@ -203,7 +203,7 @@ def test_fuzz_merge(device, backend, ci, backend_reset):
         bounds = [0, *cuts, n_src]
         indptr, indices = c["indptr"], c["indices"].long()
         row = torch.repeat_interleave(torch.arange(indptr.numel() - 1), indptr.diff().long())
-        outs, lses, start = [], [], 0
+        outs, lses = [], []
         sc = (c["slope"], c["p"], c["seed"])
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             keep = ((indices >= lo) & (indices < hi)).nonzero().flatten()   # CSR positions of the block, in order
@@ -228,3 +228,38 @@ def test_fuzz_merge(device, backend, ci, backend_reset):
         agree(lse, r_lse, 1e-5 * _scale(r_lse), "merged lse")
 
     check()
+
+
+@pytest.mark.parametrize("device,backend,ci", BACKENDS)
+@pytest.mark.parametrize("dtype,a_dst,slope", [(torch.float32, -3.4028e38, 0.2), (torch.bfloat16, -3.3895e38, 0.01),
+                                               (torch.float32, 3.4028e38, 0.2)])
+def test_backward_scores_near_float_max(device, backend, ci, dtype, a_dst, slope, backend_reset):
+    """Found by the long fuzz run: a score z near the float maximum, where half an ulp of leaky(z) is ~1e30.
+    The backward's alpha = exp(leaky(z) - lse) must round leaky(z) as the forward did (not fuse z * slope - lse
+    into one FMA), or alpha becomes 0 or Inf instead of 1 on a single edge."""
+    h = torch.tensor([[[1.5410]], [[-0.2934]]]).to(dtype)
+    c = dict(h=h, a_src=torch.tensor([[1.5410], [-0.2934]]).to(dtype), a_dst=torch.tensor([[a_dst]]).to(dtype),
+             indptr=torch.tensor([0, 1], dtype=torch.int32), indices=torch.tensor([0], dtype=torch.int32),
+             a_edge=None, grad=torch.tensor([[[1.5410]]]).to(dtype), p=0.0, seed=0, offset=0, slope=slope)
+    args, a_edge, sc, (out, lse), _ = _run(device, backend, c)
+    g = c["grad"].to(device)
+    with slimops.use_backend(backend):
+        got = torch.ops.slimops.gat_backward(g, *args, out, lse, *sc, a_edge)
+    with slimops.use_backend("reference"):
+        want = torch.ops.slimops.gat_backward(g, *args, out, lse, *sc, a_edge)
+    assert got[0][0].float().item() == pytest.approx(c["grad"].float().item(), rel=1e-2)  # alpha = 1
+    s = _scale(c["h"]) * _scale(c["grad"]) * 2
+    for name, a, b in zip(("grad_h", "grad_a_src", "grad_a_dst"), got, want):
+        agree(a, b, ATOL[dtype] * 4 * s, name)
+
+
+def test_merge_of_equal_scores_near_float_max(backend_reset):
+    """Found by the long fuzz run: two partials whose lse is the same value near the float maximum. lse + log(2)
+    rounds back to lse, so weights exp(lse_p - lse) would be 1 each; normalised by their sum they are 1/2."""
+    outs = torch.tensor([[[[1.5410]]], [[[-0.2934]]]])
+    lses = torch.full((2, 1, 1), 3.4028e38)
+    out, lse = slimops.gat.merge(list(outs), list(lses))
+    assert out.item() == pytest.approx((1.5410 - 0.2934) / 2, rel=1e-6)
+    assert lse.item() == pytest.approx(3.4028e38, rel=1e-6)
+    out, lse = slimops.gat.merge([torch.zeros(1, 1, 2)] * 2, [torch.full((1, 1), float("-inf"))] * 2)
+    assert torch.equal(out, torch.zeros(1, 1, 2)) and lse.item() == float("-inf")  # no edge in any partial

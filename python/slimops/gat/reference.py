@@ -177,7 +177,7 @@ def transposed_index(indptr, indices, n_src):
     and a position outside every row gets row ``n_dst`` (the kernels skip it). On a well-formed CSR this
     is the exact transpose. The rows are int64 whatever the index dtype (N_dst may exceed 2^31).
     """
-    n_dst, n_edges = indptr.numel() - 1, indices.numel()
+    n_edges = indices.numel()
     src = indices.long()
     src = torch.where((src >= 0) & (src < n_src), src, n_src)
     csc_edge = torch.argsort(src, stable=True)
@@ -190,11 +190,18 @@ def transposed_index(indptr, indices, n_src):
 
 
 def merge(outs: torch.Tensor, lses: torch.Tensor):
-    """Combine P partials (outs [P, N, H, C], lses [P, N, H] fp32) exactly as an online softmax does."""
-    lse = torch.logsumexp(lses, dim=0)
-    wts = torch.where(lses == float("-inf"), 0.0, torch.exp(lses - lse.unsqueeze(0)))
+    """Combine P partials (outs [P, N, H, C], lses [P, N, H] fp32) exactly as an online softmax does:
+    with m = max_p lse_p and w_p = exp(lse_p - m), out = sum_p w_p out_p / sum_p w_p and lse = m + log(sum_p w_p).
+
+    Normalising by the sum of the weights, not by exp(lse_p - lse), keeps scores near the float maximum
+    right: there m + log(2) rounds back to m, and exp(lse_p - lse) would give each of two equal partials
+    weight 1. A row without edges in every partial (all lse -inf) gets out 0 and lse -inf, as the forward."""
+    m = lses.amax(0)
+    wts = torch.where(lses == float("-inf"), 0.0, torch.exp(lses - m.unsqueeze(0)))
+    total = wts.sum(0)
     out = (wts.unsqueeze(-1) * outs.float()).sum(0)
-    return out.to(outs.dtype), lse
+    out = torch.where(total.unsqueeze(-1) > 0, out / total.unsqueeze(-1), out)
+    return out.to(outs.dtype), m + torch.log(total)
 
 
 def scores(h, att):
