@@ -157,6 +157,8 @@ def build(case: Case, provider: str, inputs: dict, quick: bool = False):
         return _cycle(dense, lambda wd: F.linear(x, wd)), f"{copies} copies of the dense weight"
     if dev != "cpu":
         raise Skip(f"{provider} is torch's CPU kernel")
+    if dt == torch.float32 and case.M >= 512:  # 3.6-7.4 s a call at M = 512 and 29 s at 2048 on the 2-core report machine
+        raise Skip(f"{provider} takes seconds per call with fp32 x from M = 512 (40-80x nn.Linear); not run")
     if provider == "int8pack":
         s = w.abs().amax(1).clamp_min(1e-12) / 127
         q = torch.round(w / s[:, None]).clamp(-127, 127).to(torch.int8)
