@@ -21,7 +21,7 @@ import os
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import slimops
@@ -198,6 +198,12 @@ def test_fuzz_merge(device, backend, ci, backend_reset):
     @fuzz(max(ci // 2, 3))
     @given(cases(4 if small else 12, 8 if small else 40, allow_neg_inf=False), st.data())
     def check(c, data):
+        # A partial's lse = m + log(s) holds log(s) only while ulp(m) is below it: past |logit| ~ 2^24 the
+        # partials lose their edge counts (gat.merge's docstring), so the property stops at 2^20.
+        assume(_scale(c["a_src"]) + _scale(c["a_dst"]) + _scale(c["a_edge"]) < 2.0**20)
+        # +-Inf features: an edge weight that underflows to 0 in the whole row (0 * Inf = NaN) is a tiny
+        # positive weight inside its block (Inf), so Inf in h is left to the forward and backward properties
+        c["h"] = torch.where(torch.isinf(c["h"]), torch.zeros_like(c["h"]), c["h"])
         n_src = c["h"].shape[0]
         cuts = sorted(set(data.draw(st.lists(st.integers(1, max(n_src - 1, 1)), max_size=3))) - {n_src})
         bounds = [0, *cuts, n_src]

@@ -85,7 +85,8 @@ def partial_forward(h, a_src, a_dst, indptr, indices, negative_slope: float = 0.
 
 
 def merge(outs: Sequence[torch.Tensor], lses: Sequence[torch.Tensor]):
-    """Combine partial ``(out, lse)`` pairs exactly as an online softmax does: ``(out, lse)``."""
+    """Combine partial ``(out, lse)`` pairs exactly as an online softmax does: ``(out, lse)`` (exact up to
+    the fp32 precision of the partials' lse: ``reference.merge`` says where that ends)."""
     return torch.ops.slimops.gat_merge(torch.stack(list(outs)), torch.stack(list(lses)))
 
 

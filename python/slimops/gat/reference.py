@@ -195,7 +195,10 @@ def merge(outs: torch.Tensor, lses: torch.Tensor):
 
     Normalising by the sum of the weights, not by exp(lse_p - lse), keeps scores near the float maximum
     right: there m + log(2) rounds back to m, and exp(lse_p - lse) would give each of two equal partials
-    weight 1. A row without edges in every partial (all lse -inf) gets out 0 and lse -inf, as the forward."""
+    weight 1. A row without edges in every partial (all lse -inf) gets out 0 and lse -inf, as the forward.
+    Limit: a partial's fp32 lse keeps log(s) only while ulp(m) is smaller; at logits beyond about 2^24 the
+    partials' edge counts are lost (two partials of 2 and 1 equal logits near the float maximum merge to
+    weights 1/2, 1/2 instead of 2/3, 1/3)."""
     m = lses.amax(0)
     wts = torch.where(lses == float("-inf"), 0.0, torch.exp(lses - m.unsqueeze(0)))
     total = wts.sum(0)
