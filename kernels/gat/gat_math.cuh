@@ -49,14 +49,24 @@ GAT_HD float dropout_weight(uint32_t ekey, int head, float p, float inv_keep) {
 // The product is rounded on its own (never fused with a later subtraction into an FMA): the backward
 // recomputes alpha = exp(leaky(z) - lse), and near the float maximum half an ulp of z * slope is enough
 // to turn exp into 0 or Inf. (The C++ CPU kernels subtract lse in a separate loop for the same reason.)
+// On the host both are selects by a bit mask, not branches: the sign of z is random, and a branch per
+// edge and head mispredicted half the time (a third of the CPU kernels' time on Cora).
 GAT_HD float leaky(float z, float slope) {
 #ifdef __CUDA_ARCH__
   return z > 0.0f ? z : __fmul_rn(z, slope);
 #else
-  return z > 0.0f ? z : z * slope;
+  const uint32_t keep = 0u - (uint32_t)(z > 0.0f);
+  return bits_f32((f32_bits(z) & keep) | (f32_bits(z * slope) & ~keep));
 #endif
 }
-GAT_HD float leaky_grad(float z, float slope) { return z > 0.0f ? 1.0f : slope; }
+GAT_HD float leaky_grad(float z, float slope) {
+#ifdef __CUDA_ARCH__
+  return z > 0.0f ? 1.0f : slope;
+#else
+  const uint32_t keep = 0u - (uint32_t)(z > 0.0f);
+  return bits_f32((0x3F800000u & keep) | (f32_bits(slope) & ~keep));
+#endif
+}
 
 // ---------------------------------------------------------------------------- load / store
 // The conversions are kernels/common/float_bits.cuh's (round to nearest even, NaN kept quiet).
