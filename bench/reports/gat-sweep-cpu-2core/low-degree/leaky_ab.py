@@ -1,3 +1,6 @@
+"""A/B of the GAT CPU kernels in one process: /tmp/oldpkg/oldpkg/_C*.so is the previous commit (2c5a6fc) built with
+`cmake -S <worktree> -B /tmp/oldbuild -DSLIMOPS_SKIP_CUDA=ON -DCMAKE_BUILD_TYPE=Release ...; cmake --build /tmp/oldbuild --target _C`,
+loaded as a second module; slimops.gat.cpu is pointed at one or the other round by round."""
 import sys, time, torch
 sys.path.insert(0, "/tmp/oldpkg")
 torch.set_num_threads(2)
