@@ -4,7 +4,7 @@ loaded as a second module; slimops.gat.cpu is pointed at one or the other round 
 import sys, time, torch
 sys.path.insert(0, "/tmp/oldpkg")
 torch.set_num_threads(2)
-import slimops, slimops.gat.cpu as gcpu
+import slimops.gat.cpu as gcpu
 from slimops._backend import native_module
 import oldpkg._C as old
 new = native_module("_C")
