@@ -163,9 +163,11 @@ tiles() {
 }
 
 export -f build check tests memcheck bench tiles show
-# caps (s), in priority order, summing to the 500 s budget (the device machine has 16 cores)
+# caps (s), in priority order, within the 500 s budget (the device machine has 16 cores). On the H200 the build
+# took 98 s and check ran out of a 70 s cap compiling its Triton kernels: check may now use the build's
+# leftover time (each step gets min(cap, time left)).
 step build 220 build
-step check 70 check
+step check 190 check
 step tests 90 tests
 step memcheck 50 memcheck
 cat "$WORK"/memcheck_*.log >> "$OUT/4-memcheck.log" 2>/dev/null  # each driver's output, also after a timeout
