@@ -592,19 +592,7 @@ static void dequantize_impl(const DequantizeArgs& a) {
 }
 
 // ---------------------------------------------------------------------------- entry points
-
-#define SLIMOPS_FORMAT_CASES(CALL) \
-  switch (fmt) {                   \
-    case kFp8E4M3: CALL(kFp8E4M3); break; \
-    case kFp8E5M2: CALL(kFp8E5M2); break; \
-    case kFp6E3M2: CALL(kFp6E3M2); break; \
-    case kFp6E2M3: CALL(kFp6E2M3); break; \
-    case kFp4E2M1: CALL(kFp4E2M1); break; \
-    case kInt8: CALL(kInt8); break;       \
-    case kInt6: CALL(kInt6); break;       \
-    case kInt4: CALL(kInt4); break;       \
-    default: CALL(kInt2); break;          \
-  }
+// (dispatched by SLIMOPS_MX_FORMAT_CASES, kernels/mx/mx_element.cuh)
 
 template <int FMT, template <int, int, bool> class Impl, class Args>
 static void by_dtype_sr(const Args& a) {
@@ -628,21 +616,21 @@ static void dequantize_by_dtype(const DequantizeArgs& a) {
 void quantize(const QuantizeArgs& a) {
   const int fmt = a.fmt;
 #define CALL(F) by_dtype_sr<F, Quantize>(a)
-  SLIMOPS_FORMAT_CASES(CALL)
+  SLIMOPS_MX_FORMAT_CASES(fmt, CALL)
 #undef CALL
 }
 
 void fake_quantize(const FakeQuantizeArgs& a) {
   const int fmt = a.fmt;
 #define CALL(F) by_dtype_sr<F, FakeQuantize>(a)
-  SLIMOPS_FORMAT_CASES(CALL)
+  SLIMOPS_MX_FORMAT_CASES(fmt, CALL)
 #undef CALL
 }
 
 void dequantize(const DequantizeArgs& a) {
   const int fmt = a.fmt;
 #define CALL(F) dequantize_by_dtype<F>(a)
-  SLIMOPS_FORMAT_CASES(CALL)
+  SLIMOPS_MX_FORMAT_CASES(fmt, CALL)
 #undef CALL
 }
 

@@ -217,19 +217,7 @@ namespace SLIMOPS_ISA {
 #endif
 
 // ---------------------------------------------------------------------------- entry points
-
-#define SLIMOPS_MXGEMM_FORMATS(CALL)      \
-  switch (a.fmt) {                        \
-    case kFp8E4M3: CALL(kFp8E4M3); break; \
-    case kFp8E5M2: CALL(kFp8E5M2); break; \
-    case kFp6E3M2: CALL(kFp6E3M2); break; \
-    case kFp6E2M3: CALL(kFp6E2M3); break; \
-    case kFp4E2M1: CALL(kFp4E2M1); break; \
-    case kInt8: CALL(kInt8); break;       \
-    case kInt6: CALL(kInt6); break;       \
-    case kInt4: CALL(kInt4); break;       \
-    default: CALL(kInt2); break;          \
-  }
+// (dispatched by SLIMOPS_MX_FORMAT_CASES, kernels/mx/mx_element.cuh)
 
 template <int FMT>
 static void linear_fmt(const LinearArgs& a) {
@@ -242,7 +230,7 @@ static void linear_fmt(const LinearArgs& a) {
 void linear(const LinearArgs& a) {
   if (a.M == 0 || a.N == 0) return;
 #define CALL(F) linear_fmt<F>(a)
-  SLIMOPS_MXGEMM_FORMATS(CALL)
+  SLIMOPS_MX_FORMAT_CASES(a.fmt, CALL)
 #undef CALL
 }
 
@@ -250,7 +238,7 @@ const char* linear_path(const LinearArgs& a) {
 #if defined(__AVX512BW__)
   const char* p = nullptr;
 #define CALL(F) p = avx512::path<F>(a)
-  SLIMOPS_MXGEMM_FORMATS(CALL)
+  SLIMOPS_MX_FORMAT_CASES(a.fmt, CALL)
 #undef CALL
   if (p) return p;
 #endif

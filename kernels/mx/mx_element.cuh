@@ -48,6 +48,21 @@ MX_HD constexpr Format format_of(int id) {
 
 MX_HD int64_t packed_bytes(int bits, int64_t length) { return (length * bits + 7) / 8; }
 
+// CALL(F) with the compile-time format id F equal to the run-time id fmt (ids past kInt4 take kInt2; the
+// bindings have checked fmt before): the one switch the CPU kernels of the mx and mxgemm families dispatch by.
+#define SLIMOPS_MX_FORMAT_CASES(fmt, CALL)            \
+  switch (fmt) {                                      \
+    case ::slimops::mx::kFp8E4M3: CALL(::slimops::mx::kFp8E4M3); break; \
+    case ::slimops::mx::kFp8E5M2: CALL(::slimops::mx::kFp8E5M2); break; \
+    case ::slimops::mx::kFp6E3M2: CALL(::slimops::mx::kFp6E3M2); break; \
+    case ::slimops::mx::kFp6E2M3: CALL(::slimops::mx::kFp6E2M3); break; \
+    case ::slimops::mx::kFp4E2M1: CALL(::slimops::mx::kFp4E2M1); break; \
+    case ::slimops::mx::kInt8: CALL(::slimops::mx::kInt8); break;       \
+    case ::slimops::mx::kInt6: CALL(::slimops::mx::kInt6); break;       \
+    case ::slimops::mx::kInt4: CALL(::slimops::mx::kInt4); break;       \
+    default: CALL(::slimops::mx::kInt2); break;                         \
+  }
+
 enum ScaleMode : int { kFloor = 0, kRceil = 1 };
 constexpr uint32_t kE8M0Bias = 127;
 constexpr uint32_t kE8M0NaN = 0xFF;
