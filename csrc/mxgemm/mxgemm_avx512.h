@@ -1,7 +1,8 @@
 // The fast mx_linear kernels of the AVX-512BW build (included by csrc/mxgemm/mxgemm_cpu.cpp there):
 // chunk decoders of the packed codes into registers, the row and x checks that make their
-// arithmetic exact, and the small-M kernels (one pass over the packed weight). The large-M
-// kernels are in mxgemm_avx512_gemm.h.
+// arithmetic exact, and the small-M kernels (one pass over the packed weight). The medium-M kernel
+// is in mxgemm_avx512_dot.h, the large-M ones in mxgemm_avx512_gemm.h, and which runs in
+// mxgemm_avx512_run.h.
 //
 // Decode. A chunk of kChunk consecutive elements of a row of W is decoded into registers of
 // "table values" t = element * 2^kC (exact small numbers: E2M1, E3M2, E2M3 values, MXINT codes as

@@ -11,8 +11,9 @@
 // the order of the fp32 sums.
 //
 // The AVX-512 build adds the fast kernels of csrc/mxgemm/mxgemm_avx512.h (small M: the packed
-// weight decoded in registers, read once; large M with bf16 x: bf16 dot products on decoded
-// panels). They take the rows of W whose every scale byte lies in a range where their arithmetic
+// weight decoded in registers, read once; medium M with bf16 x: dot products on panels of a few
+// rows decoded once, mxgemm_avx512_dot.h; large M: bf16 or fp32 products on transposed decoded
+// panels, mxgemm_avx512_gemm.h). They take the rows of W whose every scale byte lies in a range where their arithmetic
 // is exact (mxgemm_avx512.h says which); the other rows (NaN-scale blocks, scales that saturate or
 // underflow) go through the generic kernel above, so every row gets the reference's semantics.
 #include <stdint.h>
