@@ -22,7 +22,7 @@ namespace SLIMOPS_ISA {
 namespace avx512 {
 
 // Measured on a 2-core Zen 4 (4096 x 4096, bf16 x, interleaved with nn.Linear): at M = 16 this kernel took
-// 0.79x (8-bit formats) and 0.73x (4-bit) the panel GEMM's time, at M = 64 0.89-0.94x; at M = 128 the two
+// 0.71-0.80x (8-bit formats) and 0.73x (4-bit) the panel GEMM's time, at M = 64 0.88-0.94x; at M = 128 the two
 // are even and at 512 the panel GEMM is 5% faster. Tiles of 4 x 6 beat 6 x 4, 8 x 3 and 2 x 12.
 constexpr int kDotMaxM = 64, kDotMR = 4, kDotNR = 6, kDotKC = 1024;
 
