@@ -23,7 +23,8 @@ namespace avx512 {
 
 // Measured on a 2-core Zen 4 (4096 x 4096, bf16 x, interleaved with nn.Linear): at M = 16 this kernel took
 // 0.71-0.80x (8-bit formats) and 0.73x (4-bit) the panel GEMM's time, at M = 64 0.88-0.94x; at M = 128 the two
-// are even and at 512 the panel GEMM is 5% faster. Tiles of 4 x 6 beat 6 x 4, 8 x 3 and 2 x 12.
+// are even and at 512 the panel GEMM is 5-8% faster. Of the other tiles tried, 2 x 12 was 1.4-1.7x slower;
+// 6 x 4 and 8 x 3 were within the runs' noise of 4 x 6.
 constexpr int kDotMaxM = 64, kDotMR = 4, kDotNR = 6, kDotKC = 1024;
 
 // For register r of a chunk: word j -> the chunk's block that its element lies in (blocks of BS).
