@@ -13,7 +13,6 @@ static inline int gemv_rows(int64_t M) { return M <= 1 ? 1 : M <= 2 ? 2 : M <= 4
 
 static inline bool use_bf16_lanes(const LinearArgs& a) { return a.x_dtype == kBF16 && cpu_has_bf16(); }
 
-
 template <int FMT>
 const char* path(const LinearArgs& a) {
   if (a.K == 0) return nullptr;
