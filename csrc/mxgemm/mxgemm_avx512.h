@@ -374,6 +374,13 @@ MXG_INLINE const uint8_t* chunk_bytes(const uint8_t* row, int64_t row_bytes, int
   return tail;
 }
 
+// Into L2: the bytes of a row's elements k0 .. k0 + kc, which the next panel decodes (both GEMMs) (the hardware
+// prefetchers do not follow a hundred rows read a few lines at a time).
+MXG_INLINE void prefetch_next(const uint8_t* row, int64_t row_bytes, int64_t k0, int kc, int bits) {
+  const int64_t b0 = k0 * bits / 8, b1 = (k0 + kc) * bits / 8 < row_bytes ? (k0 + kc) * bits / 8 : row_bytes;
+  for (int64_t b = b0; b < b1; b += 64) _mm_prefetch((const char*)row + b, _MM_HINT_T1);
+}
+
 MXG_INLINE void finish_row(const LinearArgs& a, int M, int64_t n, const __m512* acc) {
   const float b = a.bias ? load_f32(a.bias, a.bias_dtype, n) : 0.0f;
   for (int m = 0; m < M; ++m) store_y(a.y, a.x_dtype, m * a.N + n, _mm512_reduce_add_ps(acc[m]) + b);

@@ -52,13 +52,6 @@ MXG_INLINE void transpose16(__m512i* r) {
   for (int j = 0; j < 16; ++j) r[j] = t[j];
 }
 
-// Into L2: the bytes of a row's elements k0 .. k0 + kc, which the next panel decodes (the hardware
-// prefetchers do not follow a hundred rows read a few lines at a time).
-MXG_INLINE void prefetch_next(const uint8_t* row, int64_t row_bytes, int64_t k0, int kc, int bits) {
-  const int64_t b0 = k0 * bits / 8, b1 = (k0 + kc) * bits / 8 < row_bytes ? (k0 + kc) * bits / 8 : row_bytes;
-  for (int64_t b = b0; b < b1; b += 64) _mm_prefetch((const char*)row + b, _MM_HINT_T1);
-}
-
 // y[off + l] = v[l] rounded to y's dtype for the lanes l of mask (bf16: f32_to_bf16's rounding, vectorised).
 MXG_INLINE void store16_y(void* y, int dt, int64_t off, __m512 v, __mmask16 mask) {
   if (dt == kF32) {
