@@ -21,7 +21,7 @@
 #include "csrc/mx/mx_cpu.h"
 #include "kernels/mx/mx_element.cuh"
 #if defined(__AVX512BW__)
-#include "csrc/mx/mx_cpu_avx512.h"
+#include "csrc/mx/mx_cpu_avx512_runs.h"
 #elif defined(__AVX2__)
 #include "csrc/mx/mx_cpu_bf16.h"
 #endif
@@ -435,7 +435,7 @@ static void quantize_impl(const QuantizeArgs& a) {
         uint8_t* data = a.data + row0 * row_bytes + k0 * a.block_size * f.bits / 8;
         uint8_t* scales = a.scales + first_block;
 #if defined(__AVX512BW__)
-        if constexpr (!SR) {  // csrc/mx/mx_cpu_avx512.h
+        if constexpr (!SR) {  // csrc/mx/mx_cpu_avx512_runs.h
           const int64_t block_bytes = (int64_t)a.block_size * f.bits / 8;
           const auto generic = [&](int64_t i, uint32_t byte) {
             const int chunks = chunks_of(a.block_size);
@@ -499,7 +499,7 @@ static void fake_quantize_impl(const FakeQuantizeArgs& a) {
         const int chunks = chunks_of(a.block_size), block_size = a.block_size;
         void* const out = a.out;
 #if defined(__AVX512BW__)
-        if constexpr (!SR) {  // csrc/mx/mx_cpu_avx512.h
+        if constexpr (!SR) {  // csrc/mx/mx_cpu_avx512_runs.h
           const auto generic = [&](int64_t i, uint32_t byte) {
             const int64_t off = x_off + i * block_size;
             alignas(64) uint32_t codes[kMaxBlock];
@@ -562,7 +562,7 @@ static inline void dequantize_block(const DequantizeArgs& a, int64_t row, int64_
 template <int FMT, int DT>
 static void dequantize_impl(const DequantizeArgs& a) {
 #if defined(__AVX512BW__)
-  {  // csrc/mx/mx_cpu_avx512.h, runs of full blocks
+  {  // csrc/mx/mx_cpu_avx512_runs.h, runs of full blocks
     constexpr Format f = format_of(FMT);
     const int64_t row_bytes = packed_bytes(f.bits, a.length), full = a.length / a.block_size;
     for_each_run(

@@ -238,6 +238,11 @@ struct Encoder {
     KP = _mm512_slli_epi16(K, P);
   }
 
+  // Whether the lanes take each block of a tile (32-bit lane j: block j's scale byte), as takes.
+  static constexpr bool kWholeTiles = DT == kBF16;  // fp16 also needs its inputs checked
+  static inline __mmask16 takes_tile(__m512i bytes) {
+    return _mm512_cmpneq_epi32_mask(bytes, set32(kE8M0NaN)) & _mm512_cmpge_epi32_mask(bytes, set32(f.bias + f.mbits + 1));
+  }
   // A unit of 32 inputs (bits) -> 32 codes in 16-bit lanes, the sign included.
   inline __m512i operator()(const __m512i* in) const {
     const __m512i x = in[0];
@@ -276,6 +281,7 @@ template <int FMT>
 struct Encoder<FMT, kF32> {
   static constexpr Format f = format_of(FMT);
   static constexpr int kRegs = 2;
+  static constexpr bool kWholeTiles = false;
 
   static inline void load(const void* x, int64_t i, __m512i* r) {
     r[0] = _mm512_loadu_si512((const float*)x + i);
@@ -416,6 +422,44 @@ static inline void store_codes(__m512i c, uint8_t* out) {
   }
 }
 
+// 64 codes (16-bit lanes: a, then b) -> their 64 * BITS / 8 packed bytes, the same bytes as two
+// store_codes. The codes go to bytes (packus: 128-bit lane L holds a's codes 8L..8L+7, then b's),
+// are merged by multiply-adds (maddubs: c0 + c1 << BITS per word; madd: two words per dword), and
+// the packed bytes are put in order by one byte shuffle per lane and one cross-lane permute.
+template <int BITS>
+static inline void store_code_pair(__m512i a, __m512i b, uint8_t* out) {
+  const __m512i p = _mm512_packus_epi16(a, b);
+  if (BITS == 8) {
+    _mm512_storeu_si512(out, _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), p));
+    return;
+  }
+  const __m512i w = _mm512_maddubs_epi16(p, set16(1 | (1 << BITS) << 8));  // c0 | c1 << BITS per word
+  if (BITS == 4) {  // a word's low byte is a packed byte: lane dword 0 a's, dword 1 b's
+    const __m512i q = _mm512_shuffle_epi8(w, _mm512_broadcast_i32x4(_mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1,
+                                                                                   -1, -1, -1, -1, -1, -1)));
+    const __m512i o = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0), q);
+    _mm256_storeu_si256((__m256i*)out, _mm512_castsi512_si256(o));
+    return;
+  }
+  const __m512i d = _mm512_madd_epi16(w, set32(1 | (1 << 2 * BITS) << 16));  // 4 codes per dword
+  if (BITS == 2) {  // a dword's low byte is a packed byte: lane word 0 a's, word 1 b's
+    const __m512i q = _mm512_shuffle_epi8(d, _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1,
+                                                                                   -1, -1, -1, -1, -1, -1)));
+    const __m512i o = _mm512_permutexvar_epi16(
+        _mm512_setr_epi32(0x00080000, 0x00180010, 0x00090001, 0x00190011, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), q);
+    _mm_storeu_si128((__m128i*)out, _mm512_castsi512_si128(o));
+    return;
+  }
+  // 6 bits: a dword's low 3 bytes are packed bytes: lane words 0..2 a's, 3..5 b's
+  const __m512i q = _mm512_shuffle_epi8(d, _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14,
+                                                                                 -1, -1, -1, -1)));
+  const __m512i o = _mm512_permutexvar_epi16(
+      _mm512_setr_epi32(0x00010000, 0x00080002, 0x000A0009, 0x00110010, 0x00180012, 0x001A0019, 0x00040003, 0x000B0005,
+                        0x000D000C, 0x00140013, 0x001B0015, 0x001D001C, 0, 0, 0, 0),
+      q);
+  _mm512_mask_storeu_epi8(out, 0xFFFFFFFFFFFFull, o);
+}
+
 // Packed bytes of 32 codes -> 16-bit lanes.
 template <int BITS>
 static inline __m512i load_codes(const uint8_t* in) {
@@ -461,126 +505,6 @@ static inline void store_values(__m512i v, void* out, int64_t i) {
     _mm256_storeu_si256((__m256i*)((uint16_t*)out + i + 16), _mm512_cvtps_ph(_mm512_castsi512_ps(hi), rn));
   }
 }
-
-// ---------------------------------------------------------------------------- runs
-
-// A run is `count` consecutive full blocks of BS (16, 32 or 64) elements: block i's elements
-// at element i * BS of x, its packed bytes at data + i * BS * bits / 8, its scale byte at
-// scales[i]. A block the lanes cannot take goes to the caller's generic(i, byte).
-
-// The scales of the tiles of a run, then each group: fn(first_block, by, xs) for groups the
-// encoder takes (with their units loaded, Encoder::kRegs registers each; false: not taken after
-// all), generic(i, byte) for the other blocks, after the tile's fast loop (a call there would cost
-// the loop its registers).
-template <int FMT, int DT, int BS, class Fn, class Generic>
-static inline void encode_tiles(const void* x, int64_t count, int mode, uint8_t* scales, Fn fn, Generic generic) {
-  using G = Group<BS>;
-  using Enc = Encoder<FMT, DT>;
-  const int esize = DT == kF32 ? 4 : 2;
-  for (int64_t t = 0; t < count; t += kTile) {
-    const int nb = (int)(count - t < kTile ? count - t : kTile);
-    const __m512i bytes = scale_bytes(tile_amax<DT>((const uint8_t*)x + t * BS * esize, nb, BS), format_of(FMT), mode);
-    if (scales) _mm_mask_storeu_epi8(scales + t, (__mmask16)((1u << nb) - 1), _mm512_cvtepi32_epi8(bytes));
-    alignas(64) int32_t by[kTile];
-    _mm512_store_si512(by, bytes);
-    uint32_t missed = 0;  // blocks left for generic
-    int j = 0;
-    for (; j + G::kBlocks <= nb; j += G::kBlocks) {
-      __m512i xs[G::kUnits * Enc::kRegs];
-      for (int h = 0; h < G::kUnits; ++h) Enc::load(x, (t + j) * BS + h * kLanes, xs + h * Enc::kRegs);
-      if (!(Enc::template takes<G::kBlocks>(by + j, xs, G::kUnits) && fn(t + j, by + j, xs)))
-        missed |= ((1u << G::kBlocks) - 1) << j;
-    }
-    if (j < nb) missed |= 1u << j;  // block 16: the run's odd last block
-    for (; missed; missed &= missed - 1) {
-      const int i = __builtin_ctz(missed);
-      generic(t + i, (uint32_t)by[i]);
-    }
-  }
-}
-
-// MX quantize of a run: scale bytes and packed codes.
-template <int FMT, int DT, int BS, class Generic>
-static void quantize_run(const void* x, int64_t count, int mode, uint8_t* data, uint8_t* scales, Generic generic) {
-  using Enc = Encoder<FMT, DT>;
-  constexpr int bits = format_of(FMT).bits;
-  Enc enc;
-  encode_tiles<FMT, DT, BS>(
-      x, count, mode, scales,
-      [&](int64_t first, const int32_t* by, const __m512i* xs) {
-        enc.template set<Group<BS>::kBlocks>(by);
-        uint8_t* out = data + first * BS * bits / 8;
-        for (int h = 0; h < Group<BS>::kUnits; ++h) store_codes<bits>(enc(xs + h * Enc::kRegs), out + h * kLanes * bits / 8);
-        return true;
-      },
-      generic);
-}
-
-// MX fake-quantize (quantize, then dequantize to the input's dtype) of a run.
-template <int FMT, int DT, int BS, class Generic>
-static void fake_quantize_run(const void* x, int64_t count, int mode, void* out, Generic generic) {
-  using Enc = Encoder<FMT, DT>;
-  using Dec = Decoder<FMT, false>;  // a finite-scale block holds no NaN or Inf code (encode saturates at max_code)
-  Enc enc;
-  Dec dec;
-  encode_tiles<FMT, DT, BS>(
-      x, count, mode, nullptr,
-      [&](int64_t first, const int32_t* by, const __m512i* xs) {
-        int32_t ss[2];
-        for (int i = 0; i < Group<BS>::kBlocks; ++i) {
-          if (!Dec::takes((uint32_t)by[i], DT)) return false;
-          ss[i] = (by[i] - 127) << 7;
-        }
-        enc.template set<Group<BS>::kBlocks>(by);
-        dec.set(group_lanes<Group<BS>::kBlocks>(ss));
-        for (int h = 0; h < Group<BS>::kUnits; ++h)
-          store_values<DT>(dec(enc(xs + h * Enc::kRegs)), out, first * BS + h * kLanes);
-        return true;
-      },
-      generic);
-}
-
-// MX dequantize of a run (output fp32, bf16 or fp16); generic(i) decodes block i.
-template <int FMT, int DT, int BS, class Generic>
-static void dequantize_run(const uint8_t* data, const uint8_t* scales, int64_t count, void* out,
-                           Generic generic) {
-  using G = Group<BS>;
-  using Dec = Decoder<FMT, true>;
-  constexpr int bits = format_of(FMT).bits;
-  Dec dec;
-  for (int64_t t = 0; t < count; t += kTile) {  // tiles of blocks, the generic ones after each tile's loop
-    const int nb = (int)(count - t < kTile ? count - t : kTile);
-    uint32_t missed = 0;
-    int j = 0;
-    for (; j + G::kBlocks <= nb; j += G::kBlocks) {
-      const int64_t i = t + j;
-      int32_t ss[2];
-      bool ok = true;
-      for (int k = 0; k < G::kBlocks; ++k) {
-        ok = ok && Dec::takes(scales[i + k], DT);
-        ss[k] = (scales[i + k] - 127) << 7;
-      }
-      if (!ok) {
-        missed |= ((1u << G::kBlocks) - 1) << j;
-        continue;
-      }
-      dec.set(group_lanes<G::kBlocks>(ss));
-      const uint8_t* in = data + i * BS * bits / 8;
-      for (int h = 0; h < G::kUnits; ++h)
-        store_values<DT>(dec(load_codes<bits>(in + h * kLanes * bits / 8)), out, i * BS + h * kLanes);
-    }
-    if (j < nb) missed |= 1u << j;  // block 16: the run's odd last block
-    for (; missed; missed &= missed - 1) generic(t + __builtin_ctz(missed));
-  }
-}
-
-// The runs above for a block size known at run time (16, 32 or 64).
-#define SLIMOPS_SIMD512_BY_BLOCK(block_size, CALL) \
-  switch (block_size) {                         \
-    case 16: CALL(16); break;                   \
-    case 32: CALL(32); break;                   \
-    default: CALL(64); break;                   \
-  }
 
 }  // namespace simd512
 }  // namespace SLIMOPS_ISA

@@ -2,7 +2,8 @@
 
 The native CPU kernels take 16-bit inputs and outputs in 16-bit lanes where the CPU has AVX-512
 (csrc/mx/mx_cpu_avx512.h; every decode, to fp32 too), with their own integer formulas for the scale, the rounding, the element
-subnormals and the exponent rebiasing, and send the blocks those formulas cannot take (NaN
+subnormals and the exponent rebiasing (bf16 quantize of whole tiles of 16 blocks: one fused multiply-add per
+16 elements, csrc/mx/mx_cpu_avx512_runs.h), and send the blocks those formulas cannot take (NaN
 scales, extreme scales, fp16 subnormals in small blocks) back to the generic code. These tests
 put each of the 65536 bit patterns in blocks where it is near the block's amax, far below it (the
 element's subnormal range and the values that round to zero), in zero and NaN blocks, for block
