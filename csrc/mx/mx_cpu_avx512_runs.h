@@ -54,50 +54,55 @@ static inline void encode_tiles(const void* x, int64_t count, int mode, uint8_t*
   }
 }
 
-// MXINT from bf16 by the fp32 unit: n = RNE(x * 2^(127 - byte + mbits)) is one fused multiply-add,
-// x * 2^kk + 1.5 * 2^23, whose low 16 bits are n in two's complement (the product is exact, the one
-// rounding is at 1, and 1.5 * 2^23 is even). Then n is clamped to +-max_code and masked to its bits:
-// the codes of encode_element (round, saturate, negate). bf16 -> fp32 is a word unpack with zeros
-// (128-bit lane L of lo: elements 8L..8L+3, of hi: 8L+4..8L+7), undone by one word permute.
-// Exact while 2^kk is a normal fp32 (byte <= 253 + mbits); a bf16 subnormal gives 0, as it must
-// (|n| <= 1/2 for byte >= mbits + 2, which takes_tile requires).
-template <int FMT>
-struct IntByFma {
-  static constexpr Format f = format_of(FMT);
-  static_assert(f.is_int, "MXINT formats only");
+// 32 bf16 inputs x times s, rounded to integers by the fp32 unit: each half is one fused multiply-add,
+// x * s + 1.5 * 2^23, whose low 16 bits are RNE(x * s) in two's complement while |x * s| < 2^22 (the
+// product is exact, the one rounding is at 1, and 1.5 * 2^23 is even). bf16 -> fp32 is a word unpack
+// with zeros (128-bit lane L of lo: elements 8L..8L+3, of hi: 8L+4..8L+7, with s given per those
+// lanes), undone by one word permute: the integers come back in element order, in 16-bit lanes.
+struct RoundByFma {
   const __m512 magic = _mm512_castsi512_ps(opaque(set32(0x4B400000)));
   const __m512i idx = opaque(_mm512_setr_epi32(0x00020000, 0x00060004, 0x00220020, 0x00260024, 0x000A0008, 0x000E000C,
                                                0x002A0028, 0x002E002C, 0x00120010, 0x00160014, 0x00320030, 0x00360034,
                                                0x001A0018, 0x001E001C, 0x003A0038, 0x003E003C));
+  inline __m512i operator()(__m512i x, __m512 s) const {
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i lo = _mm512_castps_si512(_mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, x)), s, magic));
+    const __m512i hi = _mm512_castps_si512(_mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, x)), s, magic));
+    return _mm512_permutex2var_epi16(lo, idx, hi);
+  }
+};
+
+// MXINT from bf16: n = RNE(x * 2^kk), kk = 127 - byte + mbits (RoundByFma), clamped to +-max_code and
+// masked to its bits: the codes of encode_element (round, saturate, negate). Exact while 2^kk is a
+// normal fp32 (byte <= 253 + mbits); a bf16 subnormal gives 0, as it must (|n| <= 1/2 for
+// byte >= mbits + 2, which Encoder::takes_tile requires).
+template <int FMT>
+struct IntByFma {
+  static constexpr Format f = format_of(FMT);
+  static_assert(f.is_int, "MXINT formats only");
+  const RoundByFma round;
   const __m512i hi_code = opaque(set16(f.max_code)), lo_code = opaque(set16(-f.max_code));
   const __m512i int_mask = opaque(set16((1 << f.bits) - 1));
   static inline __mmask16 takes_tile(__m512i bytes) { return _mm512_cmple_epi32_mask(bytes, set32(253 + f.mbits)); }
   // 2^kk of a tile's scale bytes as fp32 bits.
   static inline __m512i scale_bits(__m512i bytes) { return _mm512_slli_epi32(_mm512_sub_epi32(set32(254 + f.mbits), bytes), 23); }
-  // 32 bf16 inputs and their 2^kk (per fp32 lane of lo / hi) -> 32 codes in 16-bit lanes.
+  // 32 bf16 inputs and their 2^kk (per fp32 lane of RoundByFma's halves) -> 32 codes in 16-bit lanes.
   inline __m512i operator()(__m512i x, __m512 s) const {
-    const __m512i zero = _mm512_setzero_si512();
-    const __m512i lo = _mm512_castps_si512(_mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, x)), s, magic));
-    const __m512i hi = _mm512_castps_si512(_mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, x)), s, magic));
-    const __m512i n = _mm512_permutex2var_epi16(lo, idx, hi);
-    return _mm512_and_si512(_mm512_min_epi16(_mm512_max_epi16(n, lo_code), hi_code), int_mask);
+    return _mm512_and_si512(_mm512_min_epi16(_mm512_max_epi16(round(x, s), lo_code), hi_code), int_mask);
   }
 };
 
 // MXFP from bf16: a normal element (E >= 1) is RNE((|x| + KP) >> R0) with the constant R0 = 7 - m
-// (encode's steps at r = R0); an element subnormal (E <= 0) has the fixed quantum 2^(1 - bias - m),
-// so its code is RNE(|x| * 2^kk), kk = 126 - byte + bias + m, taken by the fp32 unit as IntByFma
-// does (one fused multiply-add; 2^kk is a normal fp32 for every byte takes_tile takes). Each lane
-// keeps the one that applies, clamped to max_code, with its sign.
+// (Encoder's steps at r = R0); an element subnormal (E <= 0) has the fixed quantum 2^(1 - bias - m),
+// so its code is RNE(|x| * 2^kk), kk = 126 - byte + bias + m (RoundByFma; 2^kk is a normal fp32 for
+// every byte Encoder::takes_tile takes). Each lane keeps the one that applies, clamped to max_code,
+// with its sign.
 template <int FMT>
 struct FpByFma {
   static constexpr Format f = format_of(FMT);
   static_assert(!f.is_int, "MXFP formats only");
   static constexpr int R0 = 7 - f.mbits;
-  const __m512 magic = _mm512_castsi512_ps(opaque(set32(0x4B400000)));
-  const __m512i idx = opaque(_mm512_setr_epi32(0x00020000, 0x00060004, 0x00220020, 0x00260024, 0x000A0008, 0x000E000C,
-                                               0x002A0028, 0x002E002C, 0x00120010, 0x00160014, 0x00320030, 0x00360034,
-                                               0x001A0018, 0x001E001C, 0x003A0038, 0x003E003C));
+  const RoundByFma round;
   const __m512i abs_mask = opaque(set16(0x7FFF)), one = opaque(set16(1)), half_minus_one = opaque(set16((1 << (R0 - 1)) - 1));
   const __m512i normal_min = opaque(set16(127)), max_code = opaque(set16(f.max_code)), sign_bit = opaque(set16(1 << (f.bits - 1)));
   // KP = (bias - byte) << 7 and 2^kk (fp32 bits) of a tile's scale bytes.
@@ -110,11 +115,8 @@ struct FpByFma {
     const __m512i w = _mm512_add_epi16(ax, KP);  // E << 7 plus the mantissa
     const __m512i odd = _mm512_and_si512(_mm512_srli_epi16(w, R0), one);
     const __m512i normal = _mm512_srli_epi16(_mm512_add_epi16(_mm512_add_epi16(w, half_minus_one), odd), R0);
-    const __m512i zero = _mm512_setzero_si512();
-    const __m512i lo = _mm512_castps_si512(_mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, ax)), s, magic));
-    const __m512i hi = _mm512_castps_si512(_mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, ax)), s, magic));
-    const __m512i sub = _mm512_permutex2var_epi16(lo, idx, hi);
-    const __m512i c = _mm512_min_epu16(_mm512_mask_mov_epi16(sub, _mm512_cmpgt_epi16_mask(w, normal_min), normal), max_code);
+    const __m512i c = _mm512_min_epu16(_mm512_mask_mov_epi16(round(ax, s), _mm512_cmpgt_epi16_mask(w, normal_min), normal),
+                                       max_code);
     return _mm512_ternarylogic_epi32(c, _mm512_srli_epi16(x, 16 - f.bits), sign_bit, 0xF8);  // a | (b & c)
   }
 };
