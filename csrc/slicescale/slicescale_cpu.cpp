@@ -141,6 +141,7 @@ struct Masks {
 struct Tables {
   alignas(64) uint8_t code[256];
   alignas(64) uint8_t flags[256];
+  alignas(64) uint8_t code_flags[256];  // a target of at most 4 bits: code | flags << 4 (| 0x80), one lookup for both
 };
 
 template <int SRC, int DST>
@@ -154,6 +155,7 @@ Tables make_tables(bool truncate) {
     const uint32_t code = convert_element(c, s, d, inv, truncate, sp);
     t.code[i] = (uint8_t)(code | (sp ? 0x80u : 0u));
     t.flags[i] = (uint8_t)(sp ? 0u : element_report(c, code, s, d, inv));
+    t.code_flags[i] = (uint8_t)(d.bits <= 4 ? t.code[i] | t.flags[i] << 4 : 0u);
   }
   return t;
 }

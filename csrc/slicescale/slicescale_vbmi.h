@@ -7,17 +7,19 @@
 // 0, 6, 12, 18, 32, 38, 44, 50; 4-bit, 4 bytes per qword and the bits at 0, 4, ..., 28. Lookup:
 // 8-bit codes in the 256-entry table held in four registers (vpermi2b on bits 0..6 in two halves,
 // chosen by bit 7), narrower codes with one vpermb (bits 0..5; the table repeats with the code
-// width). The report flags are a second table looked up the same way.
+// width). The report flags are a second table looked up the same way, or, for a target of at most 4
+// bits, bits 4..6 of the code table's entries (Tables::code_flags), masked off before packing.
 
 template <int SRC, int DST, bool REPORT>
 struct VbmiChunk {
   static constexpr int kElems = 64;
   static constexpr Format s = format_of(SRC), d = format_of(DST);
+  static constexpr bool kFolded = REPORT && d.bits <= 4;  // the flags in the code table
   __m512i t[4], f[4];
 
   explicit VbmiChunk(const Tables& tab) {
     for (int i = 0; i < 4; ++i) {
-      t[i] = _mm512_loadu_si512(tab.code + 64 * i);
+      t[i] = _mm512_loadu_si512((kFolded ? tab.code_flags : tab.code) + 64 * i);
       f[i] = _mm512_loadu_si512(tab.flags + 64 * i);
     }
   }
@@ -106,11 +108,12 @@ struct VbmiChunk {
     const __m512i r = lookup(t, c);
     if (s.has_nan_code) mk.special = _mm512_movepi8_mask(r);
     if (REPORT) {
-      const __m512i fl = lookup(f, c);
-      mk.inexact = _mm512_test_epi8_mask(fl, _mm512_set1_epi8(kInexact));
-      mk.saturated = _mm512_test_epi8_mask(fl, _mm512_set1_epi8(kSaturated));
-      mk.flushed = _mm512_test_epi8_mask(fl, _mm512_set1_epi8(kFlushed));
+      const __m512i fl = kFolded ? r : lookup(f, c);
+      constexpr int sh = kFolded ? 4 : 0;
+      mk.inexact = _mm512_test_epi8_mask(fl, _mm512_set1_epi8((char)(kInexact << sh)));
+      mk.saturated = _mm512_test_epi8_mask(fl, _mm512_set1_epi8((char)(kSaturated << sh)));
+      mk.flushed = _mm512_test_epi8_mask(fl, _mm512_set1_epi8((char)(kFlushed << sh)));
     }
-    pack(r, out, more);
+    pack(kFolded ? _mm512_and_si512(r, _mm512_set1_epi8((char)((1 << d.bits) - 1))) : r, out, more);
   }
 };
