@@ -1,4 +1,14 @@
-import sys, os, json, time, shutil, importlib, torch
+"""A/B of builds of slimops._C in one process (each loaded as its own package, abpkgN._C): mx_convert 8192 x 8192,
+block 32, into reused buffers, with and without the conversion report, the call order reversed every other round.
+Run: python report_ab.py A.so,B.so "mxint4>mxint2,mxint8>mxint4" 30"""
+import importlib
+import os
+import shutil
+import sys
+import time
+
+import torch
+
 torch.set_num_threads(2)
 sos, pairs, rounds = sys.argv[1].split(","), sys.argv[2].split(","), int(sys.argv[3])
 libs = []
