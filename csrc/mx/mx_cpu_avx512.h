@@ -281,7 +281,11 @@ template <int FMT>
 struct Encoder<FMT, kF32> {
   static constexpr Format f = format_of(FMT);
   static constexpr int kRegs = 2;
-  static constexpr bool kWholeTiles = false;
+  // Whole tiles (csrc/mx/mx_cpu_avx512_runs.h) for MXINT, with the bf16 encoder's bound on the scale byte.
+  static constexpr bool kWholeTiles = f.is_int;
+  static inline __mmask16 takes_tile(__m512i bytes) {
+    return _mm512_cmpneq_epi32_mask(bytes, set32(kE8M0NaN)) & _mm512_cmpge_epi32_mask(bytes, set32(f.bias + f.mbits + 1));
+  }
 
   static inline void load(const void* x, int64_t i, __m512i* r) {
     r[0] = _mm512_loadu_si512((const float*)x + i);

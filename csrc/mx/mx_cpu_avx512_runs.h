@@ -64,6 +64,15 @@ struct RoundByFma {
   const __m512i idx = opaque(_mm512_setr_epi32(0x00020000, 0x00060004, 0x00220020, 0x00260024, 0x000A0008, 0x000E000C,
                                                0x002A0028, 0x002E002C, 0x00120010, 0x00160014, 0x00320030, 0x00360034,
                                                0x001A0018, 0x001E001C, 0x003A0038, 0x003E003C));
+  const __m512i even = opaque(_mm512_setr_epi32(0x00020000, 0x00060004, 0x000A0008, 0x000E000C, 0x00120010, 0x00160014,
+                                                0x001A0018, 0x001E001C, 0x00220020, 0x00260024, 0x002A0028, 0x002E002C,
+                                                0x00320030, 0x00360034, 0x003A0038, 0x003E003C));
+  // 32 fp32 inputs (x0: elements 0..15, x1: 16..31), times s0 and s1, rounded the same way.
+  inline __m512i operator()(__m512 x0, __m512 x1, __m512 s0, __m512 s1) const {
+    const __m512i lo = _mm512_castps_si512(_mm512_fmadd_ps(x0, s0, magic));
+    const __m512i hi = _mm512_castps_si512(_mm512_fmadd_ps(x1, s1, magic));
+    return _mm512_permutex2var_epi16(lo, even, hi);
+  }
   inline __m512i operator()(__m512i x, __m512 s) const {
     const __m512i zero = _mm512_setzero_si512();
     const __m512i lo = _mm512_castps_si512(_mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, x)), s, magic));
@@ -72,7 +81,7 @@ struct RoundByFma {
   }
 };
 
-// MXINT from bf16: n = RNE(x * 2^kk), kk = 127 - byte + mbits (RoundByFma), clamped to +-max_code and
+// MXINT from bf16 or fp32: n = RNE(x * 2^kk), kk = 127 - byte + mbits (RoundByFma), clamped to +-max_code and
 // masked to its bits: the codes of encode_element (round, saturate, negate). Exact while 2^kk is a
 // normal fp32 (byte <= 253 + mbits); a bf16 subnormal gives 0, as it must (|n| <= 1/2 for
 // byte >= mbits + 2, which Encoder::takes_tile requires).
@@ -87,8 +96,11 @@ struct IntByFma {
   // 2^kk of a tile's scale bytes as fp32 bits.
   static inline __m512i scale_bits(__m512i bytes) { return _mm512_slli_epi32(_mm512_sub_epi32(set32(254 + f.mbits), bytes), 23); }
   // 32 bf16 inputs and their 2^kk (per fp32 lane of RoundByFma's halves) -> 32 codes in 16-bit lanes.
-  inline __m512i operator()(__m512i x, __m512 s) const {
-    return _mm512_and_si512(_mm512_min_epi16(_mm512_max_epi16(round(x, s), lo_code), hi_code), int_mask);
+  inline __m512i operator()(__m512i x, __m512 s) const { return codes(round(x, s)); }
+  // 32 fp32 inputs in two registers and the 2^kk of each.
+  inline __m512i operator()(__m512 x0, __m512 x1, __m512 s0, __m512 s1) const { return codes(round(x0, x1, s0, s1)); }
+  inline __m512i codes(__m512i n) const {
+    return _mm512_and_si512(_mm512_min_epi16(_mm512_max_epi16(n, lo_code), hi_code), int_mask);
   }
 };
 
@@ -121,12 +133,29 @@ struct FpByFma {
   }
 };
 
-// A full tile of bf16 blocks that takes_tile takes, with nothing checked per unit: the per-block
-// constants from the tile's scale bytes, the units encoded and packed two at a time.
-template <int FMT, int BS>
-static inline void quantize_whole_tile(const uint16_t* x, __m512i bytes, uint8_t* out) {
+// A full tile of bf16 blocks (fp32: MXINT only) that takes_tile takes, with nothing checked per unit:
+// the per-block constants from the tile's scale bytes, the units encoded and packed two at a time.
+template <int FMT, int DT, int BS>
+static inline void quantize_whole_tile(const void* xv, __m512i bytes, uint8_t* out) {
   constexpr int bits = format_of(FMT).bits, units = kTile * BS / kLanes;
-  if constexpr (format_of(FMT).is_int) {
+  if constexpr (DT == kF32) {
+    static_assert(format_of(FMT).is_int, "fp32: MXINT only");
+    const float* x = (const float*)xv;
+    const IntByFma<FMT> by_fma;
+    alignas(64) float sc[kTile];
+    _mm512_store_si512(sc, IntByFma<FMT>::scale_bits(bytes));
+    for (int u = 0; u < units; u += 2) {
+      __m512i c[2];
+      for (int h = 0; h < 2; ++h) {
+        const int v = u + h;  // registers of 16: block 16 one each, block 32 two, block 64 four
+        const __m512 s0 = _mm512_set1_ps(sc[BS == 16 ? 2 * v : v * kLanes / BS]);
+        const __m512 s1 = BS == 16 ? _mm512_set1_ps(sc[2 * v + 1]) : s0;
+        c[h] = by_fma(_mm512_loadu_ps(x + v * kLanes), _mm512_loadu_ps(x + v * kLanes + 16), s0, s1);
+      }
+      store_code_pair<bits>(c[0], c[1], out + u * kLanes * bits / 8);
+    }
+  } else if constexpr (format_of(FMT).is_int) {
+    const uint16_t* x = (const uint16_t*)xv;
     const IntByFma<FMT> by_fma;
     alignas(64) float sc[kTile];
     _mm512_store_si512(sc, IntByFma<FMT>::scale_bits(bytes));
@@ -141,6 +170,7 @@ static inline void quantize_whole_tile(const uint16_t* x, __m512i bytes, uint8_t
       store_code_pair<bits>(c[0], c[1], out + u * kLanes * bits / 8);
     }
   } else {
+    const uint16_t* x = (const uint16_t*)xv;
     const FpByFma<FMT> by_fma;
     alignas(64) int32_t kp[kTile];
     alignas(64) float sc[kTile];
@@ -174,7 +204,8 @@ static void quantize_run(const void* x, int64_t count, int mode, uint8_t* data, 
           __mmask16 taken = Enc::takes_tile(bytes);
           if constexpr (format_of(FMT).is_int) taken &= IntByFma<FMT>::takes_tile(bytes);
           if (taken != 0xFFFF) return false;
-          quantize_whole_tile<FMT, BS>((const uint16_t*)x + first * BS, bytes, data + first * BS * bits / 8);
+          quantize_whole_tile<FMT, DT, BS>((const uint8_t*)x + first * BS * (DT == kF32 ? 4 : 2), bytes,
+                                           data + first * BS * bits / 8);
           return true;
         }
         return false;

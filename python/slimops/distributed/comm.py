@@ -109,13 +109,14 @@ class Comm:
             if t.dtype != torch.uint8 or t.dim() != 1:
                 raise HaloExchangeError(f"rank {self.rank}: a send buffer must be flat uint8, got {t.dtype} "
                                         f"{list(t.shape)}")
-        works, heads, out = [], [], {}
+        works, heads, head_sends, out = [], [], [], {}
         peer = None
         wire = self.wire_device
         try:
             for peer, t in sends.items():
                 h = torch.tensor([*shapes[peer]], dtype=torch.int64).view(torch.uint8).to(wire)
-                works.append((peer, dist.isend(h, dst=peer)))
+                head_sends.append((peer, dist.isend(h, dst=peer)))
+                works.append(head_sends[-1])
                 self.bytes["control"] += h.numel()
                 chunks = self._chunks(t.contiguous().to(wire))
                 for c in chunks:
@@ -132,6 +133,10 @@ class Comm:
         for peer, _, h in heads:
             got = tuple(h.view(torch.int64).tolist())
             if got != tuple(recv_shapes[peer]):
+                # Our own headers go out before we stop, so that each peer sees the mismatch too rather than a
+                # closed connection (a rank that raised first used to leave its peer a transport error).
+                with contextlib.suppress(HaloExchangeError):
+                    self._wait(head_sends, "halo exchange (header)")
                 raise HaloExchangeError(f"rank {self.rank}: rank {peer} sends rows of shape {list(got)}, the plan "
                                         f"here expects {list(recv_shapes[peer])} ({self.where}): mismatched plan or "
                                         f"shape")
