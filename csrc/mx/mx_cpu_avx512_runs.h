@@ -1,8 +1,9 @@
 // The MX CPU runs of the AVX-512BW build (included by csrc/mx/mx_cpu.cpp there): quantize,
 // fake-quantize and dequantize of runs of full blocks, tile by tile, with the lanes of
-// csrc/mx/mx_cpu_avx512.h. bf16 quantize takes a whole tile at a time where every block of it
-// can (quantize_whole_tile): the element rounding is then a fused multiply-add of the fp32 unit
-// (IntByFma, FpByFma), the codes packed two units at a time (store_code_pair).
+// csrc/mx/mx_cpu_avx512.h. bf16 quantize, and fp32 quantize to MXINT, take a whole tile at a time
+// where every block of it can (quantize_whole_tile): the element rounding is then a fused
+// multiply-add of the fp32 unit (IntByFma, FpByFma), the codes packed two units at a time
+// (store_code_pair).
 #pragma once
 #include <immintrin.h>
 #include <stdint.h>
