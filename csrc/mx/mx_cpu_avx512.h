@@ -1,5 +1,6 @@
-// The MX CPU kernels of the AVX-512BW build (included by csrc/mx/mx_cpu.cpp there):
-// quantize, dequantize and fake-quantize of every format and block size, 32 elements at a time.
+// The MX CPU lanes of the AVX-512BW build (run tile by tile by csrc/mx/mx_cpu_avx512_runs.h, which
+// csrc/mx/mx_cpu.cpp includes there): quantize, dequantize and fake-quantize of every format and
+// block size, 32 elements at a time.
 // bf16 and fp16 stay in 16-bit lanes, 32 per register; fp32 is encoded in 32-bit lanes with the
 // generic element math (encode_magnitude_rne) and its codes narrowed to 16-bit lanes; every
 // decode goes through 16-bit lanes of bf16 bits. The codes and values are those of
