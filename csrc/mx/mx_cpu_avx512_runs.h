@@ -139,34 +139,24 @@ struct FpByFma {
 template <int FMT, int DT, int BS>
 static inline void quantize_whole_tile(const void* xv, __m512i bytes, uint8_t* out) {
   constexpr int bits = format_of(FMT).bits, units = kTile * BS / kLanes;
-  if constexpr (DT == kF32) {
-    static_assert(format_of(FMT).is_int, "fp32: MXINT only");
-    const float* x = (const float*)xv;
+  if constexpr (format_of(FMT).is_int) {
+    static_assert(DT == kBF16 || DT == kF32, "bf16 or fp32 input");
     const IntByFma<FMT> by_fma;
     alignas(64) float sc[kTile];
     _mm512_store_si512(sc, IntByFma<FMT>::scale_bits(bytes));
     for (int u = 0; u < units; u += 2) {
       __m512i c[2];
       for (int h = 0; h < 2; ++h) {
-        const int v = u + h;  // registers of 16: block 16 one each, block 32 two, block 64 four
+        const int v = u + h;  // block 16: blocks 2v and 2v + 1, else block v * 32 / BS
         const __m512 s0 = _mm512_set1_ps(sc[BS == 16 ? 2 * v : v * kLanes / BS]);
         const __m512 s1 = BS == 16 ? _mm512_set1_ps(sc[2 * v + 1]) : s0;
-        c[h] = by_fma(_mm512_loadu_ps(x + v * kLanes), _mm512_loadu_ps(x + v * kLanes + 16), s0, s1);
-      }
-      store_code_pair<bits>(c[0], c[1], out + u * kLanes * bits / 8);
-    }
-  } else if constexpr (format_of(FMT).is_int) {
-    const uint16_t* x = (const uint16_t*)xv;
-    const IntByFma<FMT> by_fma;
-    alignas(64) float sc[kTile];
-    _mm512_store_si512(sc, IntByFma<FMT>::scale_bits(bytes));
-    for (int u = 0; u < units; u += 2) {
-      __m512i c[2];
-      for (int h = 0; h < 2; ++h) {
-        const int v = u + h;
-        const __m512 s = BS == 16 ? _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(sc[2 * v]), _mm512_set1_ps(sc[2 * v + 1]))
-                                  : _mm512_set1_ps(sc[v * kLanes / BS]);
-        c[h] = by_fma(_mm512_loadu_si512(x + v * kLanes), s);
+        if constexpr (DT == kF32) {  // two registers of 16, one scale each
+          const float* x = (const float*)xv + v * kLanes;
+          c[h] = by_fma(_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16), s0, s1);
+        } else {  // one register of 32, its scales per 128-bit lane of RoundByFma's halves
+          c[h] = by_fma(_mm512_loadu_si512((const uint16_t*)xv + v * kLanes),
+                        BS == 16 ? _mm512_mask_blend_ps(0xFF00, s0, s1) : s0);
+        }
       }
       store_code_pair<bits>(c[0], c[1], out + u * kLanes * bits / 8);
     }
