@@ -63,13 +63,18 @@ inline float exp_v(float x) {
 }
 
 // sum_c a[c] * b[c] over one head's channels: 16 lane-wise partial sums (one vector FMA per 16 channels at
-// any ISA width), then a tree. (An ``omp simd reduction`` here summed its 16 lanes one by one, serially.)
+// any ISA width), then 8 more lanes when 8 or more channels remain (so that C = 8 is one vector product, not
+// a serial chain), then a tree. (An ``omp simd reduction`` here summed its 16 lanes one by one, serially.)
 template <int DT>
 inline float dot(const float* a, const void* b, int64_t base, int64_t n) {
   float part[16] = {0.0f};
   int64_t c = 0;
   for (; c + 16 <= n; c += 16)
     for (int l = 0; l < 16; ++l) part[l] += a[c + l] * load<DT>(b, base + c + l);
+  if (c + 8 <= n) {
+    for (int l = 0; l < 8; ++l) part[l] += a[c + l] * load<DT>(b, base + c + l);
+    c += 8;
+  }
   float tail = 0.0f;
   for (; c < n; ++c) tail += a[c] * load<DT>(b, base + c);
   for (int l = 0; l < 8; ++l) part[l] += part[l + 8];  // fixed trip counts: each level is one vector add
@@ -123,9 +128,11 @@ inline void row_scores(const GatArgs& a, const I* indices, const void* as, const
   }
 }
 
-template <int DT, typename I>
+// CT > 0: the channel count, known at compile time (the common 8, 16, 32, 64: the per-head loops then
+// compile to whole vectors); CT = 0: a.channels.
+template <int DT, typename I, int CT>
 void forward_t(const GatArgs& a, const ForwardPtrs& p) {
-  const int64_t H = a.heads, C = a.channels, HC = H * C;
+  const int64_t H = a.heads, C = CT > 0 ? CT : a.channels, HC = H * C;
   const I* indptr = (const I*)p.indptr;
   const I* indices = (const I*)p.indices;
   const void *as = (const void*)p.a_src, *ad = (const void*)p.a_dst, *ae = (const void*)p.a_edge;
@@ -204,9 +211,9 @@ void transpose(const GatArgs& a, const I* indptr, const I* indices, int64_t* col
     }
 }
 
-template <int DT, typename I>
+template <int DT, typename I, int CT>
 void backward_t(const GatArgs& a, const BackwardPtrs& p) {
-  const int64_t H = a.heads, C = a.channels, HC = H * C;
+  const int64_t H = a.heads, C = CT > 0 ? CT : a.channels, HC = H * C;
   const I* indptr = (const I*)p.indptr;
   const I* indices = (const I*)p.indices;
   const float* lse = (const float*)p.lse;
@@ -309,9 +316,9 @@ void backward_t(const GatArgs& a, const BackwardPtrs& p) {
 }
 
 // s[k, n, h] = h[n, h, :] . att[k, h, :], one node per iteration.
-template <int DT>
+template <int DT, int CT>
 void scores_t(const ScoresArgs& a, const ScoresPtrs& p) {
-  const int64_t H = a.heads, C = a.channels, K = a.k, HC = H * C;
+  const int64_t H = a.heads, C = CT > 0 ? CT : a.channels, K = a.k, HC = H * C;
   const float* att = (const float*)p.att;
 #pragma omp parallel num_threads(a.num_threads > 0 ? a.num_threads : 1)
   {
@@ -326,6 +333,10 @@ void scores_t(const ScoresArgs& a, const ScoresPtrs& p) {
           int64_t c = 0;
           for (; c + 16 <= C; c += 16)
             for (int l = 0; l < 16; ++l) part[l] += x[c + l] * w[c + l];
+          if (c + 8 <= C) {
+            for (int l = 0; l < 8; ++l) part[l] += x[c + l] * w[c + l];
+            c += 8;
+          }
           float tail = 0.0f;
           for (; c < C; ++c) tail += x[c] * w[c];
           store<DT>((void*)p.s, (k * a.nodes + n) * H + h, sum_lanes(part, 16) + tail);
@@ -336,9 +347,9 @@ void scores_t(const ScoresArgs& a, const ScoresPtrs& p) {
 
 // grad_h_out = grad_h_in + sum_k grad[k, n, h] att[k, h, :]; grad_att = sum_n grad[k, n, h] h[n, h, :], summed per
 // fixed block of kScoresBlock nodes into the workspace, then the blocks in order.
-template <int DT>
+template <int DT, int CT>
 void scores_backward_t(const ScoresArgs& a, const ScoresBackwardPtrs& p) {
-  const int64_t H = a.heads, C = a.channels, K = a.k, HC = H * C, KHC = K * HC;
+  const int64_t H = a.heads, C = CT > 0 ? CT : a.channels, K = a.k, HC = H * C, KHC = K * HC;
   const int64_t blocks = (a.nodes + kScoresBlock - 1) / kScoresBlock;
   const float* att = (const float*)p.att;
   float* work = (float*)p.work;
@@ -377,18 +388,39 @@ void scores_backward_t(const ScoresArgs& a, const ScoresBackwardPtrs& p) {
     for (int64_t x = 0; x < KHC; ++x) gatt[x] += work[b * KHC + x];
 }
 
+// Calls K<CT>::run(args...) with CT the channel count when it is one of the compiled ones, else 0.
+template <template <int> class K, typename... Args>
+void by_channels(int64_t channels, Args&&... args) {
+  switch (channels) {
+    case 8: K<8>::run(args...); break;
+    case 16: K<16>::run(args...); break;
+    case 32: K<32>::run(args...); break;
+    case 64: K<64>::run(args...); break;
+    default: K<0>::run(args...);
+  }
+}
+
+template <int DT, typename I> struct Forward { template <int CT> struct K {
+  static void run(const GatArgs& a, const ForwardPtrs& p) { forward_t<DT, I, CT>(a, p); } }; };
+template <int DT, typename I> struct Backward { template <int CT> struct K {
+  static void run(const GatArgs& a, const BackwardPtrs& p) { backward_t<DT, I, CT>(a, p); } }; };
+template <int DT> struct Scores { template <int CT> struct K {
+  static void run(const ScoresArgs& a, const ScoresPtrs& p) { scores_t<DT, CT>(a, p); } }; };
+template <int DT> struct ScoresBackward { template <int CT> struct K {
+  static void run(const ScoresArgs& a, const ScoresBackwardPtrs& p) { scores_backward_t<DT, CT>(a, p); } }; };
+
 template <typename I>
 void dispatch_forward(const GatArgs& a, const ForwardPtrs& p) {
-  if (a.dtype == kF32) forward_t<kF32, I>(a, p);
-  else if (a.dtype == kBF16) forward_t<kBF16, I>(a, p);
-  else forward_t<kF16, I>(a, p);
+  if (a.dtype == kF32) by_channels<Forward<kF32, I>::template K>(a.channels, a, p);
+  else if (a.dtype == kBF16) by_channels<Forward<kBF16, I>::template K>(a.channels, a, p);
+  else by_channels<Forward<kF16, I>::template K>(a.channels, a, p);
 }
 
 template <typename I>
 void dispatch_backward(const GatArgs& a, const BackwardPtrs& p) {
-  if (a.dtype == kF32) backward_t<kF32, I>(a, p);
-  else if (a.dtype == kBF16) backward_t<kBF16, I>(a, p);
-  else backward_t<kF16, I>(a, p);
+  if (a.dtype == kF32) by_channels<Backward<kF32, I>::template K>(a.channels, a, p);
+  else if (a.dtype == kBF16) by_channels<Backward<kBF16, I>::template K>(a.channels, a, p);
+  else by_channels<Backward<kF16, I>::template K>(a.channels, a, p);
 }
 
 }  // namespace
@@ -404,15 +436,15 @@ void backward(const GatArgs& a, const BackwardPtrs& p) {
 }
 
 void scores(const ScoresArgs& a, const ScoresPtrs& p) {
-  if (a.dtype == kF32) scores_t<kF32>(a, p);
-  else if (a.dtype == kBF16) scores_t<kBF16>(a, p);
-  else scores_t<kF16>(a, p);
+  if (a.dtype == kF32) by_channels<Scores<kF32>::K>(a.channels, a, p);
+  else if (a.dtype == kBF16) by_channels<Scores<kBF16>::K>(a.channels, a, p);
+  else by_channels<Scores<kF16>::K>(a.channels, a, p);
 }
 
 void scores_backward(const ScoresArgs& a, const ScoresBackwardPtrs& p) {
-  if (a.dtype == kF32) scores_backward_t<kF32>(a, p);
-  else if (a.dtype == kBF16) scores_backward_t<kBF16>(a, p);
-  else scores_backward_t<kF16>(a, p);
+  if (a.dtype == kF32) by_channels<ScoresBackward<kF32>::K>(a.channels, a, p);
+  else if (a.dtype == kBF16) by_channels<ScoresBackward<kBF16>::K>(a.channels, a, p);
+  else by_channels<ScoresBackward<kF16>::K>(a.channels, a, p);
 }
 
 }  // namespace SLIMOPS_ISA
