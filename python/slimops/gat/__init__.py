@@ -23,10 +23,10 @@ from __future__ import annotations
 from . import schemas  # noqa: F401  (op schemas first)
 from . import dispatch  # noqa: F401  (kernel registrations)
 from .api import (attention_weights, csr_from_edge_index, draw_seed, gat_attention, index_dtype_for, merge,
-                  partial_backward, partial_forward, sequential_aggregate)
+                  node_scores, partial_backward, partial_forward, sequential_aggregate)
 
 __all__ = ["attention_weights", "csr_from_edge_index", "draw_seed", "gat_attention", "index_dtype_for", "merge",
-           "partial_backward", "partial_forward", "sequential_aggregate"]
+           "node_scores", "partial_backward", "partial_forward", "sequential_aggregate"]
 
 # GATv2 (Brody et al.): its own ops (gatv2_forward / gatv2_backward), same CSR, dropout and merge.
 from . import v2_schemas, v2_dispatch  # noqa: E402,F401

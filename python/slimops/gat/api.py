@@ -7,6 +7,7 @@ from typing import Optional, Sequence
 import torch
 
 from .._backend import current_backend, use_backend
+from . import eager
 
 
 def draw_seed() -> int:
@@ -64,14 +65,21 @@ def gat_attention(h, a_src, a_dst, indptr, indices, negative_slope: float = 0.2,
     Differentiable in ``h``, ``a_src``, ``a_dst`` and ``a_edge`` (an optional per-edge score [E, H] in
     CSR order, added to the logit); saves only a per-node log-sum-exp for backward. Attention dropout
     applies when ``training`` and ``dropout > 0``; its seed is drawn from torch's generator unless
-    given. ``return_lse``: also return the lse [N_dst, H] (fp32, not differentiable).
+    given. ``return_lse``: also return the lse [N_dst, H] (fp32, not differentiable). This is
+    ``torch.ops.slimops.gat_forward``; in plain eager mode on the CPU it skips the dispatcher (``eager.py``).
     """
     p = float(dropout) if training else 0.0
     if p > 0 and seed is None:
         seed = draw_seed()
-    out, lse = torch.ops.slimops.gat_forward(h, a_src, a_dst, indptr, indices, float(negative_slope), p,
-                                             int(seed or 0), int(offset), a_edge)
+    out, lse = eager.attention(h, a_src, a_dst, indptr, indices, float(negative_slope), p, int(seed or 0),
+                               int(offset), a_edge)
     return (out, lse) if return_lse else out
+
+
+def node_scores(h, att):
+    """s [K, N, H] = (h [N, H, C] * att[k]).sum(-1) for each of K attention vectors ``att`` [K, H, C]
+    (``torch.ops.slimops.gat_scores``; FusedGATConv's a_src and a_dst in one pass over h)."""
+    return eager.scores(h, att)
 
 
 def partial_forward(h, a_src, a_dst, indptr, indices, negative_slope: float = 0.2, dropout: float = 0.0,

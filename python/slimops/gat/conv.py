@@ -9,7 +9,7 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import nn
 
-from .api import attention_weights, csr_from_edge_index, draw_seed, gat_attention
+from .api import attention_weights, csr_from_edge_index, draw_seed, gat_attention, node_scores
 
 FILL_REDUCES = ("add", "sum", "mean", "min", "max", "mul")
 
@@ -268,12 +268,12 @@ class FusedGATConv(nn.Module):
         """a_src = (h_src * att_src).sum(-1) and a_dst likewise (zeros without x_dst), as PyG, through the
         ``gat_scores`` op: one pass over h forward and one backward (PyG's formula runs six over N x H x C)."""
         if h_dst is h_src:
-            a_src, a_dst = torch.ops.slimops.gat_scores(h_src, torch.cat([self.att_src, self.att_dst]))
+            a_src, a_dst = node_scores(h_src, torch.cat([self.att_src, self.att_dst]))
             return a_src, a_dst
-        a_src = torch.ops.slimops.gat_scores(h_src, self.att_src)[0]
+        a_src = node_scores(h_src, self.att_src)[0]
         if h_dst is None:
             return a_src, h_src.new_zeros(n_dst, self.heads)
-        return a_src, torch.ops.slimops.gat_scores(h_dst, self.att_dst)[0]
+        return a_src, node_scores(h_dst, self.att_dst)[0]
 
     def attention(self, h, a_src, a_dst, indptr, indices, a_edge=None, seed: int = 0):
         """The fused attention aggregation: ``(out [N_dst, H, C], lse [N_dst, H])`` (the benchmark

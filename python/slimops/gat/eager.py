@@ -1,0 +1,90 @@
+"""The eager CPU path of the GAT ops: the C++ kernels behind plain ``autograd.Function`` s.
+
+A call of a Python-registered ``torch.library`` op costs about 40-50 us on this 2-core CPU before its
+kernel runs (the autograd wrapper, default filling, redispatch), and a FusedGATConv step makes four of
+them (scores, attention, and their backwards): on Cora, where the kernels themselves take about 1 ms,
+that is a fifth of the layer's attention. In plain eager mode, on CPU tensors, with the native kernels
+selected, :func:`attention` and :func:`scores` call the same kernels (``cpu.py``) with the same argument
+checks directly. Everything else goes through ``torch.ops.slimops.*``: torch.compile and other tracing,
+tensor subclasses, ``__torch_dispatch__`` modes (FakeTensor, FlopCounterMode...), functorch transforms,
+other devices and backends. Double backward raises, as the ops' backward has no autograd either.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+from . import cpu
+from .dispatch import pick
+from .schemas import check_backward_args, check_forward_args, check_scores_args
+
+
+def applies(ops, *tensors) -> bool:
+    """True when ``ops`` (an op and its backward) may skip the dispatcher: eager mode (no tracing, no torch
+    function or dispatch mode, no functorch transform), plain CPU tensors, and the native kernels picked."""
+    if torch.compiler.is_compiling() or _get_current_dispatch_mode() is not None:
+        return False
+    if torch._C._is_torch_function_mode_enabled() or torch._C._are_functorch_transforms_active():
+        return False
+    for t in tensors:
+        if t is not None and (type(t) is not torch.Tensor or t.device.type != "cpu"):
+            return False
+    return all(pick(op, tensors[0]) == "native" for op in ops)
+
+
+class _Attention(torch.autograd.Function):
+    """gat_forward / gat_backward (schemas.py) on the C++ CPU kernels."""
+
+    @staticmethod
+    def forward(ctx, h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset, a_edge):
+        check_forward_args(h, a_src, a_dst, indptr, indices, negative_slope, dropout, a_edge)
+        args = [t if t is None else t.contiguous() for t in (h, a_src, a_dst, indptr, indices, a_edge)]
+        out, lse = cpu.forward(*args[:5], negative_slope, dropout, seed, offset, args[5])
+        ctx.save_for_backward(*args[:5], out, lse, args[5])
+        ctx.args = (negative_slope, dropout, seed, offset)
+        ctx.mark_non_differentiable(lse)
+        return out, lse
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out, grad_lse):
+        h, a_src, a_dst, indptr, indices, out, lse, a_edge = ctx.saved_tensors
+        grad_out = torch.zeros_like(out) if grad_out is None else grad_out.contiguous()
+        check_backward_args(grad_out, h, a_src, a_dst, indptr, indices, out, lse, *ctx.args[:2], a_edge)
+        gh, gs, gd, ge = cpu.backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, *ctx.args, a_edge)
+        return gh, gs, gd, None, None, None, None, None, None, (ge if a_edge is not None else None)
+
+
+class _Scores(torch.autograd.Function):
+    """gat_scores / gat_scores_backward (schemas.py) on the C++ CPU kernels."""
+
+    @staticmethod
+    def forward(ctx, h, att):
+        check_scores_args(h, att)
+        h = h.contiguous()
+        ctx.save_for_backward(h, att)
+        return cpu.scores(h, att)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        h, att = ctx.saved_tensors
+        return cpu.scores_backward(grad.contiguous(), h, att)
+
+
+def attention(h, a_src, a_dst, indptr, indices, negative_slope: float, dropout: float, seed: int, offset: int,
+              a_edge=None):
+    """``torch.ops.slimops.gat_forward(...)``, with the same results, arguments and errors."""
+    if applies(("gat_forward", "gat_backward"), h, a_src, a_dst, indptr, indices, a_edge):
+        return _Attention.apply(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset, a_edge)
+    return torch.ops.slimops.gat_forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset,
+                                         a_edge)
+
+
+def scores(h, att):
+    """``torch.ops.slimops.gat_scores(h, att)``, with the same results, arguments and errors."""
+    if applies(("gat_scores", "gat_scores_backward"), h, att):
+        return _Scores.apply(h, att)
+    return torch.ops.slimops.gat_scores(h, att)

@@ -1,0 +1,111 @@
+"""The eager CPU path of the GAT ops (slimops/gat/eager.py): the same results, gradients and errors as
+``torch.ops.slimops.gat_forward`` / ``gat_scores``, and the ops themselves wherever something needs to see
+them (tracing, dispatch modes, functorch, other backends)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import slimops
+from slimops.gat import eager, gat_attention, node_scores
+from slimops.gat.dispatch import pick
+
+from .graphs import csr, inputs
+
+pytestmark = pytest.mark.skipif(pick("gat_forward", torch.empty(0)) != "native",
+                                reason="the eager path runs the C++ CPU kernels, which this build lacks")
+
+
+class OpLog(TorchDispatchMode):
+    """Records the ops that reach the dispatcher."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func.overloadpacket))
+        return func(*args, **(kwargs or {}))
+
+
+def _graph_inputs(edge_scores: bool, requires_grad: bool = True):
+    indptr, indices = csr("powerlaw", 40, 3.5, seed=4, n_src=33)
+    h, a_src, a_dst = inputs(33, 40, 3, 8, seed=4)
+    a_edge = torch.randn(indices.numel(), 3, generator=torch.Generator().manual_seed(9)) if edge_scores else None
+    leaves = [t.requires_grad_(requires_grad) for t in (h, a_src, a_dst, a_edge) if t is not None]
+    return h, a_src, a_dst, indptr, indices, a_edge, leaves
+
+
+def _run(fast: bool, monkeypatch, edge_scores: bool, p: float):
+    h, a_src, a_dst, indptr, indices, a_edge, leaves = _graph_inputs(edge_scores)
+    with monkeypatch.context() as m:
+        if not fast:
+            m.setattr(eager, "applies", lambda *a: False)
+        out, lse = gat_attention(h, a_src.t().contiguous().t(), a_dst, indptr, indices, 0.2, p, True, seed=7,
+                                 offset=3, a_edge=a_edge, return_lse=True)
+        out.backward(torch.randn(out.shape, generator=torch.Generator().manual_seed(1)))
+    return out, lse, [t.grad for t in leaves]
+
+
+@pytest.mark.parametrize("edge_scores", [False, True])
+@pytest.mark.parametrize("p", [0.0, 0.4])
+def test_attention_same_as_the_op(monkeypatch, edge_scores, p):
+    got, want = _run(True, monkeypatch, edge_scores, p), _run(False, monkeypatch, edge_scores, p)
+    assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    for g, w in zip(got[2], want[2]):
+        assert torch.equal(g, w)
+
+
+def test_scores_same_as_the_op(monkeypatch):
+    h = torch.randn(4, 17, 16, requires_grad=True)  # used as [17, 4, 16], not contiguous
+    att = torch.randn(2, 4, 16, requires_grad=True)
+    results = []
+    for fast in (True, False):
+        with monkeypatch.context() as m:
+            if not fast:
+                m.setattr(eager, "applies", lambda *a: False)
+            h.grad = att.grad = None
+            s = node_scores(h.transpose(0, 1), att)
+            s.backward(torch.ones_like(s))
+            results.append((s.detach(), h.grad, att.grad))
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
+def test_takes_the_path_only_in_plain_eager_mode():
+    h, a_src, a_dst, indptr, indices, _, _ = _graph_inputs(False, requires_grad=False)
+    assert eager.applies(("gat_forward", "gat_backward"), h, a_src, a_dst, indptr, indices)
+    with OpLog() as log:  # a dispatch mode sees the op
+        gat_attention(h, a_src, a_dst, indptr, indices)
+        node_scores(h, torch.randn(1, 3, 8))
+    assert "slimops.gat_forward" in log.ops and "slimops.gat_scores" in log.ops
+    with slimops.use_backend("reference"):
+        assert not eager.applies(("gat_forward", "gat_backward"), h, a_src, a_dst, indptr, indices)
+    meta = h.to("meta")
+    assert not eager.applies(("gat_forward",), meta, a_src, a_dst, indptr, indices)
+
+
+def test_compiles_through_the_op():
+    h, a_src, a_dst, indptr, indices, _, _ = _graph_inputs(False, requires_grad=False)
+    fn = torch.compile(lambda *t: gat_attention(*t), backend="eager", fullgraph=True)
+    torch.testing.assert_close(fn(h, a_src, a_dst, indptr, indices), gat_attention(h, a_src, a_dst, indptr, indices))
+
+
+def test_double_backward_raises():
+    h, a_src, a_dst, indptr, indices, _, _ = _graph_inputs(False)
+    out = gat_attention(h, a_src, a_dst, indptr, indices)
+    (gh,) = torch.autograd.grad(out.sum(), h, create_graph=True)
+    with pytest.raises(RuntimeError):
+        gh.sum().backward()
+
+
+def test_bad_input_same_errors():
+    h, a_src, a_dst, indptr, indices, _, _ = _graph_inputs(False, requires_grad=False)
+    with pytest.raises(ValueError, match="a_dst must have shape"):
+        gat_attention(h, a_src, a_dst[:, :2], indptr, indices)
+    with pytest.raises(ValueError, match="indices"):
+        gat_attention(h, a_src, a_dst, indptr, indices.clamp(max=10**6) + 1000)
+    with pytest.raises(ValueError, match="att must have shape"):
+        node_scores(h, torch.randn(1, 3, 7))
