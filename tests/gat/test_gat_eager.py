@@ -30,9 +30,9 @@ class OpLog(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-def _graph_inputs(edge_scores: bool, requires_grad: bool = True):
-    indptr, indices = csr("powerlaw", 40, 3.5, seed=4, n_src=33)
-    h, a_src, a_dst = inputs(33, 40, 3, 8, seed=4)
+def _graph_inputs(edge_scores: bool, requires_grad: bool = True, n_src: int = 33):
+    indptr, indices = csr("powerlaw", 40, 3.5, seed=4, n_src=n_src)
+    h, a_src, a_dst = inputs(n_src, 40, 3, 8, seed=4)
     a_edge = torch.randn(indices.numel(), 3, generator=torch.Generator().manual_seed(9)) if edge_scores else None
     leaves = [t.requires_grad_(requires_grad) for t in (h, a_src, a_dst, a_edge) if t is not None]
     return h, a_src, a_dst, indptr, indices, a_edge, leaves
@@ -109,3 +109,29 @@ def test_bad_input_same_errors():
         gat_attention(h, a_src, a_dst, indptr, indices.clamp(max=10**6) + 1000)
     with pytest.raises(ValueError, match="att must have shape"):
         node_scores(h, torch.randn(1, 3, 7))
+
+
+@pytest.mark.parametrize("edge_scores", [False, True])
+@pytest.mark.parametrize("p", [0.0, 0.4])
+def test_scores_attention_same_as_the_two_ops(monkeypatch, edge_scores, p):
+    """One autograd step for FusedGATConv's scores and attention: the two ops' results; gradients to fp32
+    rounding (the score gradients are added into grad_h inside the kernel, in another order), also when
+    the scores themselves get a gradient (return_attention_weights)."""
+    results = []
+    for fast in (True, False):
+        h, _, _, indptr, indices, a_edge, _ = _graph_inputs(edge_scores, requires_grad=False, n_src=40)
+        h.requires_grad_(True)
+        att = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(2), requires_grad=True)
+        leaves = [h, att] + ([a_edge.requires_grad_(True)] if a_edge is not None else [])
+        with monkeypatch.context() as m:
+            if not fast:
+                m.setattr(eager, "applies", lambda *a: False)
+            s, out, lse = eager.scores_attention(h, att, indptr, indices, 0.2, p, 5, 0, a_edge)
+            g = torch.Generator().manual_seed(8)
+            (out * torch.randn(out.shape, generator=g)).sum().backward(retain_graph=True)
+            (s * torch.randn(s.shape, generator=g)).sum().backward()
+        results.append((s.detach(), out.detach(), lse, [t.grad for t in leaves]))
+    (s1, o1, l1, g1), (s2, o2, l2, g2) = results
+    assert torch.equal(s1, s2) and torch.equal(o1, o2) and torch.equal(l1, l2)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)

@@ -9,6 +9,7 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import nn
 
+from . import eager
 from .api import attention_weights, csr_from_edge_index, draw_seed, gat_attention, node_scores
 
 FILL_REDUCES = ("add", "sum", "mean", "min", "max", "mul")
@@ -241,7 +242,6 @@ class FusedGATConv(nn.Module):
             h_src = self.lin_src(x_src).view(-1, heads, channels)
             h_dst = None if x_dst is None else self.lin_dst(x_dst).view(-1, heads, channels)
         n_src, n_dst, n_loops = self._sizes(x_src, x_dst, size if sparse is None else (sparse.shape[1], sparse.shape[0]))
-        a_src, a_dst = self._scores(h_src, h_dst, n_dst)
         if sparse is not None:  # PyG's path for a sparse adjacency: its own edge order, duplicates merged
             edge_index, edge_attr = _sparse_edges(sparse, edge_attr, self.add_self_loops, self.fill_value, n_loops)
         g = self.graph(edge_index, n_src, n_dst, n_loops, add_loops=self.add_self_loops and sparse is None)
@@ -249,7 +249,7 @@ class FusedGATConv(nn.Module):
         if edge_attr is not None and self.lin_edge is not None and g.indices.numel():
             a_edge = self._edge_scores(edge_attr, g, h_src.dtype)
         seed = draw_seed() if self.training and self.dropout > 0 else 0
-        out, lse = self.attention(h_src, a_src, a_dst, g.indptr, g.indices, a_edge, seed)
+        a_src, a_dst, out, lse = self._attend(h_src, h_dst, n_dst, g, a_edge, seed)
         out = out.reshape(-1, heads * channels) if self.concat else out.mean(dim=1)
         if res is not None:
             out = out + res
@@ -263,6 +263,19 @@ class FusedGATConv(nn.Module):
         if sparse is not None:
             return out, (_to_adjacency(g.layer_edge_index(), alpha, sparse), alpha)
         return out, (g.layer_edge_index(), alpha)
+
+    def _attend(self, h_src, h_dst, n_dst, g: _Graph, a_edge, seed: int):
+        """The node scores and the fused attention: ``(a_src, a_dst, out, lse)``. With one feature matrix for
+        both sides, in one autograd step (``eager.scores_attention``), unless a subclass overrides
+        :meth:`attention` (the benchmark's reference layer)."""
+        if h_dst is h_src and type(self).attention is FusedGATConv.attention:
+            p = self.dropout if self.training else 0.0
+            s, out, lse = eager.scores_attention(h_src, torch.cat([self.att_src, self.att_dst]), g.indptr,
+                                                 g.indices, float(self.negative_slope), float(p), seed, 0, a_edge)
+            return s[0], s[1], out, lse
+        a_src, a_dst = self._scores(h_src, h_dst, n_dst)
+        out, lse = self.attention(h_src, a_src, a_dst, g.indptr, g.indices, a_edge, seed)
+        return a_src, a_dst, out, lse
 
     def _scores(self, h_src, h_dst, n_dst):
         """a_src = (h_src * att_src).sum(-1) and a_dst likewise (zeros without x_dst), as PyG, through the

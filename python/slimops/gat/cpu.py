@@ -62,11 +62,13 @@ def scores(h, att):
     return s
 
 
-def scores_backward(grad, h, att, grad_h=None):
+def scores_backward(grad, h, att, grad_h=None, out=None):
+    """(grad_h + the score gradients, grad_att); ``out``: where the first goes (may be ``grad_h`` itself: each
+    node's row is read before it is written)."""
     n, heads, channels = h.shape
     k = att.shape[0]
     att32 = att.float().contiguous()
-    grad_h_out = torch.empty_like(h)
+    grad_h_out = torch.empty_like(h) if out is None else out
     grad_att = torch.empty(k, heads, channels, dtype=torch.float32)
     work = torch.empty(-(-n // 512), k * heads * channels, dtype=torch.float32)  # kScoresBlock (gat_types.h)
     native_module("_C").gat_scores_backward(grad.data_ptr(), h.data_ptr(), att32.data_ptr(), _ptr(grad_h),

@@ -74,6 +74,53 @@ class _Scores(torch.autograd.Function):
         return cpu.scores_backward(grad.contiguous(), h, att)
 
 
+class _ScoresAttention(torch.autograd.Function):
+    """gat_scores(h, att) with K = 2 (a_src, a_dst), then gat_forward on them, as one autograd step: backward
+    runs the attention's backward, then folds the score gradients into its grad_h in place (no second
+    N x H x C gradient for autograd to add)."""
+
+    @staticmethod
+    def forward(ctx, h, att, indptr, indices, negative_slope, dropout, seed, offset, a_edge):
+        check_scores_args(h, att)
+        h = h.contiguous()
+        s = cpu.scores(h, att)
+        a_src, a_dst = s[0], s[1]
+        check_forward_args(h, a_src, a_dst, indptr, indices, negative_slope, dropout, a_edge)
+        indptr, indices = indptr.contiguous(), indices.contiguous()
+        a_edge = None if a_edge is None else a_edge.contiguous()
+        out, lse = cpu.forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset, a_edge)
+        ctx.save_for_backward(h, att, indptr, indices, s, out, lse, a_edge)
+        ctx.args = (negative_slope, dropout, seed, offset)
+        ctx.mark_non_differentiable(lse)
+        return s, out, lse
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_s, grad_out, grad_lse):
+        h, att, indptr, indices, s, out, lse, a_edge = ctx.saved_tensors
+        grad_out = torch.zeros_like(out) if grad_out is None else grad_out.contiguous()
+        check_backward_args(grad_out, h, s[0], s[1], indptr, indices, out, lse, *ctx.args[:2], a_edge)
+        gh, gs, gd, ge = cpu.backward(grad_out, h, s[0], s[1], indptr, indices, out, lse, *ctx.args, a_edge)
+        g = torch.stack([gs, gd])
+        if grad_s is not None:
+            g += grad_s
+        gh, gatt = cpu.scores_backward(g, h, att, grad_h=gh, out=gh)
+        return gh, gatt, None, None, None, None, None, None, (ge if a_edge is not None else None)
+
+
+def scores_attention(h, att, indptr, indices, negative_slope: float, dropout: float, seed: int, offset: int,
+                     a_edge=None):
+    """``s = gat_scores(h, att)`` (att [2, H, C]: a_src and a_dst's vectors) and ``gat_forward(h, s[0], s[1],
+    ...)``: ``(s, out, lse)``, one autograd step in eager CPU mode, the two ops otherwise."""
+    if applies(("gat_scores", "gat_scores_backward", "gat_forward", "gat_backward"), h, att, indptr, indices,
+               a_edge) and att.dim() == 3 and att.shape[0] == 2:
+        return _ScoresAttention.apply(h, att, indptr, indices, negative_slope, dropout, seed, offset, a_edge)
+    s = torch.ops.slimops.gat_scores(h, att)
+    out, lse = torch.ops.slimops.gat_forward(h, s[0], s[1], indptr, indices, negative_slope, dropout, seed, offset,
+                                             a_edge)
+    return s, out, lse
+
+
 def attention(h, a_src, a_dst, indptr, indices, negative_slope: float, dropout: float, seed: int, offset: int,
               a_edge=None):
     """``torch.ops.slimops.gat_forward(...)``, with the same results, arguments and errors."""
