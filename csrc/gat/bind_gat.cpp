@@ -71,9 +71,11 @@ void bind_gat(py::module_& m) {
            uintptr_t out, uintptr_t lse, uintptr_t grad_h, uintptr_t grad_a_src, uintptr_t grad_a_dst,
            uintptr_t colptr, uintptr_t csc_edge, uintptr_t csc_row, uintptr_t work, int64_t n_src, int64_t n_dst,
            int64_t heads, int64_t channels, int64_t n_edges, int dtype, int index_bits, double negative_slope,
-           double dropout, int64_t seed, int64_t offset, int num_threads, uintptr_t a_edge, uintptr_t grad_a_edge) {
-          const GatArgs a = make_gat_args(n_src, n_dst, heads, channels, n_edges, dtype, index_bits, negative_slope,
-                                          dropout, seed, offset, num_threads);
+           double dropout, int64_t seed, int64_t offset, int num_threads, uintptr_t a_edge, uintptr_t grad_a_edge,
+           bool csc_ready) {
+          GatArgs a = make_gat_args(n_src, n_dst, heads, channels, n_edges, dtype, index_bits, negative_slope,
+                                    dropout, seed, offset, num_threads);
+          a.csc_ready = csc_ready;
           py::gil_scoped_release release;
           check_csr(a, indptr, indices);
           if ((a_edge == 0) != (grad_a_edge == 0))
@@ -87,7 +89,22 @@ void bind_gat(py::module_& m) {
         py::arg("grad_a_dst"), py::arg("colptr"), py::arg("csc_edge"), py::arg("csc_row"), py::arg("work"),
         py::arg("n_src"), py::arg("n_dst"), py::arg("heads"), py::arg("channels"), py::arg("n_edges"),
         py::arg("dtype"), py::arg("index_bits"), py::arg("negative_slope"), py::arg("dropout"), py::arg("seed"),
-        py::arg("offset"), py::arg("num_threads") = 1, py::arg("a_edge") = 0, py::arg("grad_a_edge") = 0);
+        py::arg("offset"), py::arg("num_threads") = 1, py::arg("a_edge") = 0, py::arg("grad_a_edge") = 0,
+        py::arg("csc_ready") = false);
+  // The backward's transposed index of a CSR (CSR positions grouped by source, stable, with their rows), built
+  // once per graph by a caller that keeps it (gat_backward(..., csc_ready=True) then skips building it).
+  m.def("gat_transpose",
+        [](uintptr_t indptr, uintptr_t indices, uintptr_t colptr, uintptr_t csc_edge, uintptr_t csc_row,
+           int64_t n_src, int64_t n_dst, int64_t n_edges, int index_bits) {
+          const GatArgs a = make_gat_args(n_src, n_dst, 1, 1, n_edges, kF32, index_bits, 0.0, 0.0, 0, 0, 1);
+          py::gil_scoped_release release;
+          check_csr(a, indptr, indices);
+          BackwardPtrs p{};
+          p.indptr = indptr, p.indices = indices, p.colptr = colptr, p.csc_edge = csc_edge, p.csc_row = csc_row;
+          GAT_DISPATCH(transpose_csc, a, p)
+        },
+        py::arg("indptr"), py::arg("indices"), py::arg("colptr"), py::arg("csc_edge"), py::arg("csc_row"),
+        py::arg("n_src"), py::arg("n_dst"), py::arg("n_edges"), py::arg("index_bits"));
 }
 
 }  // namespace slimops

@@ -229,7 +229,7 @@ void backward_t(const GatArgs& a, const BackwardPtrs& p) {
   void* gae = (void*)p.grad_a_edge;
   const int64_t row_bytes = HC * (DT == kF32 ? 4 : 2);
 
-  transpose(a, indptr, indices, colptr, csc_edge, csc_row);
+  if (!a.csc_ready) transpose(a, indptr, indices, colptr, csc_edge, csc_row);
 
   // Pass 1, per destination row i.
 #pragma omp parallel num_threads(threads_of(a))
@@ -433,6 +433,15 @@ void forward(const GatArgs& a, const ForwardPtrs& p) {
 void backward(const GatArgs& a, const BackwardPtrs& p) {
   if (a.index_bits == 32) dispatch_backward<int32_t>(a, p);
   else dispatch_backward<int64_t>(a, p);
+}
+
+void transpose_csc(const GatArgs& a, const BackwardPtrs& p) {
+  if (a.index_bits == 32)
+    transpose(a, (const int32_t*)p.indptr, (const int32_t*)p.indices, (int64_t*)p.colptr, (int32_t*)p.csc_edge,
+              (int64_t*)p.csc_row);
+  else
+    transpose(a, (const int64_t*)p.indptr, (const int64_t*)p.indices, (int64_t*)p.colptr, (int64_t*)p.csc_edge,
+              (int64_t*)p.csc_row);
 }
 
 void scores(const ScoresArgs& a, const ScoresPtrs& p) {

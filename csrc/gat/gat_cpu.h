@@ -12,6 +12,7 @@ namespace gat {
   namespace ISA {                                            \
   void forward(const GatArgs& a, const ForwardPtrs& p);      \
   void backward(const GatArgs& a, const BackwardPtrs& p);    \
+  void transpose_csc(const GatArgs& a, const BackwardPtrs& p); \
   void scores(const ScoresArgs& a, const ScoresPtrs& p);      \
   void scores_backward(const ScoresArgs& a, const ScoresBackwardPtrs& p); \
   }

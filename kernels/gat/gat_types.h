@@ -13,6 +13,7 @@ struct GatArgs {
   float negative_slope, dropout, inv_keep;
   int64_t seed, offset;
   int num_threads;
+  bool csc_ready = false;  // CPU backward: colptr / csc_edge / csc_row already hold the transposed index
 };
 
 // a_edge (optional, 0 when absent): a per-edge, per-head score [n_edges, heads] in CSR order, h's dtype.

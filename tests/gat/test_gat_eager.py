@@ -135,3 +135,37 @@ def test_scores_attention_same_as_the_two_ops(monkeypatch, edge_scores, p):
     assert torch.equal(s1, s2) and torch.equal(o1, o2) and torch.equal(l1, l2)
     for a, b in zip(g1, g2):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("index_dtype", [torch.int32, torch.int64])
+@pytest.mark.parametrize("p", [0.0, 0.3])
+def test_kept_transposed_index_same_gradients(index_dtype, p):
+    """gat_backward with the graph's kept transposed index (cpu.transpose) gives the gradients it gives when it
+    builds the index itself; FusedGATConv builds it once per graph."""
+    from slimops.gat import cpu
+
+    indptr, indices = csr("isolated", 50, 3.0, seed=2, n_src=37, index_dtype=index_dtype)
+    h, a_src, a_dst = inputs(37, 50, 2, 16, seed=2)
+    out, lse = cpu.forward(h, a_src, a_dst, indptr, indices, 0.2, p, 11, 0)
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(5))
+    built = cpu.backward(g, h, a_src, a_dst, indptr, indices, out, lse, 0.2, p, 11, 0)
+    kept = cpu.backward(g, h, a_src, a_dst, indptr, indices, out, lse, 0.2, p, 11, 0,
+                        csc=cpu.transpose(indptr, indices, 37))
+    for a, b in zip(built, kept):
+        assert torch.equal(a, b)
+    colptr, csc_edge, csc_row = cpu.transpose(indptr, indices, 37)
+    assert torch.equal(colptr[1:] - colptr[:-1], torch.bincount(indices.long(), minlength=37))
+    assert torch.equal(indices[csc_edge.long()].long(), torch.repeat_interleave(torch.arange(37), colptr.diff()))
+    with pytest.raises(ValueError, match="malformed CSR"):
+        cpu.transpose(indptr, indices.clamp(max=36) + 1, 37)
+
+    from slimops.nn import FusedGATConv
+
+    layer = FusedGATConv(8, 4, heads=2)
+    x = torch.randn(50, 8, requires_grad=True)
+    ei = torch.stack([indices.long() % 50, torch.repeat_interleave(torch.arange(50), indptr.diff().long())])
+    layer(x, ei).sum().backward()
+    first = layer._graph._csc
+    assert first is not None
+    layer(x, ei).sum().backward()
+    assert layer._graph._csc is first

@@ -39,8 +39,18 @@ class _Graph:
     kept: Optional[torch.Tensor]      # input edge ids kept (None: all)
     kept_dst: torch.Tensor            # their destinations
     n_loops: int
+    n_src: int
     edge_index: torch.Tensor          # the input
     _inv: Optional[torch.Tensor] = None
+    _csc: Optional[tuple] = None
+
+    def transposed(self) -> tuple:
+        """The CPU backward's transposed index of the CSR (``cpu.transpose``), built on first use."""
+        if self._csc is None:
+            from .cpu import transpose
+
+            self._csc = transpose(self.indptr, self.indices, int(self.n_src))
+        return self._csc
 
     def layer_edge_index(self) -> torch.Tensor:
         """PyG's edge_index after its self-loop handling (what ``return_attention_weights`` returns)."""
@@ -171,7 +181,7 @@ class FusedGATConv(nn.Module):
             is_loop = perm >= n_kept
             attr_pos = torch.where(is_loop, perm - n_kept + n_edges, kept[perm.clamp(max=max(n_kept - 1, 0))])
             kept_dst = edge_index[1, kept].long()
-        self._graph = _Graph(indptr, indices, perm, attr_pos, kept, kept_dst, n_loops, edge_index)
+        self._graph = _Graph(indptr, indices, perm, attr_pos, kept, kept_dst, n_loops, n_src, edge_index)
         self._graph_key = key
         return self._graph
 
@@ -271,7 +281,8 @@ class FusedGATConv(nn.Module):
         if h_dst is h_src and type(self).attention is FusedGATConv.attention:
             p = self.dropout if self.training else 0.0
             s, out, lse = eager.scores_attention(h_src, torch.cat([self.att_src, self.att_dst]), g.indptr,
-                                                 g.indices, float(self.negative_slope), float(p), seed, 0, a_edge)
+                                                 g.indices, float(self.negative_slope), float(p), seed, 0, a_edge,
+                                                 csc=g.transposed if g.indptr.device.type == "cpu" else None)
             return s[0], s[1], out, lse
         a_src, a_dst = self._scores(h_src, h_dst, n_dst)
         out, lse = self.attention(h_src, a_src, a_dst, g.indptr, g.indices, a_edge, seed)

@@ -36,19 +36,33 @@ def forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, off
     return out, lse
 
 
-def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed, offset,
-             a_edge=None):
-    n_src, n_edges = h.shape[0], indices.numel()
-    grads = grads_like(h, a_src, a_dst, a_edge)
-    colptr = torch.empty(n_src + 1, dtype=torch.int64)   # workspaces: the transposed (CSC) index
+def transpose(indptr, indices, n_src: int):
+    """The backward's transposed index of a CSR: ``(colptr [N_src + 1] int64, csc_edge [E] (indices' dtype),
+    csc_row [E] int64)``, CSR positions grouped by source (stable) and their rows. Checks the CSR's values."""
+    n_edges = indices.numel()
+    colptr = torch.empty(n_src + 1, dtype=torch.int64)
     csc_edge = torch.empty(n_edges, dtype=indices.dtype)
     csc_row = torch.empty(n_edges, dtype=torch.int64)
+    native_module("_C").gat_transpose(indptr.data_ptr(), indices.data_ptr(), colptr.data_ptr(), _ptr(csc_edge),
+                                      _ptr(csc_row), n_src, indptr.numel() - 1, n_edges,
+                                      32 if indices.dtype == torch.int32 else 64)
+    return colptr, csc_edge, csc_row
+
+
+def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed, offset,
+             a_edge=None, csc=None):
+    """``csc``: the graph's :func:`transpose`, when the caller keeps it (else the kernel builds it)."""
+    n_src, n_edges = h.shape[0], indices.numel()
+    grads = grads_like(h, a_src, a_dst, a_edge)
+    colptr, csc_edge, csc_row = csc if csc is not None else (   # workspaces: the transposed (CSC) index
+        torch.empty(n_src + 1, dtype=torch.int64), torch.empty(n_edges, dtype=indices.dtype),
+        torch.empty(n_edges, dtype=torch.int64))
     work = torch.empty(n_edges, 2 * a_dst.shape[1], dtype=torch.float32)  # alpha * w and ds of each edge
     native_module("_C").gat_backward(
         grad_out.data_ptr(), h.data_ptr(), a_src.data_ptr(), a_dst.data_ptr(), indptr.data_ptr(), indices.data_ptr(),
         out.data_ptr(), lse.data_ptr(), *(t.data_ptr() for t in grads[:3]), colptr.data_ptr(), csc_edge.data_ptr(),
         csc_row.data_ptr(), work.data_ptr(), *_dims(h, a_dst, indices), negative_slope, dropout, seed, offset,
-        torch.get_num_threads(), _ptr(a_edge), _ptr(a_edge) and _ptr(grads[3]))
+        torch.get_num_threads(), _ptr(a_edge), _ptr(a_edge) and _ptr(grads[3]), csc is not None)
     return grads
 
 

@@ -77,10 +77,11 @@ class _Scores(torch.autograd.Function):
 class _ScoresAttention(torch.autograd.Function):
     """gat_scores(h, att) with K = 2 (a_src, a_dst), then gat_forward on them, as one autograd step: backward
     runs the attention's backward, then folds the score gradients into its grad_h in place (no second
-    N x H x C gradient for autograd to add)."""
+    N x H x C gradient for autograd to add). ``csc``: None, or a function returning the graph's kept
+    transposed index (``cpu.transpose``), so that backward does not rebuild it."""
 
     @staticmethod
-    def forward(ctx, h, att, indptr, indices, negative_slope, dropout, seed, offset, a_edge):
+    def forward(ctx, h, att, indptr, indices, negative_slope, dropout, seed, offset, a_edge, csc):
         check_scores_args(h, att)
         h = h.contiguous()
         s = cpu.scores(h, att)
@@ -91,6 +92,7 @@ class _ScoresAttention(torch.autograd.Function):
         out, lse = cpu.forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset, a_edge)
         ctx.save_for_backward(h, att, indptr, indices, s, out, lse, a_edge)
         ctx.args = (negative_slope, dropout, seed, offset)
+        ctx.csc = csc
         ctx.mark_non_differentiable(lse)
         return s, out, lse
 
@@ -100,21 +102,23 @@ class _ScoresAttention(torch.autograd.Function):
         h, att, indptr, indices, s, out, lse, a_edge = ctx.saved_tensors
         grad_out = torch.zeros_like(out) if grad_out is None else grad_out.contiguous()
         check_backward_args(grad_out, h, s[0], s[1], indptr, indices, out, lse, *ctx.args[:2], a_edge)
-        gh, gs, gd, ge = cpu.backward(grad_out, h, s[0], s[1], indptr, indices, out, lse, *ctx.args, a_edge)
+        csc = ctx.csc() if ctx.csc is not None else None
+        gh, gs, gd, ge = cpu.backward(grad_out, h, s[0], s[1], indptr, indices, out, lse, *ctx.args, a_edge, csc)
         g = torch.stack([gs, gd])
         if grad_s is not None:
             g += grad_s
         gh, gatt = cpu.scores_backward(g, h, att, grad_h=gh, out=gh)
-        return gh, gatt, None, None, None, None, None, None, (ge if a_edge is not None else None)
+        return gh, gatt, None, None, None, None, None, None, (ge if a_edge is not None else None), None
 
 
 def scores_attention(h, att, indptr, indices, negative_slope: float, dropout: float, seed: int, offset: int,
-                     a_edge=None):
+                     a_edge=None, csc=None):
     """``s = gat_scores(h, att)`` (att [2, H, C]: a_src and a_dst's vectors) and ``gat_forward(h, s[0], s[1],
-    ...)``: ``(s, out, lse)``, one autograd step in eager CPU mode, the two ops otherwise."""
+    ...)``: ``(s, out, lse)``, one autograd step in eager CPU mode, the two ops otherwise. ``csc``: a function
+    returning the CSR's ``cpu.transpose`` that the caller keeps (eager CPU mode only)."""
     if applies(("gat_scores", "gat_scores_backward", "gat_forward", "gat_backward"), h, att, indptr, indices,
                a_edge) and att.dim() == 3 and att.shape[0] == 2:
-        return _ScoresAttention.apply(h, att, indptr, indices, negative_slope, dropout, seed, offset, a_edge)
+        return _ScoresAttention.apply(h, att, indptr, indices, negative_slope, dropout, seed, offset, a_edge, csc)
     s = torch.ops.slimops.gat_scores(h, att)
     out, lse = torch.ops.slimops.gat_forward(h, s[0], s[1], indptr, indices, negative_slope, dropout, seed, offset,
                                              a_edge)
