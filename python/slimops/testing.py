@@ -11,6 +11,7 @@ import sys
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from ._backend import cupy_status, native_module, triton_available
 
@@ -77,3 +78,17 @@ def run_cli(args: list, cwd, timeout: float = 150, expect: int = 0) -> subproces
                        timeout=timeout)
     assert r.returncode == expect, f"exit {r.returncode}\nstdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"
     return r
+
+
+
+class OpLog(TorchDispatchMode):
+    """Records the name of every op that reaches the dispatcher while it is active (``ops``): e.g. to check
+    that a layer calls ``slimops.mx_linear`` or ``slimops.gat_forward``."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func.overloadpacket))
+        return func(*args, **(kwargs or {}))

@@ -6,28 +6,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import slimops
 from slimops.gat import eager, gat_attention, node_scores
 from slimops.gat.dispatch import pick
+from slimops.testing import OpLog
 
 from .graphs import csr, inputs
 
 pytestmark = pytest.mark.skipif(pick("gat_forward", torch.empty(0)) != "native",
                                 reason="the eager path runs the C++ CPU kernels, which this build lacks")
-
-
-class OpLog(TorchDispatchMode):
-    """Records the ops that reach the dispatcher."""
-
-    def __init__(self):
-        super().__init__()
-        self.ops = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops.append(str(func.overloadpacket))
-        return func(*args, **(kwargs or {}))
 
 
 def _graph_inputs(edge_scores: bool, requires_grad: bool = True, n_src: int = 33):

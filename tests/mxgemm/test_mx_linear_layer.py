@@ -11,10 +11,10 @@ import pathlib
 import pytest
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import slimops.nn as snn
 from slimops.mx.formats import FORMATS
+from slimops.testing import OpLog
 
 from .helpers import assert_linear_close
 
@@ -27,16 +27,6 @@ def char_lm(vocab: int = 40, seed: int = 0) -> nn.Module:
     spec.loader.exec_module(mod)
     torch.manual_seed(seed)
     return mod.CharLM(vocab, ctx=32)
-
-
-class OpLog(TorchDispatchMode):
-    def __init__(self):
-        super().__init__()
-        self.ops = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops.append(str(func.overloadpacket))
-        return func(*args, **(kwargs or {}))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
