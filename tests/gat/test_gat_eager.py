@@ -30,7 +30,7 @@ def _run(fast: bool, monkeypatch, edge_scores: bool, p: float):
     h, a_src, a_dst, indptr, indices, a_edge, leaves = _graph_inputs(edge_scores)
     with monkeypatch.context() as m:
         if not fast:
-            m.setattr(eager, "applies", lambda *a: False)
+            m.setattr(eager, "applies", lambda *a, **k: False)
         out, lse = gat_attention(h, a_src.t().contiguous().t(), a_dst, indptr, indices, 0.2, p, True, seed=7,
                                  offset=3, a_edge=a_edge, return_lse=True)
         out.backward(torch.randn(out.shape, generator=torch.Generator().manual_seed(1)))
@@ -53,7 +53,7 @@ def test_scores_same_as_the_op(monkeypatch):
     for fast in (True, False):
         with monkeypatch.context() as m:
             if not fast:
-                m.setattr(eager, "applies", lambda *a: False)
+                m.setattr(eager, "applies", lambda *a, **k: False)
             h.grad = att.grad = None
             s = node_scores(h.transpose(0, 1), att)
             s.backward(torch.ones_like(s))
@@ -113,7 +113,7 @@ def test_scores_attention_same_as_the_two_ops(monkeypatch, edge_scores, p):
         leaves = [h, att] + ([a_edge.requires_grad_(True)] if a_edge is not None else [])
         with monkeypatch.context() as m:
             if not fast:
-                m.setattr(eager, "applies", lambda *a: False)
+                m.setattr(eager, "applies", lambda *a, **k: False)
             s, out, lse = eager.scores_attention(h, att, indptr, indices, 0.2, p, 5, 0, a_edge)
             g = torch.Generator().manual_seed(8)
             (out * torch.randn(out.shape, generator=g)).sum().backward(retain_graph=True)
@@ -157,3 +157,28 @@ def test_kept_transposed_index_same_gradients(index_dtype, p):
     assert first is not None
     layer(x, ei).sum().backward()
     assert layer._graph._csc is first
+
+
+@pytest.mark.parametrize("edge_dim", [0, 3])
+@pytest.mark.parametrize("p", [0.0, 0.4])
+def test_attention_v2_same_as_the_op(monkeypatch, edge_dim, p):
+    """gatv2_attention on the eager path: the op's outputs and every gradient, bit for bit."""
+    from slimops.gat import gatv2_attention
+
+    indptr, indices = csr("powerlaw", 40, 3.5, seed=6, n_src=31)
+    g = torch.Generator().manual_seed(6)
+    results = []
+    for fast in (True, False):
+        g.manual_seed(6)
+        xl, xr, att = torch.randn(31, 2, 8, generator=g), torch.randn(40, 2, 8, generator=g), torch.randn(2, 8, generator=g)
+        ea = torch.randn(indices.numel(), edge_dim, generator=g) if edge_dim else None
+        w = torch.randn(16, edge_dim, generator=g) if edge_dim else None
+        leaves = [t.requires_grad_(True) for t in (xl, xr, att, ea, w) if t is not None]
+        with monkeypatch.context() as m:
+            if not fast:
+                m.setattr(eager, "applies", lambda *a, **k: False)
+            out = gatv2_attention(xl, xr, att, indptr, indices, ea, w, 0.2, p, True, seed=3)
+            out.backward(torch.randn(out.shape, generator=torch.Generator().manual_seed(1)))
+        results.append([out.detach()] + [t.grad for t in leaves])
+    for a, b in zip(*results):
+        assert torch.equal(a, b)

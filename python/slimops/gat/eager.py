@@ -1,6 +1,6 @@
 """The eager CPU path of the GAT ops: the C++ kernels behind plain ``autograd.Function`` s.
 
-A call of a Python-registered ``torch.library`` op costs about 40-50 us on this 2-core CPU before its
+The same for GATv2 (``attention_v2``). A call of a Python-registered ``torch.library`` op costs about 40-50 us on this 2-core CPU before its
 kernel runs (the autograd wrapper, default filling, redispatch), and a FusedGATConv step makes four of
 them (scores, attention, and their backwards): on Cora, where the kernels themselves take about 1 ms,
 that is a fifth of the layer's attention. In plain eager mode, on CPU tensors, with the native kernels
@@ -16,12 +16,12 @@ import torch
 from torch.autograd.function import once_differentiable
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 
-from . import cpu
+from . import cpu, v2_cpu, v2_dispatch, v2_schemas
 from .dispatch import pick
 from .schemas import check_backward_args, check_forward_args, check_scores_args
 
 
-def applies(ops, *tensors) -> bool:
+def applies(ops, *tensors, resolve_op=pick) -> bool:
     """True when ``ops`` (an op and its backward) may skip the dispatcher: eager mode (no tracing, no torch
     function or dispatch mode, no functorch transform), plain CPU tensors, and the native kernels picked."""
     if torch.compiler.is_compiling() or _get_current_dispatch_mode() is not None:
@@ -31,7 +31,7 @@ def applies(ops, *tensors) -> bool:
     for t in tensors:
         if t is not None and (type(t) is not torch.Tensor or t.device.type != "cpu"):
             return False
-    return all(pick(op, tensors[0]) == "native" for op in ops)
+    return all(resolve_op(op, tensors[0]) == "native" for op in ops)
 
 
 class _Attention(torch.autograd.Function):
@@ -132,6 +132,39 @@ def attention(h, a_src, a_dst, indptr, indices, negative_slope: float, dropout: 
         return _Attention.apply(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset, a_edge)
     return torch.ops.slimops.gat_forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset,
                                          a_edge)
+
+
+class _AttentionV2(torch.autograd.Function):
+    """gatv2_forward / gatv2_backward (v2_schemas.py) on the C++ CPU kernels."""
+
+    @staticmethod
+    def forward(ctx, xl, xr, att, edge_attr, w_edge, indptr, indices, negative_slope, dropout, seed, offset):
+        v2_schemas.check_forward_args(xl, xr, att, edge_attr, w_edge, indptr, indices, negative_slope, dropout)
+        args = [t.contiguous() for t in (xl, xr, att, edge_attr, w_edge, indptr, indices)]
+        out, lse = v2_cpu.forward(*args, negative_slope, dropout, seed, offset)
+        ctx.save_for_backward(*args, out, lse)
+        ctx.args = (negative_slope, dropout, seed, offset)
+        ctx.mark_non_differentiable(lse)
+        return out, lse
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out, grad_lse):
+        *args, out, lse = ctx.saved_tensors
+        grad_out = torch.zeros_like(out) if grad_out is None else grad_out.contiguous()
+        v2_schemas.check_backward_args(grad_out, *args, out, lse, *ctx.args[:2])
+        return (*v2_cpu.backward(grad_out, *args, out, lse, *ctx.args), None, None, None, None, None, None)
+
+
+def attention_v2(xl, xr, att, edge_attr, w_edge, indptr, indices, negative_slope: float, dropout: float, seed: int,
+                 offset: int):
+    """``torch.ops.slimops.gatv2_forward(...)``, with the same results, arguments and errors."""
+    if applies(("gatv2_forward", "gatv2_backward"), xl, xr, att, edge_attr, w_edge, indptr, indices,
+               resolve_op=v2_dispatch.pick):
+        return _AttentionV2.apply(xl, xr, att, edge_attr, w_edge, indptr, indices, negative_slope, dropout, seed,
+                                  offset)
+    return torch.ops.slimops.gatv2_forward(xl, xr, att, edge_attr, w_edge, indptr, indices, negative_slope, dropout,
+                                           seed, offset)
 
 
 def scores(h, att):

@@ -15,6 +15,7 @@ from typing import Optional
 import torch
 
 from .._backend import current_backend, use_backend
+from . import eager
 from .api import draw_seed, merge
 
 
@@ -42,8 +43,8 @@ def gatv2_attention(xl, xr, att, indptr, indices, edge_attr=None, w_edge=None, n
     if p > 0 and seed is None:
         seed = draw_seed()
     edge_attr, w_edge = _edge_args(xl, edge_attr, w_edge, indices.shape[0] if indices.dim() else 0)
-    return torch.ops.slimops.gatv2_forward(xl, xr, att, edge_attr, w_edge, indptr, indices, float(negative_slope), p,
-                                           int(seed or 0), int(offset))[0]
+    return eager.attention_v2(xl, xr, att, edge_attr, w_edge, indptr, indices, float(negative_slope), p,
+                              int(seed or 0), int(offset))[0]
 
 
 def gatv2_partial_forward(xl, xr, att, indptr, indices, edge_attr=None, w_edge=None, negative_slope: float = 0.2,

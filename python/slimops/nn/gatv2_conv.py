@@ -8,7 +8,7 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import nn
 
-from ..gat import v2_reference
+from ..gat import eager, v2_reference
 from ..gat.api import draw_seed
 from ..gat.conv import _glorot
 from ..gat.reference import _edges, dropout_weights
@@ -141,8 +141,8 @@ class FusedGATv2Conv(nn.Module):
     def attention(self, xl, xr, att, indptr, indices, edge_attr, w_edge, dropout: float, seed: int):
         """The fused attention aggregation: ``(out [N_dst, H, C], lse)`` (the benchmark overrides it)."""
         edge_attr, w_edge = _edge_args(xl, edge_attr, w_edge, indices.shape[0])
-        return torch.ops.slimops.gatv2_forward(xl, xr, att, edge_attr, w_edge, indptr, indices,
-                                               float(self.negative_slope), float(dropout), int(seed), 0)
+        return eager.attention_v2(xl, xr, att, edge_attr, w_edge, indptr, indices, float(self.negative_slope),
+                                  float(dropout), int(seed), 0)
 
     def _alpha(self, g: Graph, xl, xr, att, ea, w_edge, p: float, seed: int) -> torch.Tensor:
         """alpha [E, H] in PyG's edge order, as PyG computes it (differentiable), with the op's dropout mask."""
