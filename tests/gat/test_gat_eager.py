@@ -170,7 +170,8 @@ def test_attention_v2_same_as_the_op(monkeypatch, edge_dim, p):
     results = []
     for fast in (True, False):
         g.manual_seed(6)
-        xl, xr, att = torch.randn(31, 2, 8, generator=g), torch.randn(40, 2, 8, generator=g), torch.randn(2, 8, generator=g)
+        xl, xr = torch.randn(31, 2, 8, generator=g), torch.randn(40, 2, 8, generator=g)
+        att = torch.randn(2, 8, generator=g)
         ea = torch.randn(indices.numel(), edge_dim, generator=g) if edge_dim else None
         w = torch.randn(16, edge_dim, generator=g) if edge_dim else None
         leaves = [t.requires_grad_(True) for t in (xl, xr, att, ea, w) if t is not None]

@@ -1,13 +1,14 @@
-"""The eager CPU path of the GAT ops: the C++ kernels behind plain ``autograd.Function`` s.
+"""The eager CPU path of the GAT and GATv2 ops: the C++ kernels behind plain ``autograd.Function`` s.
 
-The same for GATv2 (``attention_v2``). A call of a Python-registered ``torch.library`` op costs about 40-50 us on this 2-core CPU before its
+A call of a Python-registered ``torch.library`` op costs about 40-50 us on this 2-core CPU before its
 kernel runs (the autograd wrapper, default filling, redispatch), and a FusedGATConv step makes four of
 them (scores, attention, and their backwards): on Cora, where the kernels themselves take about 1 ms,
 that is a fifth of the layer's attention. In plain eager mode, on CPU tensors, with the native kernels
-selected, :func:`attention` and :func:`scores` call the same kernels (``cpu.py``) with the same argument
-checks directly. Everything else goes through ``torch.ops.slimops.*``: torch.compile and other tracing,
-tensor subclasses, ``__torch_dispatch__`` modes (FakeTensor, FlopCounterMode...), functorch transforms,
-other devices and backends. Double backward raises, as the ops' backward has no autograd either.
+selected, :func:`attention`, :func:`scores`, :func:`scores_attention` and :func:`attention_v2` call the
+same kernels (``cpu.py``, ``v2_cpu.py``) with the same argument checks directly. Everything else goes
+through ``torch.ops.slimops.*``: torch.compile and other tracing, tensor subclasses,
+``__torch_dispatch__`` modes (FakeTensor, FlopCounterMode...), functorch transforms, other devices and
+backends. Double backward raises, as the ops' backward has no autograd either.
 """
 
 from __future__ import annotations
