@@ -192,6 +192,14 @@ static inline __m512i half_minus_one_table() {
                            0x7FFF7FFF);
 }
 
+// The blocks of a tile (32-bit lane j: block j's scale byte) whose scale the bf16 and fp32 encoders take in
+// whole tiles: not NaN, and at least bias + mbits + 1.
+template <int FMT>
+static inline __mmask16 scale_takes_tile(__m512i bytes) {
+  constexpr Format f = format_of(FMT);
+  return _mm512_cmpneq_epi32_mask(bytes, set32(kE8M0NaN)) & _mm512_cmpge_epi32_mask(bytes, set32(f.bias + f.mbits + 1));
+}
+
 // The encoder of 16-bit inputs: K per lane (K = 127 - byte + B - IB), set from a group's scale bytes.
 template <int FMT, int DT>
 struct Encoder {
@@ -241,9 +249,7 @@ struct Encoder {
 
   // Whether the lanes take each block of a tile (32-bit lane j: block j's scale byte), as takes.
   static constexpr bool kWholeTiles = DT == kBF16;  // fp16 also needs its inputs checked
-  static inline __mmask16 takes_tile(__m512i bytes) {
-    return _mm512_cmpneq_epi32_mask(bytes, set32(kE8M0NaN)) & _mm512_cmpge_epi32_mask(bytes, set32(f.bias + f.mbits + 1));
-  }
+  static inline __mmask16 takes_tile(__m512i bytes) { return scale_takes_tile<FMT>(bytes); }
   // A unit of 32 inputs (bits) -> 32 codes in 16-bit lanes, the sign included.
   inline __m512i operator()(const __m512i* in) const {
     const __m512i x = in[0];
@@ -284,9 +290,7 @@ struct Encoder<FMT, kF32> {
   static constexpr int kRegs = 2;
   // Whole tiles (csrc/mx/mx_cpu_avx512_runs.h) for MXINT, with the bf16 encoder's bound on the scale byte.
   static constexpr bool kWholeTiles = f.is_int;
-  static inline __mmask16 takes_tile(__m512i bytes) {
-    return _mm512_cmpneq_epi32_mask(bytes, set32(kE8M0NaN)) & _mm512_cmpge_epi32_mask(bytes, set32(f.bias + f.mbits + 1));
-  }
+  static inline __mmask16 takes_tile(__m512i bytes) { return scale_takes_tile<FMT>(bytes); }
 
   static inline void load(const void* x, int64_t i, __m512i* r) {
     r[0] = _mm512_loadu_si512((const float*)x + i);
