@@ -35,6 +35,19 @@ def applies(ops, *tensors, resolve_op=pick) -> bool:
     return all(resolve_op(op, tensors[0]) == "native" for op in ops)
 
 
+def _keep(ctx, tensors, args, lse) -> None:
+    """Saves ``tensors`` and the op's scalar ``args`` (slope, dropout, seed, offset) for backward; lse is not
+    differentiable."""
+    ctx.save_for_backward(*tensors)
+    ctx.args = args
+    ctx.mark_non_differentiable(lse)
+
+
+def _grad_of(grad_out, out):
+    """The output's gradient as the kernels take it: contiguous, zeros when autograd gives None."""
+    return torch.zeros_like(out) if grad_out is None else grad_out.contiguous()
+
+
 class _Attention(torch.autograd.Function):
     """gat_forward / gat_backward (schemas.py) on the C++ CPU kernels."""
 
@@ -43,16 +56,14 @@ class _Attention(torch.autograd.Function):
         check_forward_args(h, a_src, a_dst, indptr, indices, negative_slope, dropout, a_edge)
         args = [t if t is None else t.contiguous() for t in (h, a_src, a_dst, indptr, indices, a_edge)]
         out, lse = cpu.forward(*args[:5], negative_slope, dropout, seed, offset, args[5])
-        ctx.save_for_backward(*args[:5], out, lse, args[5])
-        ctx.args = (negative_slope, dropout, seed, offset)
-        ctx.mark_non_differentiable(lse)
+        _keep(ctx, (*args[:5], out, lse, args[5]), (negative_slope, dropout, seed, offset), lse)
         return out, lse
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out, grad_lse):
         h, a_src, a_dst, indptr, indices, out, lse, a_edge = ctx.saved_tensors
-        grad_out = torch.zeros_like(out) if grad_out is None else grad_out.contiguous()
+        grad_out = _grad_of(grad_out, out)
         check_backward_args(grad_out, h, a_src, a_dst, indptr, indices, out, lse, *ctx.args[:2], a_edge)
         gh, gs, gd, ge = cpu.backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, *ctx.args, a_edge)
         return gh, gs, gd, None, None, None, None, None, None, (ge if a_edge is not None else None)
@@ -91,17 +102,15 @@ class _ScoresAttention(torch.autograd.Function):
         indptr, indices = indptr.contiguous(), indices.contiguous()
         a_edge = None if a_edge is None else a_edge.contiguous()
         out, lse = cpu.forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset, a_edge)
-        ctx.save_for_backward(h, att, indptr, indices, s, out, lse, a_edge)
-        ctx.args = (negative_slope, dropout, seed, offset)
+        _keep(ctx, (h, att, indptr, indices, s, out, lse, a_edge), (negative_slope, dropout, seed, offset), lse)
         ctx.csc = csc
-        ctx.mark_non_differentiable(lse)
         return s, out, lse
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_s, grad_out, grad_lse):
         h, att, indptr, indices, s, out, lse, a_edge = ctx.saved_tensors
-        grad_out = torch.zeros_like(out) if grad_out is None else grad_out.contiguous()
+        grad_out = _grad_of(grad_out, out)
         check_backward_args(grad_out, h, s[0], s[1], indptr, indices, out, lse, *ctx.args[:2], a_edge)
         csc = ctx.csc() if ctx.csc is not None else None
         gh, gs, gd, ge = cpu.backward(grad_out, h, s[0], s[1], indptr, indices, out, lse, *ctx.args, a_edge, csc)
@@ -143,16 +152,14 @@ class _AttentionV2(torch.autograd.Function):
         v2_schemas.check_forward_args(xl, xr, att, edge_attr, w_edge, indptr, indices, negative_slope, dropout)
         args = [t.contiguous() for t in (xl, xr, att, edge_attr, w_edge, indptr, indices)]
         out, lse = v2_cpu.forward(*args, negative_slope, dropout, seed, offset)
-        ctx.save_for_backward(*args, out, lse)
-        ctx.args = (negative_slope, dropout, seed, offset)
-        ctx.mark_non_differentiable(lse)
+        _keep(ctx, (*args, out, lse), (negative_slope, dropout, seed, offset), lse)
         return out, lse
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out, grad_lse):
         *args, out, lse = ctx.saved_tensors
-        grad_out = torch.zeros_like(out) if grad_out is None else grad_out.contiguous()
+        grad_out = _grad_of(grad_out, out)
         v2_schemas.check_backward_args(grad_out, *args, out, lse, *ctx.args[:2])
         return (*v2_cpu.backward(grad_out, *args, out, lse, *ctx.args), None, None, None, None, None, None)
 
