@@ -25,6 +25,13 @@ are killed (by their own pid), and :class:`RankError`
 names the rank that failed first (one that died without a word, else the first
 to report an error) with every rank's last line and that rank's traceback.
 Ranks still running ``run_timeout_s`` after the start are killed and reported.
+
+Ranks never outlive the caller. Each holds the read end of a pipe whose only
+write end stays in the caller; a thread in the rank waits on it and ends the
+rank (``os._exit(1)``) at end of file, that is, as soon as the caller is gone,
+even when it was killed by a signal and ran no cleanup (daemonic processes are
+only reaped at a normal exit, and the fork server is their parent, not the
+caller).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import os
 import pickle
 import queue as queue_mod
 import tempfile
+import threading
 import time
 import traceback
 
@@ -77,7 +85,21 @@ def _context():
     return ctx
 
 
-def _rank_main(rank, world, store, backend, timeout_s, threads, fn, args, queue):
+def _end_with_caller(caller_alive) -> None:
+    """End this rank when the caller's end of ``caller_alive`` closes (the caller exited or was killed)."""
+
+    def watch():
+        try:
+            caller_alive.recv()  # nothing is ever sent: this returns only by end of file
+        except (EOFError, OSError):
+            pass
+        os._exit(1)
+
+    threading.Thread(target=watch, name="slimops-caller-watch", daemon=True).start()
+
+
+def _rank_main(rank, world, store, backend, timeout_s, threads, fn, args, queue, caller_alive):
+    _end_with_caller(caller_alive)
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # loopback only
     try:
         import torch.distributed as dist
@@ -113,16 +135,21 @@ def spawn_ranks(fn, world: int, args: tuple = (), *, device: str = "cpu", timeou
                         None)
     ctx = _context()
     queue = ctx.Queue()
+    caller_alive, alive_w = ctx.Pipe(duplex=False)  # alive_w stays here; the ranks watch for its end
     threads = threads or threads_per_rank(world)
-    with tempfile.TemporaryDirectory(prefix="slimops-ranks-") as tmp:
-        store = os.path.join(tmp, "store")
-        procs = [ctx.Process(target=_rank_main, daemon=True,
-                             args=(r, world, store, backend, timeout_s, threads, fn, args, queue))
-                 for r in range(world)]
-        for p in procs:
-            p.start()
-        results, errors, first, died = _collect(procs, queue, world, timeout_s, run_timeout_s)
-        queue.close()
+    try:
+        with tempfile.TemporaryDirectory(prefix="slimops-ranks-") as tmp:
+            store = os.path.join(tmp, "store")
+            procs = [ctx.Process(target=_rank_main, daemon=True,
+                                 args=(r, world, store, backend, timeout_s, threads, fn, args, queue, caller_alive))
+                     for r in range(world)]
+            for p in procs:
+                p.start()
+            results, errors, first, died = _collect(procs, queue, world, timeout_s, run_timeout_s)
+            queue.close()
+    finally:
+        caller_alive.close()
+        alive_w.close()
     if errors:  # a rank that died is the cause: the others fail because their peer is gone
         raise RankError(what, errors, died[0] if died else first if first is not None else min(errors), results)
     return [results[r] for r in range(world)]

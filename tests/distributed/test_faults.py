@@ -98,3 +98,60 @@ def test_mismatched_feature_width_fails_within_the_timeout():
     errs = ei.value.errors
     assert len(errs) == 2
     assert all("HaloExchangeError" in e and "mismatched plan or shape" in e for e in errs.values()), errs
+
+
+_SLEEPING_CALLER = '''
+import os, sys, time
+from slimops._ranks import spawn_ranks
+
+def sleeper(rank, world, where):
+    path = os.path.join(where, f"rank{rank}.pid")
+    with open(path + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(path + ".tmp", path)
+    time.sleep(600)
+
+if __name__ == "__main__":
+    spawn_ranks(sleeper, 2, (sys.argv[1],), timeout_s=5, run_timeout_s=600)
+'''
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def test_ranks_end_when_the_caller_is_killed(tmp_path):
+    """A caller killed by SIGKILL runs no cleanup; its ranks (children of the fork server) must still end."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "caller.py"
+    script.write_text(_SLEEPING_CALLER)
+    caller = subprocess.Popen([sys.executable, str(script), str(tmp_path)])
+    pids = []
+    try:
+        deadline = time.monotonic() + 90
+        while len(pids) < 2 and time.monotonic() < deadline and caller.poll() is None:
+            time.sleep(0.2)
+            pids = [int((tmp_path / f"rank{r}.pid").read_text()) for r in range(2)
+                    if (tmp_path / f"rank{r}.pid").exists()]
+        assert len(pids) == 2, f"the ranks did not start (caller status {caller.poll()})"
+        caller.send_signal(signal.SIGKILL)
+        caller.wait(10)
+        deadline = time.monotonic() + 20
+        while any(_running(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = [p for p in pids if _running(p)]
+        assert not left, f"ranks {left} outlived their killed caller"
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+        for p in pids:
+            if _running(p):
+                os.kill(p, signal.SIGKILL)
