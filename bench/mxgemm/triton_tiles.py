@@ -2,8 +2,8 @@
 against dequantize + ``F.linear`` and timed with CUDA events beside cuBLAS (``F.linear`` on the bf16 weight).
 
 Weights cycle through copies totalling >= 256 MiB (beyond the H200's 60 MiB L2), as ``slimops bench mxgemm``.
-Prints one line per (fmt, M, tiles) and writes ``--out`` (JSON). Used to pick ``GPU_TILES`` in
-``slimops/mxgemm/triton.py``.
+Prints one line per (fmt, M, tiles) and writes ``--out`` (JSON); SPLIT is the number of programs that share
+K. Used to pick ``GPU_TILES`` in ``slimops/mxgemm/triton.py``.
 
     python bench/mxgemm/triton_tiles.py --out $OUT/tiles.json
 """
@@ -22,9 +22,9 @@ import slimops
 from slimops.mx.formats import get_format
 from slimops.mxgemm import triton as mxt
 
-SMALL = [dict(BM=16, BN=bn, BK=bk, num_warps=w, num_stages=st)
-         for bn, bk, w, st in itertools.product((32, 64, 128), (64, 128, 256), (4,), (2, 4))]
-LARGE = [dict(BM=bm, BN=bn, BK=bk, num_warps=w, num_stages=3)
+SMALL = [dict(BM=16, BN=bn, BK=bk, SPLIT=sp, num_warps=4, num_stages=3)
+         for sp, bn, bk in itertools.product((1, 2, 4, 8), (32, 64, 128), (128, 256))]
+LARGE = [dict(BM=bm, BN=bn, BK=bk, SPLIT=1, num_warps=w, num_stages=3)
          for bm, bn, bk, w in ((64, 64, 64, 4), (128, 128, 64, 8), (128, 64, 64, 4), (64, 128, 64, 4),
                                (128, 128, 32, 8), (128, 256, 64, 8))]
 

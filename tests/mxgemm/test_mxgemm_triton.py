@@ -51,3 +51,22 @@ def test_backward(dtype, backend_reset):
         (gx,) = torch.autograd.grad(y, x, g.to(DEVICE))
     tol = dict(atol=1e-5, rtol=1e-5) if dtype == torch.float32 else dict(atol=5e-2, rtol=1e-2)
     torch.testing.assert_close(gx.cpu(), (g.double() @ w.double()).to(dtype), **tol)
+
+
+@pytest.mark.parametrize("fmt", ["mxint8", "mxfp6_e3m2", "mxfp4_e2m1", "mxint2"])
+@pytest.mark.parametrize("split", [1, 3])
+def test_forward_decode_tiles_and_split_k(fmt, split, backend_reset):
+    """The decode-sized tiles (BM = 16) with K split among programs (fp32 parts added atomically): every code
+    width's row loads, K with a partial tile and a partial block, a bias added once."""
+    from slimops.mx.formats import get_format
+    from slimops.mxgemm import triton as mxt
+
+    data, scales = random_weight(fmt, 45, 300, 32, seed=7)
+    x = torch.randn(3, 300, generator=torch.Generator().manual_seed(7))
+    bias = torch.randn(45)
+    for dtype in (torch.float32, torch.bfloat16):
+        xx = x.to(dtype)
+        y = mxt.linear_2d(xx.to(DEVICE), data.to(DEVICE), scales.to(DEVICE), get_format(fmt), 32, bias.to(DEVICE),
+                          dot_scaled=False, tiles=dict(BM=16, BN=32, BK=64, SPLIT=split)).cpu()
+        assert y.dtype == dtype
+        assert_linear_close(y, xx, data, scales, fmt, 32, bias, f"triton {fmt} {dtype} split {split}")
