@@ -141,7 +141,9 @@ struct Masks {
 struct Tables {
   alignas(64) uint8_t code[256];
   alignas(64) uint8_t flags[256];
-  alignas(64) uint8_t code_flags[256];  // a target of at most 4 bits: code | flags << 4 (| 0x80), one lookup for both
+  // One lookup for the code and the report flags (| 0x80 for a special code): a target of at most 4 bits,
+  // code | flags << 4; a 6-bit target, code | (inexact, saturated) << 5 (flushed then comes from the codes).
+  alignas(64) uint8_t code_flags[256];
 };
 
 template <int SRC, int DST>
@@ -155,7 +157,9 @@ Tables make_tables(bool truncate) {
     const uint32_t code = convert_element(c, s, d, inv, truncate, sp);
     t.code[i] = (uint8_t)(code | (sp ? 0x80u : 0u));
     t.flags[i] = (uint8_t)(sp ? 0u : element_report(c, code, s, d, inv));
-    t.code_flags[i] = (uint8_t)(d.bits <= 4 ? t.code[i] | t.flags[i] << 4 : 0u);
+    t.code_flags[i] = (uint8_t)(d.bits <= 4   ? t.code[i] | t.flags[i] << 4
+                                : d.bits == 6 ? t.code[i] | (t.flags[i] & (kInexact | kSaturated)) << 5
+                                              : 0u);
   }
   return t;
 }

@@ -11,7 +11,10 @@
 //     saturates, the result clamps anyway), toward zero q' = (q + (q < 0 ? 2^k - 1 : 0)) >> k, then
 //     clamp to +-(2^(b-1) - 1);
 //   - MXFP8: the 7-bit magnitude looked up in 8 registers of 16 entries (pshufb on the low nibble,
-//     a blend tree on bits 4..6), the sign ORed back; MXFP6: 2 registers and one blend.
+//     a blend tree on bits 4..6), the sign ORed back; MXFP6: 2 registers and one blend. With the
+//     report, the same walk through Tables::code_flags, whose spare bits hold the flags (bits 4..6
+//     for an FP4 target; inexact and saturated in bits 5..6 for FP6, flushed from the codes), masked
+//     off before the sign goes back.
 // * VbmiChunk (AVX-512 VBMI, in a `#pragma GCC target("avx512vbmi")` region), 64 elements: 8-bit
 //   codes through the 256-entry table in four registers (two vpermi2b and a blend on bit 7), 6- and
 //   4-bit codes spread to bytes with vpermb + vpmultishiftqb and looked up with one vpermb (the
@@ -81,18 +84,22 @@ struct Avx2Chunk {
   static constexpr Format s = format_of(SRC), d = format_of(DST);
   static constexpr int kTables = s.is_int ? 0 : 1 << (s.bits - 5);  // FP magnitudes: 128 or 32 entries
   static constexpr int k = s.bits - d.bits, lim = (1 << (d.bits - 1)) - 1;  // MXINT
-  __m256i t[kTables > 0 ? kTables : 1], f[kTables > 0 ? kTables : 1];
+  // MXFP with the report: the flags ride in the code table's spare bits (Tables::code_flags), one walk.
+  static constexpr bool kFolded = REPORT && !s.is_int;
+  static constexpr int kFlagShift = d.bits <= 4 ? 4 : 5;
+  __m256i t[kTables > 0 ? kTables : 1];
   // Constants kept in memory and used as operands (GCC otherwise rebuilds each set1 inside the loop).
-  __m256i sign_bit, nibble, one, bias, kmask, srai_keep, srai_sign, lo_lim, hi_lim, code_mask, big_hi, big_lo;
+  __m256i sign_bit, nibble, one, bias, kmask, srai_keep, srai_sign, lo_lim, hi_lim, code_mask, big_hi, big_lo,
+      unfold;
   bool truncate;
 
   Avx2Chunk(const Tables& tab, bool trunc) : truncate(trunc) {
     for (int h = 0; h < kTables; ++h) {
-      t[h] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(tab.code + 16 * h)));
-      f[h] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(tab.flags + 16 * h)));
+      t[h] = _mm256_broadcastsi128_si256(
+          _mm_loadu_si128((const __m128i*)((kFolded ? tab.code_flags : tab.code) + 16 * h)));
     }
     __m256i* all[] = {&sign_bit, &nibble, &one, &bias, &kmask, &srai_keep, &srai_sign, &lo_lim, &hi_lim,
-                      &code_mask, &big_hi, &big_lo};
+                      &code_mask, &big_hi, &big_lo, &unfold};
     sign_bit = _mm256_set1_epi8((char)(1 << (s.bits - 1)));
     nibble = _mm256_set1_epi8(0x0F);
     one = _mm256_set1_epi8(1);
@@ -105,6 +112,7 @@ struct Avx2Chunk {
     code_mask = _mm256_set1_epi8((char)((1 << d.bits) - 1));
     big_hi = _mm256_set1_epi8((char)(lim << k));
     big_lo = _mm256_set1_epi8((char)-(lim << k));
+    unfold = _mm256_set1_epi8((char)(0x80 | ((1 << (d.bits - 1)) - 1)));  // the magnitude and the special bit
     for (__m256i* v : all) __asm__("" : "+x"(*v));  // opaque: used from memory, not rebuilt in the loop
   }
 
@@ -194,13 +202,18 @@ struct Avx2Chunk {
       const __m256i m = _mm256_andnot_si256(sign_bit, c);
       r = walk(t, m);
       if (s.bits == 8) mk.special = (uint32_t)_mm256_movemask_epi8(r);
-      r = _mm256_or_si256(r, _mm256_srli_epi16(_mm256_and_si256(c, sign_bit), s.bits - d.bits));
-      if (REPORT) {
-        const __m256i fl = walk(f, m);
-        mk.inexact = movemask_bit(fl, 0);
-        mk.saturated = movemask_bit(fl, 1);
-        mk.flushed = movemask_bit(fl, 2);
+      if (REPORT) {  // kFolded
+        mk.inexact = movemask_bit(r, kFlagShift);
+        mk.saturated = movemask_bit(r, kFlagShift + 1);
+        if (d.bits <= 4) mk.flushed = movemask_bit(r, kFlagShift + 2);
+        r = _mm256_and_si256(r, unfold);
+        if (d.bits > 4) {  // flushed: a nonzero magnitude in, zero out (a special code's bit 7 keeps r nonzero)
+          const __m256i zero = _mm256_setzero_si256();
+          mk.flushed = (uint32_t)_mm256_movemask_epi8(
+              _mm256_andnot_si256(_mm256_cmpeq_epi8(m, zero), _mm256_cmpeq_epi8(r, zero)));
+        }
       }
+      r = _mm256_or_si256(r, _mm256_srli_epi16(_mm256_and_si256(c, sign_bit), s.bits - d.bits));
     }
     pack32<d.bits>(r, out);
   }
