@@ -85,7 +85,6 @@ struct Avx2Chunk {
   static constexpr int kTables = s.is_int ? 0 : 1 << (s.bits - 5);  // FP magnitudes: 128 or 32 entries
   static constexpr int k = s.bits - d.bits, lim = (1 << (d.bits - 1)) - 1;  // MXINT
   // MXFP with the report: the flags ride in the code table's spare bits (Tables::code_flags), one walk.
-  static constexpr bool kFolded = REPORT && !s.is_int;
   static constexpr int kFlagShift = d.bits <= 4 ? 4 : 5;
   __m256i t[kTables > 0 ? kTables : 1];
   // Constants kept in memory and used as operands (GCC otherwise rebuilds each set1 inside the loop).
@@ -96,7 +95,7 @@ struct Avx2Chunk {
   Avx2Chunk(const Tables& tab, bool trunc) : truncate(trunc) {
     for (int h = 0; h < kTables; ++h) {
       t[h] = _mm256_broadcastsi128_si256(
-          _mm_loadu_si128((const __m128i*)((kFolded ? tab.code_flags : tab.code) + 16 * h)));
+          _mm_loadu_si128((const __m128i*)((REPORT ? tab.code_flags : tab.code) + 16 * h)));
     }
     __m256i* all[] = {&sign_bit, &nibble, &one, &bias, &kmask, &srai_keep, &srai_sign, &lo_lim, &hi_lim,
                       &code_mask, &big_hi, &big_lo, &unfold};
@@ -202,7 +201,7 @@ struct Avx2Chunk {
       const __m256i m = _mm256_andnot_si256(sign_bit, c);
       r = walk(t, m);
       if (s.bits == 8) mk.special = (uint32_t)_mm256_movemask_epi8(r);
-      if (REPORT) {  // kFolded
+      if (REPORT) {
         mk.inexact = movemask_bit(r, kFlagShift);
         mk.saturated = movemask_bit(r, kFlagShift + 1);
         if (d.bits <= 4) mk.flushed = movemask_bit(r, kFlagShift + 2);
