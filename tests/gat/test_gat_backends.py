@@ -55,7 +55,7 @@ def compare(device, backend, args, dtype, p=0.0, seed=0, offset=0, slope=0.2, a_
 
 @pytest.mark.parametrize("device,backend", BACKENDS)
 @pytest.mark.parametrize("kind", ["uniform", "powerlaw", "isolated", "selfloops", "duplicates"])
-@pytest.mark.parametrize("heads,channels", [(1, 1), (3, 7), (8, 8), (2, 33)])
+@pytest.mark.parametrize("heads,channels", [(1, 1), (3, 7), (8, 8), (2, 33), (16, 16), (8, 32)])
 def test_matches_reference(device, backend, kind, heads, channels, backend_reset):
     n_src, n_dst = 53, 47
     indptr, indices = csr(kind, n_dst, 6.3, seed=heads * channels, n_src=n_src)
@@ -143,12 +143,13 @@ def test_nan_inf_scores_as_reference(device, backend, backend_reset):
 
 
 @pytest.mark.parametrize("device,backend", BACKENDS)
-def test_dropped_edge_row_not_read(device, backend, backend_reset):
+@pytest.mark.parametrize("heads,channels", [(2, 4), (8, 8)])
+def test_dropped_edge_row_not_read(device, backend, heads, channels, backend_reset):
     """A NaN in the feature row of an edge that dropout drops reaches neither out nor grad_h, on every backend
-    as in the reference."""
-    n, heads = 10, 2
+    as in the reference (8 x 8: the C++ kernels read 8 heads' rows at once and select the dropped ones out)."""
+    n = 10
     indptr, indices = csr("uniform", n, 3, seed=4)
-    h, a_src, a_dst = inputs(n, n, heads, 4)
+    h, a_src, a_dst = inputs(n, n, heads, channels)
     w = ref.dropout_weights(9, 0, indices.numel(), heads, 0.5)
     k = int((w[:, 0] == 0).nonzero()[0])          # a dropped (edge, head 0)
     h[int(indices[k]), 0] = float("nan")          # its source's row of head 0
@@ -276,7 +277,8 @@ NATIVE_CPU = pytest.mark.skipif(slimops._backend.native_module("_C") is None, re
 
 @NATIVE_CPU
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("n,k,heads,channels", [(1, 1, 1, 1), (37, 2, 3, 17), (1100, 2, 4, 32), (600, 1, 2, 40)])
+@pytest.mark.parametrize("n,k,heads,channels", [(1, 1, 1, 1), (37, 2, 3, 17), (1100, 2, 4, 32), (600, 1, 2, 40),
+                                             (700, 2, 8, 8), (30, 2, 3, 16)])
 def test_scores_native_matches_reference(dtype, n, k, heads, channels, backend_reset):
     """gat_scores in C++ (one pass over h; grad_att summed per fixed block of nodes) against the reference."""
     g = torch.Generator().manual_seed(n + k)
