@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import torch
 
 from .._backend import native_module
@@ -36,6 +38,21 @@ def forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, off
     return out, lse
 
 
+_scratch = threading.local()
+
+
+def _workspace(numel: int) -> torch.Tensor:
+    """A float32 buffer of ``numel`` elements, kept per thread across calls and grown when a call needs more: the
+    backward's [E, 2H] workspace, which as fresh memory on every call pays its first-touch page faults each time
+    (about 250 us on Cora on the development VM, a tenth of the layer's attention). It holds the largest size seen,
+    as the C++ kernels' own scratch (mxgemm) does."""
+    buf = getattr(_scratch, "work", None)
+    if buf is None or buf.numel() < numel:
+        buf = torch.empty(numel, dtype=torch.float32)
+        _scratch.work = buf
+    return buf[:numel]
+
+
 def transpose(indptr, indices, n_src: int):
     """The backward's transposed index of a CSR: ``(colptr [N_src + 1] int64, csc_edge [E] (indices' dtype),
     csc_row [E] int64)``, CSR positions grouped by source (stable) and their rows. Checks the CSR's values."""
@@ -57,7 +74,7 @@ def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slop
     colptr, csc_edge, csc_row = csc if csc is not None else (   # workspaces: the transposed (CSC) index
         torch.empty(n_src + 1, dtype=torch.int64), torch.empty(n_edges, dtype=indices.dtype),
         torch.empty(n_edges, dtype=torch.int64))
-    work = torch.empty(n_edges, 2 * a_dst.shape[1], dtype=torch.float32)  # alpha * w and ds of each edge
+    work = _workspace(n_edges * 2 * a_dst.shape[1])  # alpha * w and ds of each edge (read only by this call)
     native_module("_C").gat_backward(
         grad_out.data_ptr(), h.data_ptr(), a_src.data_ptr(), a_dst.data_ptr(), indptr.data_ptr(), indices.data_ptr(),
         out.data_ptr(), lse.data_ptr(), *(t.data_ptr() for t in grads[:3]), colptr.data_ptr(), csc_edge.data_ptr(),
