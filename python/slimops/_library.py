@@ -13,10 +13,11 @@ lib = torch.library.Library("slimops", "DEF")
 FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
-def check(cond: bool, exc: type, msg: str) -> None:
-    """Raise ``exc(msg)`` unless ``cond``; ``msg`` names the argument and what was expected."""
+def check(cond: bool, exc: type, msg) -> None:
+    """Raise ``exc(msg)`` unless ``cond``; ``msg`` names the argument and what was expected. ``msg`` may be a
+    function returning it, so that a check on a hot path formats nothing when it passes."""
     if not cond:
-        raise exc(msg)
+        raise exc(msg() if callable(msg) else msg)
 
 
 def check_tensor(t, arg: str) -> None:

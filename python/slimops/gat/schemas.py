@@ -39,7 +39,7 @@ lib.define("gat_scores_backward(Tensor grad, Tensor h, Tensor att, Tensor? grad_
 
 
 def _is_tensor(x, name: str) -> None:
-    check(isinstance(x, torch.Tensor), TypeError, f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    check(isinstance(x, torch.Tensor), TypeError, lambda: f"{name} must be a torch.Tensor, got {type(x).__name__}")
 
 
 def check_forward_args(h, a_src, a_dst, indptr, indices, negative_slope, dropout,
@@ -47,33 +47,35 @@ def check_forward_args(h, a_src, a_dst, indptr, indices, negative_slope, dropout
     """Shapes, dtypes, devices; returns (n_src, n_dst, heads, channels)."""
     for name, t in (("h", h), ("a_src", a_src), ("a_dst", a_dst), ("indptr", indptr), ("indices", indices)):
         _is_tensor(t, name)
-    check(h.dim() == 3, ValueError, f"h must be 3-d [N_src, heads, channels], got shape {list(h.shape)}")
+    check(h.dim() == 3, ValueError, lambda: f"h must be 3-d [N_src, heads, channels], got shape {list(h.shape)}")
     n_src, heads, channels = h.shape
-    check(h.dtype in FLOAT_DTYPES, TypeError, f"h must be float32, bfloat16 or float16, got {h.dtype}")
+    check(h.dtype in FLOAT_DTYPES, TypeError, lambda: f"h must be float32, bfloat16 or float16, got {h.dtype}")
     check(a_src.dim() == 2 and tuple(a_src.shape) == (n_src, heads), ValueError,
-          f"a_src must have shape [N_src, heads] = {[n_src, heads]} (from h), got {list(a_src.shape)}")
+          lambda: f"a_src must have shape [N_src, heads] = {[n_src, heads]} (from h), got {list(a_src.shape)}")
     check(a_dst.dim() == 2 and a_dst.shape[1] == heads, ValueError,
-          f"a_dst must have shape [N_dst, heads={heads}], got {list(a_dst.shape)}")
+          lambda: f"a_dst must have shape [N_dst, heads={heads}], got {list(a_dst.shape)}")
     for name, t in (("a_src", a_src), ("a_dst", a_dst)):
-        check(t.dtype == h.dtype, TypeError, f"{name} must have h's dtype {h.dtype}, got {t.dtype}")
+        check(t.dtype == h.dtype, TypeError, lambda: f"{name} must have h's dtype {h.dtype}, got {t.dtype}")
     n_dst = a_dst.shape[0]
     check(indptr.dim() == 1 and indptr.numel() == n_dst + 1, ValueError,
-          f"indptr must be 1-d with N_dst + 1 = {n_dst + 1} entries (N_dst from a_dst), got shape {list(indptr.shape)}")
-    check(indices.dim() == 1, ValueError, f"indices must be 1-d, got shape {list(indices.shape)}")
+          lambda: f"indptr must be 1-d with N_dst + 1 = {n_dst + 1} entries (N_dst from a_dst), "
+                  f"got shape {list(indptr.shape)}")
+    check(indices.dim() == 1, ValueError, lambda: f"indices must be 1-d, got shape {list(indices.shape)}")
     check(indptr.dtype in INDEX_DTYPES and indices.dtype == indptr.dtype, TypeError,
-          f"indptr and indices must both be int32 or both int64, got {indptr.dtype} and {indices.dtype}")
+          lambda: f"indptr and indices must both be int32 or both int64, got {indptr.dtype} and {indices.dtype}")
     for name, t in (("a_src", a_src), ("a_dst", a_dst), ("indptr", indptr), ("indices", indices)):
-        check(t.device == h.device, ValueError, f"{name} must be on h's device {h.device}, got {t.device}")
+        check(t.device == h.device, ValueError, lambda: f"{name} must be on h's device {h.device}, got {t.device}")
     check(isinstance(negative_slope, (int, float)), TypeError, "negative_slope must be a float")
     check(isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0, ValueError,
-          f"dropout must be in [0, 1), got {dropout!r}")
+          lambda: f"dropout must be in [0, 1), got {dropout!r}")
     if a_edge is not None:
         _is_tensor(a_edge, "a_edge")
         check(a_edge.dim() == 2 and tuple(a_edge.shape) == (indices.numel(), heads), ValueError,
-              f"a_edge must have shape [E, heads] = {[indices.numel(), heads]} (E from indices), "
+              lambda: f"a_edge must have shape [E, heads] = {[indices.numel(), heads]} (E from indices), "
               f"got {list(a_edge.shape)}")
-        check(a_edge.dtype == h.dtype, TypeError, f"a_edge must have h's dtype {h.dtype}, got {a_edge.dtype}")
-        check(a_edge.device == h.device, ValueError, f"a_edge must be on h's device {h.device}, got {a_edge.device}")
+        check(a_edge.dtype == h.dtype, TypeError, lambda: f"a_edge must have h's dtype {h.dtype}, got {a_edge.dtype}")
+        check(a_edge.device == h.device, ValueError,
+              lambda: f"a_edge must be on h's device {h.device}, got {a_edge.device}")
     return n_src, n_dst, heads, channels
 
 
@@ -82,44 +84,48 @@ def check_backward_args(grad_out, h, a_src, a_dst, indptr, indices, out, lse, ne
     _, n_dst, heads, channels = dims
     for name, t in (("grad_out", grad_out), ("out", out), ("lse", lse)):
         _is_tensor(t, name)
-        check(t.device == h.device, ValueError, f"{name} must be on h's device {h.device}, got {t.device}")
+        check(t.device == h.device, ValueError, lambda: f"{name} must be on h's device {h.device}, got {t.device}")
     want = [n_dst, heads, channels]
     for name, t in (("grad_out", grad_out), ("out", out)):
-        check(list(t.shape) == want, ValueError, f"{name} must have shape [N_dst, heads, channels] = {want}, "
+        check(list(t.shape) == want, ValueError, lambda: f"{name} must have shape [N_dst, heads, channels] = {want}, "
               f"got {list(t.shape)}")
-        check(t.dtype == h.dtype, TypeError, f"{name} must have h's dtype {h.dtype}, got {t.dtype}")
+        check(t.dtype == h.dtype, TypeError, lambda: f"{name} must have h's dtype {h.dtype}, got {t.dtype}")
     check(list(lse.shape) == [n_dst, heads] and lse.dtype == torch.float32, ValueError,
-          f"lse must be float32 of shape {[n_dst, heads]}, got {lse.dtype} {list(lse.shape)}")
+          lambda: f"lse must be float32 of shape {[n_dst, heads]}, got {lse.dtype} {list(lse.shape)}")
     return dims
 
 
 def check_merge_args(outs, lses) -> None:
     _is_tensor(outs, "outs")
     _is_tensor(lses, "lses")
-    check(outs.dim() == 4, ValueError, f"outs must be 4-d [partials, N, heads, channels], got {list(outs.shape)}")
-    check(outs.dtype in FLOAT_DTYPES, TypeError, f"outs must be float32, bfloat16 or float16, got {outs.dtype}")
+    check(outs.dim() == 4, ValueError,
+          lambda: f"outs must be 4-d [partials, N, heads, channels], got {list(outs.shape)}")
+    check(outs.dtype in FLOAT_DTYPES, TypeError, lambda: f"outs must be float32, bfloat16 or float16, got {outs.dtype}")
     check(list(lses.shape) == list(outs.shape[:3]) and lses.dtype == torch.float32, ValueError,
-          f"lses must be float32 of shape {list(outs.shape[:3])}, got {lses.dtype} {list(lses.shape)}")
-    check(lses.device == outs.device, ValueError, f"lses must be on outs' device {outs.device}, got {lses.device}")
+          lambda: f"lses must be float32 of shape {list(outs.shape[:3])}, got {lses.dtype} {list(lses.shape)}")
+    check(lses.device == outs.device, ValueError,
+          lambda: f"lses must be on outs' device {outs.device}, got {lses.device}")
 
 
 def check_scores_args(h, att, grad=None, grad_h=None) -> tuple:
     """h [N, H, C] (a float dtype), att [K, H, C] (h's dtype or fp32); returns (N, K, H, C)."""
     _is_tensor(h, "h")
     _is_tensor(att, "att")
-    check(h.dim() == 3, ValueError, f"h must be 3-d [N, heads, channels], got shape {list(h.shape)}")
-    check(h.dtype in FLOAT_DTYPES, TypeError, f"h must be float32, bfloat16 or float16, got {h.dtype}")
+    check(h.dim() == 3, ValueError, lambda: f"h must be 3-d [N, heads, channels], got shape {list(h.shape)}")
+    check(h.dtype in FLOAT_DTYPES, TypeError, lambda: f"h must be float32, bfloat16 or float16, got {h.dtype}")
     n, heads, channels = h.shape
     check(att.dim() == 3 and tuple(att.shape[1:]) == (heads, channels) and att.shape[0] >= 1, ValueError,
-          f"att must have shape [K, heads, channels] = [K, {heads}, {channels}], got {list(att.shape)}")
-    check(att.dtype in (h.dtype, torch.float32), TypeError, f"att must have h's dtype or float32, got {att.dtype}")
-    check(att.device == h.device, ValueError, f"att must be on h's device {h.device}, got {att.device}")
+          lambda: f"att must have shape [K, heads, channels] = [K, {heads}, {channels}], got {list(att.shape)}")
+    check(att.dtype in (h.dtype, torch.float32), TypeError,
+          lambda: f"att must have h's dtype or float32, got {att.dtype}")
+    check(att.device == h.device, ValueError, lambda: f"att must be on h's device {h.device}, got {att.device}")
     k = att.shape[0]
     for name, t, want in (("grad", grad, [k, n, heads]), ("grad_h", grad_h, [n, heads, channels])):
         if t is not None:
             _is_tensor(t, name)
             check(list(t.shape) == want and t.dtype == h.dtype and t.device == h.device, ValueError,
-                  f"{name} must be {h.dtype} of shape {want} on {h.device}, got {t.dtype} {list(t.shape)} on {t.device}")
+                  lambda: f"{name} must be {h.dtype} of shape {want} on {h.device}, "
+                          f"got {t.dtype} {list(t.shape)} on {t.device}")
     return n, k, heads, channels
 
 

@@ -35,34 +35,35 @@ def check_forward_args(xl, xr, att, edge_attr, w_edge, indptr, indices, negative
              ("indptr", indptr), ("indices", indices))
     for name, t in named:
         check_tensor(t, name)
-    check(xl.dim() == 3, ValueError, f"xl must be 3-d [N_src, heads, channels], got shape {list(xl.shape)}")
+    check(xl.dim() == 3, ValueError, lambda: f"xl must be 3-d [N_src, heads, channels], got shape {list(xl.shape)}")
     n_src, heads, channels = xl.shape
-    check(xl.dtype in FLOAT_DTYPES, TypeError, f"xl must be float32, bfloat16 or float16, got {xl.dtype}")
+    check(xl.dtype in FLOAT_DTYPES, TypeError, lambda: f"xl must be float32, bfloat16 or float16, got {xl.dtype}")
     check(xr.dim() == 3 and tuple(xr.shape[1:]) == (heads, channels), ValueError,
-          f"xr must have shape [N_dst, heads, channels] = [N_dst, {heads}, {channels}] (from xl), "
+          lambda: f"xr must have shape [N_dst, heads, channels] = [N_dst, {heads}, {channels}] (from xl), "
           f"got {list(xr.shape)}")
     check(tuple(att.shape) == (heads, channels), ValueError,
-          f"att must have shape [heads, channels] = {[heads, channels]}, got {list(att.shape)}")
-    check(indices.dim() == 1, ValueError, f"indices must be 1-d, got shape {list(indices.shape)}")
+          lambda: f"att must have shape [heads, channels] = {[heads, channels]}, got {list(att.shape)}")
+    check(indices.dim() == 1, ValueError, lambda: f"indices must be 1-d, got shape {list(indices.shape)}")
     n_dst, n_edges = xr.shape[0], indices.shape[0]
     check(edge_attr.dim() == 2 and edge_attr.shape[0] == n_edges, ValueError,
-          f"edge_attr must have shape [E, edge_dim] with E = len(indices) = {n_edges} (edge_dim 0: no edge "
+          lambda: f"edge_attr must have shape [E, edge_dim] with E = len(indices) = {n_edges} (edge_dim 0: no edge "
           f"features), got {list(edge_attr.shape)}")
     edge_dim = edge_attr.shape[1]
     check(tuple(w_edge.shape) == (heads * channels, edge_dim), ValueError,
-          f"w_edge must have shape [heads * channels, edge_dim] = {[heads * channels, edge_dim]}, "
+          lambda: f"w_edge must have shape [heads * channels, edge_dim] = {[heads * channels, edge_dim]}, "
           f"got {list(w_edge.shape)}")
     for name, t in named[1:5]:
-        check(t.dtype == xl.dtype, TypeError, f"{name} must have xl's dtype {xl.dtype}, got {t.dtype}")
+        check(t.dtype == xl.dtype, TypeError, lambda: f"{name} must have xl's dtype {xl.dtype}, got {t.dtype}")
     check(indptr.dim() == 1 and indptr.numel() == n_dst + 1, ValueError,
-          f"indptr must be 1-d with N_dst + 1 = {n_dst + 1} entries (N_dst from xr), got shape {list(indptr.shape)}")
+          lambda: f"indptr must be 1-d with N_dst + 1 = {n_dst + 1} entries (N_dst from xr), "
+                  f"got shape {list(indptr.shape)}")
     check(indptr.dtype in INDEX_DTYPES and indices.dtype == indptr.dtype, TypeError,
-          f"indptr and indices must both be int32 or both int64, got {indptr.dtype} and {indices.dtype}")
+          lambda: f"indptr and indices must both be int32 or both int64, got {indptr.dtype} and {indices.dtype}")
     for name, t in named[1:]:
-        check(t.device == xl.device, ValueError, f"{name} must be on xl's device {xl.device}, got {t.device}")
+        check(t.device == xl.device, ValueError, lambda: f"{name} must be on xl's device {xl.device}, got {t.device}")
     check(isinstance(negative_slope, (int, float)), TypeError, "negative_slope must be a float")
     check(isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0, ValueError,
-          f"dropout must be in [0, 1), got {dropout!r}")
+          lambda: f"dropout must be in [0, 1), got {dropout!r}")
     return n_src, n_dst, heads, channels, n_edges, edge_dim
 
 
@@ -72,14 +73,14 @@ def check_backward_args(grad_out, xl, xr, att, edge_attr, w_edge, indptr, indice
     _, n_dst, heads, channels = dims[:4]
     for name, t in (("grad_out", grad_out), ("out", out), ("lse", lse)):
         check_tensor(t, name)
-        check(t.device == xl.device, ValueError, f"{name} must be on xl's device {xl.device}, got {t.device}")
+        check(t.device == xl.device, ValueError, lambda: f"{name} must be on xl's device {xl.device}, got {t.device}")
     want = [n_dst, heads, channels]
     for name, t in (("grad_out", grad_out), ("out", out)):
-        check(list(t.shape) == want, ValueError, f"{name} must have shape [N_dst, heads, channels] = {want}, "
+        check(list(t.shape) == want, ValueError, lambda: f"{name} must have shape [N_dst, heads, channels] = {want}, "
               f"got {list(t.shape)}")
-        check(t.dtype == xl.dtype, TypeError, f"{name} must have xl's dtype {xl.dtype}, got {t.dtype}")
+        check(t.dtype == xl.dtype, TypeError, lambda: f"{name} must have xl's dtype {xl.dtype}, got {t.dtype}")
     check(list(lse.shape) == [n_dst, heads] and lse.dtype == torch.float32, ValueError,
-          f"lse must be float32 of shape {[n_dst, heads]}, got {lse.dtype} {list(lse.shape)}")
+          lambda: f"lse must be float32 of shape {[n_dst, heads]}, got {lse.dtype} {list(lse.shape)}")
     return dims
 
 
