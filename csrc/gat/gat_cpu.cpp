@@ -181,33 +181,26 @@ inline float score(const void* as, const float* adst, const void* ae, int64_t j,
   return z;
 }
 
-// The scores of row i's edges [start, start + deg) into zbuf head-major (zbuf[h * deg + k]), prefetching
-// the first feature rows (of ``rows``) the caller is about to read.
+// The scores of row i's edges [start, start + deg) into zbuf, head-major (zbuf[h * deg + k]) or, with
+// edge_major (H a multiple of 8), edge-major (zbuf[k * H + h]) on 8-lane vectors of heads; prefetching the
+// first feature rows (of ``rows``) the caller is about to read.
 template <int DT, typename I>
 inline void row_scores(const GatArgs& a, const I* indices, const void* as, const void* ae, const float* adst,
-                       int64_t start, int64_t deg, float* zbuf, const void* rows, int64_t row_bytes) {
+                       int64_t start, int64_t deg, float* zbuf, const void* rows, int64_t row_bytes,
+                       bool edge_major = false) {
   const int64_t H = a.heads, esz = DT == kF32 ? 4 : 2;
   for (int64_t k = 0; k < deg; ++k) {
     const int64_t j = indices[start + k];
     if (k < kAhead) prefetch_row((const char*)rows + j * row_bytes, row_bytes);
     if (start + k + 16 < a.n_edges) __builtin_prefetch((const char*)as + (int64_t)indices[start + k + 16] * H * esz);
-    for (int64_t h = 0; h < H; ++h) zbuf[h * deg + k] = score<DT>(as, adst, ae, j, start + k, h, H);
-  }
-}
-
-// The raw scores of row i's edges, edge-major (zb[k * H + h]), H a multiple of 8; prefetches as row_scores.
-template <int DT, typename I>
-inline void edge_scores(const GatArgs& a, const I* indices, const void* as, const void* ae, const float* adst,
-                        int64_t start, int64_t deg, float* zb, const void* hf, int64_t row_bytes) {
-  const int64_t H = a.heads, esz = DT == kF32 ? 4 : 2;
-  for (int64_t k = 0; k < deg; ++k) {
-    const int64_t j = indices[start + k];
-    if (k < kAhead) prefetch_row((const char*)hf + j * row_bytes, row_bytes);
-    if (start + k + 16 < a.n_edges) __builtin_prefetch((const char*)as + (int64_t)indices[start + k + 16] * H * esz);
-    for (int64_t hb = 0; hb < H; hb += 8) {
+    if (!edge_major) {
+      for (int64_t h = 0; h < H; ++h) zbuf[h * deg + k] = score<DT>(as, adst, ae, j, start + k, h, H);
+      continue;
+    }
+    for (int64_t hb = 0; hb < H; hb += 8) {  // score() on 8 heads
       f32x8 z = load8<DT>(as, j * H + hb) + load8<kF32>(adst, hb);
       if (ae) z += load8<DT>(ae, (start + k) * H + hb);
-      store8<kF32>(zb, k * H + hb, z);
+      store8<kF32>(zbuf, k * H + hb, z);
     }
   }
 }
@@ -272,7 +265,7 @@ inline void edge_major_softmax(const GatArgs& a, const I* indices, const void* a
                                int64_t start, int64_t deg, float* eb, const void* hf, int64_t row_bytes, float* lse,
                                float* inv_s) {
   const int64_t H = a.heads;
-  edge_scores<DT, I>(a, indices, as, ae, adst, start, deg, eb, hf, row_bytes);
+  row_scores<DT, I>(a, indices, as, ae, adst, start, deg, eb, hf, row_bytes, true);
   for (int64_t hb = 0; hb < H; hb += 8) {
     f32x8 m = f32x8{} - INFINITY;
     for (int64_t k = 0; k < deg; ++k) {
@@ -398,8 +391,7 @@ void backward_t(const GatArgs& a, const BackwardPtrs& p) {
         if ((int64_t)zbuf.size() < padded(deg * H)) zbuf.resize(padded(deg * H)), abuf.resize(padded(deg * H));
         float *zb = zbuf.data(), *ab = abuf.data();
         const bool em = H % 8 == 0;  // edge-major (zb[k * H + h]) on 8-lane vectors of heads, else head-major
-        if (em) edge_scores<DT, I>(a, indices, as, ae, adst.data(), start, deg, zb, hf, row_bytes);
-        else row_scores<DT, I>(a, indices, as, ae, adst.data(), start, deg, zb, hf, row_bytes);
+        row_scores<DT, I>(a, indices, as, ae, adst.data(), start, deg, zb, hf, row_bytes, em);
         for (int64_t x = 0; x < HC; ++x) gi[x] = load<DT>(g, i * HC + x);
         for (int64_t h = 0; h < H; ++h) d[h] = head_dot<DT, CT>(gi.data() + h * C, o, i * HC + h * C, C);
         // leaky(z), rounded, then minus lse in a second step, as the forward computed lse: fused into one FMA
