@@ -37,10 +37,12 @@ def applies(ops, *tensors, resolve_op=pick) -> bool:
 
 def _keep(ctx, tensors, args, lse) -> None:
     """Saves ``tensors`` and the op's scalar ``args`` (slope, dropout, seed, offset) for backward; lse is not
-    differentiable."""
+    differentiable. An unused output's gradient reaches backward as None, not as a tensor of zeros (autograd
+    would allocate and fill one per output and step)."""
     ctx.save_for_backward(*tensors)
     ctx.args = args
     ctx.mark_non_differentiable(lse)
+    ctx.set_materialize_grads(False)
 
 
 def _grad_of(grad_out, out):
