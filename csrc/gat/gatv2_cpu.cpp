@@ -36,6 +36,7 @@ using gat::kBF16;
 using gat::kF16;
 using gat::kF32;
 using gat::leaky;
+using gat::leaky_grad;
 using gat::load;
 using gat::store;
 
@@ -240,11 +241,10 @@ void backward_t(const Gatv2Args& A, const Gatv2BackwardPtrs& p) {
             float *dsh = ds + h * C, *gx = gxr + h * C, *pa = patt + h * C;
 #pragma omp simd
             for (int64_t c = 0; c < C; ++c) {
-              const bool pos = sh[c] > 0.0f;
-              const float dsc = de * ah[c] * (pos ? 1.0f : slope);
+              const float dsc = de * ah[c] * leaky_grad(sh[c], slope);
               dsh[c] = dsc;
               gx[c] += dsc;
-              pa[c] += de * (pos ? sh[c] : sh[c] * slope);
+              pa[c] += de * leaky(sh[c], slope);
             }
           }
           for (int64_t d = 0; d < D; ++d) {  // the edge term: grad_edge_attr[k] and grad_w_edge
@@ -297,7 +297,7 @@ void backward_t(const Gatv2Args& A, const Gatv2BackwardPtrs& p) {
           const float *sh = s + h * C, *ah = att + h * C, *gh = gi + h * C;
           float* ac = acc + h * C;
 #pragma omp simd
-          for (int64_t c = 0; c < C; ++c) ac[c] += pk * gh[c] + de * ah[c] * (sh[c] > 0.0f ? 1.0f : slope);
+          for (int64_t c = 0; c < C; ++c) ac[c] += pk * gh[c] + de * ah[c] * leaky_grad(sh[c], slope);
         }
       }
       for (int64_t x = 0; x < HC; ++x) store<DT>((void*)p.grad_xl, j * HC + x, acc[x]);
