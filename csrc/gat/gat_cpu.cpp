@@ -630,15 +630,21 @@ void scores_backward_t(const ScoresArgs& a, const ScoresBackwardPtrs& p) {
     for (int64_t x = 0; x < KHC; ++x) gatt[x] += work[b * KHC + x];
 }
 
-// Calls K<CT>::run(args...) with CT the channel count when it is one of the compiled ones, else 0.
-template <template <int> class K, typename... Args>
+// Calls K<CT>::run(args...) with CT the channel count when it is one of the compiled ones, else 0. Only fp32
+// gets the compile-time channel counts: each one is a whole set of kernels to compile (per index type and
+// instruction set), and bf16 / fp16 inputs run the general loops (the build took twice as long with them).
+template <int DT, template <int> class K, typename... Args>
 void by_channels(int64_t channels, Args&&... args) {
-  switch (channels) {
-    case 8: K<8>::run(args...); break;
-    case 16: K<16>::run(args...); break;
-    case 32: K<32>::run(args...); break;
-    case 64: K<64>::run(args...); break;
-    default: K<0>::run(args...);
+  if constexpr (DT != kF32) {
+    K<0>::run(args...);
+  } else {
+    switch (channels) {
+      case 8: K<8>::run(args...); break;
+      case 16: K<16>::run(args...); break;
+      case 32: K<32>::run(args...); break;
+      case 64: K<64>::run(args...); break;
+      default: K<0>::run(args...);
+    }
   }
 }
 
@@ -653,16 +659,16 @@ template <int DT> struct ScoresBackward { template <int CT> struct K {
 
 template <typename I>
 void dispatch_forward(const GatArgs& a, const ForwardPtrs& p) {
-  if (a.dtype == kF32) by_channels<Forward<kF32, I>::template K>(a.channels, a, p);
-  else if (a.dtype == kBF16) by_channels<Forward<kBF16, I>::template K>(a.channels, a, p);
-  else by_channels<Forward<kF16, I>::template K>(a.channels, a, p);
+  if (a.dtype == kF32) by_channels<kF32, Forward<kF32, I>::template K>(a.channels, a, p);
+  else if (a.dtype == kBF16) by_channels<kBF16, Forward<kBF16, I>::template K>(a.channels, a, p);
+  else by_channels<kF16, Forward<kF16, I>::template K>(a.channels, a, p);
 }
 
 template <typename I>
 void dispatch_backward(const GatArgs& a, const BackwardPtrs& p) {
-  if (a.dtype == kF32) by_channels<Backward<kF32, I>::template K>(a.channels, a, p);
-  else if (a.dtype == kBF16) by_channels<Backward<kBF16, I>::template K>(a.channels, a, p);
-  else by_channels<Backward<kF16, I>::template K>(a.channels, a, p);
+  if (a.dtype == kF32) by_channels<kF32, Backward<kF32, I>::template K>(a.channels, a, p);
+  else if (a.dtype == kBF16) by_channels<kBF16, Backward<kBF16, I>::template K>(a.channels, a, p);
+  else by_channels<kF16, Backward<kF16, I>::template K>(a.channels, a, p);
 }
 
 }  // namespace
@@ -687,15 +693,15 @@ void transpose_csc(const GatArgs& a, const BackwardPtrs& p) {
 }
 
 void scores(const ScoresArgs& a, const ScoresPtrs& p) {
-  if (a.dtype == kF32) by_channels<Scores<kF32>::K>(a.channels, a, p);
-  else if (a.dtype == kBF16) by_channels<Scores<kBF16>::K>(a.channels, a, p);
-  else by_channels<Scores<kF16>::K>(a.channels, a, p);
+  if (a.dtype == kF32) by_channels<kF32, Scores<kF32>::K>(a.channels, a, p);
+  else if (a.dtype == kBF16) by_channels<kBF16, Scores<kBF16>::K>(a.channels, a, p);
+  else by_channels<kF16, Scores<kF16>::K>(a.channels, a, p);
 }
 
 void scores_backward(const ScoresArgs& a, const ScoresBackwardPtrs& p) {
-  if (a.dtype == kF32) by_channels<ScoresBackward<kF32>::K>(a.channels, a, p);
-  else if (a.dtype == kBF16) by_channels<ScoresBackward<kBF16>::K>(a.channels, a, p);
-  else by_channels<ScoresBackward<kF16>::K>(a.channels, a, p);
+  if (a.dtype == kF32) by_channels<kF32, ScoresBackward<kF32>::K>(a.channels, a, p);
+  else if (a.dtype == kBF16) by_channels<kBF16, ScoresBackward<kBF16>::K>(a.channels, a, p);
+  else by_channels<kF16, ScoresBackward<kF16>::K>(a.channels, a, p);
 }
 
 }  // namespace SLIMOPS_ISA
