@@ -51,6 +51,16 @@ def device_backends() -> list:
     return out
 
 
+def skip_if_default_isa(isa: str) -> None:
+    """Skips a test that reruns checks in a subprocess under ``SLIMOPS_CPU_ISA=isa`` when ``isa`` is the one this
+    process already runs (none set, and it is the best this CPU has): the tests of this run covered it."""
+    from ._info import info
+
+    features = info()["cpu_features"]
+    if not os.environ.get("SLIMOPS_CPU_ISA") and features.get("isa") == isa == features.get("isa_detected"):
+        pytest.skip(f"{isa} is this CPU's best instruction set: this run's other tests ran its kernels")
+
+
 def assert_bits_equal(actual: torch.Tensor, expected: torch.Tensor, what: str = "", *, nan_bits: bool = True) -> None:
     """Bit-for-bit equality, NaN payloads included (slimops writes the canonical quiet NaN on every
     backend); ``nan_bits=False`` lets any NaN equal any NaN (for a peer library's output)."""

@@ -13,7 +13,7 @@ import torch
 import slimops
 from slimops.mx.formats import BLOCK_SIZES, FORMATS
 
-from slimops.testing import assert_bits_equal, cpu_backends, gpu_backends
+from slimops.testing import assert_bits_equal, cpu_backends, gpu_backends, skip_if_default_isa
 
 DTYPES = [torch.float32, torch.bfloat16, torch.float16]
 
@@ -104,6 +104,7 @@ def test_cpu_lower_isa_paths(isa):
         pytest.skip(f"this CPU has no {isa}")
     if not slimops.info()["native_cpu_built"]:
         pytest.skip("slimops._C not built")
+    skip_if_default_isa(isa)
     code = (
         "import torch, slimops, sys\n"
         "from tests.mx.test_mx_backends import check_against_reference\n"

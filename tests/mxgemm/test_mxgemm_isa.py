@@ -11,6 +11,7 @@ import sys
 import pytest
 
 import slimops
+from slimops.testing import skip_if_default_isa
 
 
 def test_requested_isa_is_active():
@@ -32,6 +33,7 @@ def test_lower_isa(isa):
         pytest.skip(f"this CPU has no {isa}")
     if os.environ.get("SLIMOPS_CPU_ISA"):
         pytest.skip("already running under SLIMOPS_CPU_ISA")
+    skip_if_default_isa(isa)
     here = pathlib.Path(__file__).resolve().parent
     env = dict(os.environ, SLIMOPS_CPU_ISA=isa)
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(here / __file__),

@@ -32,6 +32,7 @@ import slimops
 from slimops._backend import native_module, triton_available
 from slimops.mx.formats import BLOCK_SIZES, FORMATS, get_format
 from slimops.slicescale import reference as ssref
+from slimops.testing import skip_if_default_isa
 
 from .test_convert_backends import ALL_PAIRS, random_anchor, reference_out, run_out
 from .test_convert_reference import assert_same
@@ -177,6 +178,8 @@ def test_lower_paths(path, env):
         pytest.skip("this CPU has no AVX2")
     if path == "avx512" and not (detected == "avx512" and _cpu_has("avx512vbmi")):
         pytest.skip("AVX-512 without VBMI is the default path here (or there is no AVX-512)")
+    if path != "avx512":
+        skip_if_default_isa(path)
     root = pathlib.Path(__file__).resolve().parents[2]
     full_env = dict(os.environ, SLIMOPS_TEST_EXPECT_PATH=path, **env)
     full_env.setdefault("TRITON_INTERPRET", "1")
