@@ -1,8 +1,10 @@
 """slimops._C_cuda builds with nvcc through the project's CMakeLists, and its argument
 checks run before any CUDA call (so they hold on a machine without a GPU too).
 
-The build goes into a temporary directory for one architecture (sm_90a) only, to
-stay within a few minutes on a small machine. Skipped when nvcc or cmake is missing.
+When the installed package has slimops._C_cuda (the bootstrap builds it wherever nvcc is found), the tests
+load that one: it was built through the same CMakeLists. Otherwise the build goes into a temporary directory
+for one architecture (sm_90a) only, to stay within a few minutes on a small machine. Skipped when nvcc or
+cmake is missing.
 """
 
 from __future__ import annotations
@@ -41,8 +43,12 @@ def _run(cmd: list[str], env: dict, timeout: int, what: str) -> None:
 
 @pytest.fixture(scope="module")
 def cuda_build(tmp_path_factory) -> pathlib.Path:
-    """Configure and build the _C_cuda target; the path of the built extension."""
+    """The installed slimops._C_cuda's path, else configure and build the _C_cuda target: the path of the
+    built extension."""
     nvcc = _nvcc()
+    installed = importlib.util.find_spec("slimops._C_cuda")
+    if nvcc is not None and installed is not None and installed.origin:
+        return pathlib.Path(installed.origin)
     if nvcc is None:
         pytest.skip("nvcc not found (PATH, CUDA_HOME, /usr/local/cuda): cannot build slimops._C_cuda")
     cmake = shutil.which("cmake")
