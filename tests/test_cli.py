@@ -14,18 +14,34 @@ def _fails(args, tmp_path):
     return r.stderr.strip()
 
 
-def test_bad_arguments_fail_before_any_work(tmp_path):
-    """Each bad argument ends the command at once with one line naming it, never a traceback mid-run."""
+def _fails_in_process(args, capsys):
+    """``main(args)`` in this process (the same parser and checks as ``python -m slimops``, without 3 s of
+    interpreter start per case): status 2 and the stderr line."""
+    try:
+        status = main(args)
+    except SystemExit as e:
+        status = e.code
+    err = capsys.readouterr().err.strip()
+    assert status == 2, (status, err)
+    return err
+
+
+def test_bad_arguments_fail_before_any_work(tmp_path, capsys):
+    """Each bad argument ends the command at once with one line naming it, never a traceback mid-run (the
+    first through the real command line, the rest through its ``main``)."""
     (tmp_path / "afile").write_text("x")
     assert "is not a folder" in _fails(["bench", "mx", "--quick", "--out", str(tmp_path / "afile" / "sub")], tmp_path)
-    assert "unknown families ['nope']" in _fails(["bench", "nope", "--quick"], tmp_path)
-    assert "mxfp9" in _fails(["bench", "mx", "--quick", "--fmts", "mxfp9"], tmp_path)
-    assert "--ops" in _fails(["bench", "mx", "--quick", "--ops", "quantise"], tmp_path)
-    assert "--shape" in _fails(["bench", "mx", "--quick", "--shape", "12"], tmp_path)
-    assert "--providers" in _fails(["bench", "--quick", "--providers", "numpy"], tmp_path)
-    assert "--iters must be >= 1" in _fails(["profile", "mx_quantize", "--quick", "--iters", "0"], tmp_path)
-    assert "unknown family or op" in _fails(["profile", "gemm", "--quick"], tmp_path)
-    assert "unknown MX op" in _fails(["profile", "mx_transpose", "--quick"], tmp_path)
+    cases = [(["bench", "nope", "--quick"], "unknown families ['nope']"),
+             (["bench", "mx", "--quick", "--fmts", "mxfp9"], "mxfp9"),
+             (["bench", "mx", "--quick", "--ops", "quantise"], "--ops"),
+             (["bench", "mx", "--quick", "--shape", "12"], "--shape"),
+             (["bench", "--quick", "--providers", "numpy"], "--providers"),
+             (["profile", "mx_quantize", "--quick", "--iters", "0"], "--iters must be >= 1"),
+             (["profile", "gemm", "--quick"], "unknown family or op"),
+             (["profile", "mx_transpose", "--quick"], "unknown MX op")]
+    for args, says in cases:
+        err = _fails_in_process(args + ["--out", str(tmp_path / "out")], capsys)
+        assert says in err and "Traceback" not in err, (args, err)
 
 
 def test_info_still_works(capsys):
