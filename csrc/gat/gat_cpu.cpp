@@ -299,6 +299,7 @@ void forward_t(const GatArgs& a, const ForwardPtrs& p) {
   const uint32_t key = seed_key(a.seed);
   const bool drop = a.dropout > 0.0f;
   const int64_t row_bytes = HC * (DT == kF32 ? 4 : 2);
+  const float* bias = (const float*)p.bias;
 #pragma omp parallel num_threads(threads_of(a))
   {
     std::vector<float> ebuf, acc(HC), inv_s(H), adst(H);
@@ -306,7 +307,7 @@ void forward_t(const GatArgs& a, const ForwardPtrs& p) {
     for (int64_t i = 0; i < a.n_dst; ++i) {
       const int64_t start = indptr[i], deg = (int64_t)indptr[i + 1] - start;
       if (deg <= 0) {
-        for (int64_t x = 0; x < HC; ++x) store<DT>((void*)p.out, i * HC + x, 0.0f);
+        for (int64_t x = 0; x < HC; ++x) store<DT>((void*)p.out, i * HC + x, bias ? bias[x] : 0.0f);
         for (int64_t h = 0; h < H; ++h) lse[i * H + h] = -INFINITY;
         continue;
       }
@@ -339,7 +340,11 @@ void forward_t(const GatArgs& a, const ForwardPtrs& p) {
           for (int64_t c = 0; c < C; ++c) ac[c] += coef * load<DT>(hf, base + c);
         }
       }
-      for (int64_t x = 0; x < HC; ++x) store<DT>((void*)p.out, i * HC + x, acc[x]);
+      if (bias) {
+        for (int64_t x = 0; x < HC; ++x) store<DT>((void*)p.out, i * HC + x, acc[x] + bias[x]);
+      } else {
+        for (int64_t x = 0; x < HC; ++x) store<DT>((void*)p.out, i * HC + x, acc[x]);
+      }
     }
   }
 }
@@ -394,6 +399,8 @@ void backward_t(const GatArgs& a, const BackwardPtrs& p) {
         row_scores<DT, I>(a, indices, as, ae, adst.data(), start, deg, zb, hf, row_bytes, em);
         for (int64_t x = 0; x < HC; ++x) gi[x] = load<DT>(g, i * HC + x);
         for (int64_t h = 0; h < H; ++h) d[h] = head_dot<DT, CT>(gi.data() + h * C, o, i * HC + h * C, C);
+        if (p.bias)  // out holds out + bias: D = g . out - g . bias
+          for (int64_t h = 0; h < H; ++h) d[h] -= head_dot<kF32, CT>(gi.data() + h * C, (const float*)p.bias, h * C, C);
         // leaky(z), rounded, then minus lse in a second step, as the forward computed lse: fused into one FMA
         // (z * slope - lse) it differs from the forward's by up to half an ulp of z * slope, which exp turns
         // into 0 or Inf for scores near the float maximum

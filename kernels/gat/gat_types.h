@@ -17,9 +17,13 @@ struct GatArgs {
 };
 
 // a_edge (optional, 0 when absent): a per-edge, per-head score [n_edges, heads] in CSR order, h's dtype.
+// bias (CPU only, optional, 0 when absent): an fp32 [heads * channels] vector that the forward adds to each
+// row of out (FusedGATConv's bias, fused: no second N x H x C tensor); the backward is then given the same
+// bias and out + bias as ``out``.
 struct ForwardPtrs {
   uintptr_t h, a_src, a_dst, indptr, indices, out, lse;
   uintptr_t a_edge;
+  uintptr_t bias = 0;
 };
 
 // colptr / csc_edge / csc_row: the transposed index (CSR positions grouped by source, stable, and their
@@ -34,6 +38,7 @@ struct BackwardPtrs {
                           // CUDA [n_dst * heads] (delta = g . out of each row)
   uintptr_t a_edge;       // optional, as in ForwardPtrs
   uintptr_t grad_a_edge;  // [n_edges, heads], a_edge's dtype; written when a_edge is given
+  uintptr_t bias = 0;     // CPU only, optional: the forward's bias (out then holds out + bias)
 };
 
 // gat_scores: s[k, n, h] = sum_c h[n, h, c] * att[k, h, c] (the node scores of K attention vectors), and its

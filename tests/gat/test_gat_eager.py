@@ -183,3 +183,42 @@ def test_attention_v2_same_as_the_op(monkeypatch, edge_dim, p):
         results.append([out.detach()] + [t.grad for t in leaves])
     for a, b in zip(*results):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("heads,channels", [(3, 8), (8, 8), (2, 5)])
+@pytest.mark.parametrize("p", [0.0, 0.4])
+def test_scores_attention_with_the_bias_in_the_kernel(monkeypatch, heads, channels, p):
+    """FusedGATConv's bias added by the CPU kernel (out + bias, and D = g . out - g . bias in backward): the two
+    ops and an add, to fp32 rounding, on a graph with rows of no edge (out = bias there); the bias is given to
+    the kernel, and its gradient is grad_out summed over nodes."""
+    from slimops.gat import cpu
+
+    seen = []
+    results = []
+    for fast in (True, False):
+        indptr, indices = csr("isolated", 50, 3.0, seed=3, n_src=50)
+        h = torch.randn(50, heads, channels, generator=torch.Generator().manual_seed(1), requires_grad=True)
+        att = torch.randn(2, heads, channels, generator=torch.Generator().manual_seed(2), requires_grad=True)
+        bias = torch.randn(heads * channels, generator=torch.Generator().manual_seed(3)).requires_grad_(True)
+        with monkeypatch.context() as m:
+            if fast:
+                forward = cpu.forward
+                m.setattr(cpu, "forward", lambda *a, **k: (seen.append(a[-1] is not None), forward(*a, **k))[1])
+            else:
+                m.setattr(eager, "applies", lambda *a, **k: False)
+            s, out, lse = eager.scores_attention(h, att, indptr, indices, 0.2, p, 5, 0, None, bias=bias)
+            out.backward(torch.randn(out.shape, generator=torch.Generator().manual_seed(8)))
+        results.append((out.detach(), lse, [h.grad, att.grad, bias.grad]))
+    assert seen == [True]
+    (o1, l1, g1), (o2, l2, g2) = results
+    assert torch.equal(l1, l2)
+    torch.testing.assert_close(o1, o2, atol=1e-6, rtol=1e-6)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_scores_attention_rejects_a_bias_of_the_wrong_size():
+    h = torch.randn(5, 2, 4)
+    indptr, indices = torch.tensor([0, 1, 2, 3, 4, 5]), torch.tensor([0, 1, 2, 3, 4])
+    with pytest.raises(ValueError, match="bias must be a vector of H \\* C = 8"):
+        eager.scores_attention(h, torch.randn(2, 2, 4), indptr, indices, 0.2, 0.0, 0, 0, bias=torch.randn(4))

@@ -28,13 +28,15 @@ def grads_like(h, a_src, a_dst, a_edge):
             torch.empty_like(a_edge) if a_edge is not None else a_src.new_empty(0, a_src.shape[1]))
 
 
-def forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset, a_edge=None):
+def forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset, a_edge=None, bias=None):
+    """``(out, lse)``; ``bias`` (optional, fp32 [H * C], contiguous): added to each row of out in the kernel."""
     n_dst, heads = a_dst.shape
     out = torch.empty(n_dst, heads, h.shape[2], dtype=h.dtype)
     lse = torch.empty(n_dst, heads, dtype=torch.float32)
     native_module("_C").gat_forward(h.data_ptr(), a_src.data_ptr(), a_dst.data_ptr(), indptr.data_ptr(),
                                     indices.data_ptr(), out.data_ptr(), lse.data_ptr(), *_dims(h, a_dst, indices),
-                                    negative_slope, dropout, seed, offset, torch.get_num_threads(), _ptr(a_edge))
+                                    negative_slope, dropout, seed, offset, torch.get_num_threads(), _ptr(a_edge),
+                                    _ptr(bias))
     return out, lse
 
 
@@ -67,8 +69,9 @@ def transpose(indptr, indices, n_src: int):
 
 
 def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed, offset,
-             a_edge=None, csc=None):
-    """``csc``: the graph's :func:`transpose`, when the caller keeps it (else the kernel builds it)."""
+             a_edge=None, csc=None, bias=None):
+    """``csc``: the graph's :func:`transpose`, when the caller keeps it (else the kernel builds it). ``bias``: the
+    forward's, when it added one (``out`` is then out + bias)."""
     n_src, n_edges = h.shape[0], indices.numel()
     grads = grads_like(h, a_src, a_dst, a_edge)
     colptr, csc_edge, csc_row = csc if csc is not None else (   # workspaces: the transposed (CSC) index
@@ -79,7 +82,7 @@ def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slop
         grad_out.data_ptr(), h.data_ptr(), a_src.data_ptr(), a_dst.data_ptr(), indptr.data_ptr(), indices.data_ptr(),
         out.data_ptr(), lse.data_ptr(), *(t.data_ptr() for t in grads[:3]), colptr.data_ptr(), csc_edge.data_ptr(),
         csc_row.data_ptr(), work.data_ptr(), *_dims(h, a_dst, indices), negative_slope, dropout, seed, offset,
-        torch.get_num_threads(), _ptr(a_edge), _ptr(a_edge) and _ptr(grads[3]), csc is not None)
+        torch.get_num_threads(), _ptr(a_edge), _ptr(a_edge) and _ptr(grads[3]), csc is not None, _ptr(bias))
     return grads
 
 

@@ -22,15 +22,19 @@ from .dispatch import pick
 from .schemas import check_backward_args, check_forward_args, check_scores_args
 
 
+_PLAIN = (torch.Tensor, torch.nn.Parameter)  # a Parameter is a plain tensor to the dispatcher
+
+
 def applies(ops, *tensors, resolve_op=pick) -> bool:
     """True when ``ops`` (an op and its backward) may skip the dispatcher: eager mode (no tracing, no torch
-    function or dispatch mode, no functorch transform), plain CPU tensors, and the native kernels picked."""
+    function or dispatch mode, no functorch transform), plain CPU tensors (or parameters), and the native kernels
+    picked."""
     if torch.compiler.is_compiling() or _get_current_dispatch_mode() is not None:
         return False
     if torch._C._is_torch_function_mode_enabled() or torch._C._are_functorch_transforms_active():
         return False
     for t in tensors:
-        if t is not None and (type(t) is not torch.Tensor or t.device.type != "cpu"):
+        if t is not None and (type(t) not in _PLAIN or t.device.type != "cpu"):
             return False
     return all(resolve_op(op, tensors[0]) == "native" for op in ops)
 
@@ -92,10 +96,11 @@ class _ScoresAttention(torch.autograd.Function):
     """gat_scores(h, att) with K = 2 (a_src, a_dst), then gat_forward on them, as one autograd step: backward
     runs the attention's backward, then folds the score gradients into its grad_h in place (no second
     N x H x C gradient for autograd to add). ``csc``: None, or a function returning the graph's kept
-    transposed index (``cpu.transpose``), so that backward does not rebuild it."""
+    transposed index (``cpu.transpose``), so that backward does not rebuild it. ``bias``: None, or an fp32 [H * C]
+    vector the kernel adds to out (no second N x H x C tensor; its gradient is grad_out summed over nodes)."""
 
     @staticmethod
-    def forward(ctx, h, att, indptr, indices, negative_slope, dropout, seed, offset, a_edge, csc):
+    def forward(ctx, h, att, indptr, indices, negative_slope, dropout, seed, offset, a_edge, csc, bias):
         check_scores_args(h, att)
         h = h.contiguous()
         s = cpu.scores(h, att)
@@ -103,38 +108,51 @@ class _ScoresAttention(torch.autograd.Function):
         check_forward_args(h, a_src, a_dst, indptr, indices, negative_slope, dropout, a_edge)
         indptr, indices = indptr.contiguous(), indices.contiguous()
         a_edge = None if a_edge is None else a_edge.contiguous()
-        out, lse = cpu.forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset, a_edge)
-        _keep(ctx, (h, att, indptr, indices, s, out, lse, a_edge), (negative_slope, dropout, seed, offset), lse)
+        bias = None if bias is None else bias.contiguous()
+        out, lse = cpu.forward(h, a_src, a_dst, indptr, indices, negative_slope, dropout, seed, offset, a_edge, bias)
+        _keep(ctx, (h, att, indptr, indices, s, out, lse, a_edge, bias), (negative_slope, dropout, seed, offset),
+              lse)
         ctx.csc = csc
         return s, out, lse
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_s, grad_out, grad_lse):
-        h, att, indptr, indices, s, out, lse, a_edge = ctx.saved_tensors
+        h, att, indptr, indices, s, out, lse, a_edge, bias = ctx.saved_tensors
         grad_out = _grad_of(grad_out, out)
         check_backward_args(grad_out, h, s[0], s[1], indptr, indices, out, lse, *ctx.args[:2], a_edge)
         csc = ctx.csc() if ctx.csc is not None else None
-        gh, gs, gd, ge = cpu.backward(grad_out, h, s[0], s[1], indptr, indices, out, lse, *ctx.args, a_edge, csc)
+        gh, gs, gd, ge = cpu.backward(grad_out, h, s[0], s[1], indptr, indices, out, lse, *ctx.args, a_edge, csc,
+                                      bias)
         g = torch.stack([gs, gd])
         if grad_s is not None:
             g += grad_s
         gh, gatt = cpu.scores_backward(g, h, att, grad_h=gh, out=gh)
-        return gh, gatt, None, None, None, None, None, None, (ge if a_edge is not None else None), None
+        gbias = grad_out.reshape(-1, bias.numel()).sum(0) if bias is not None and ctx.needs_input_grad[10] else None
+        return gh, gatt, None, None, None, None, None, None, (ge if a_edge is not None else None), None, gbias
 
 
 def scores_attention(h, att, indptr, indices, negative_slope: float, dropout: float, seed: int, offset: int,
-                     a_edge=None, csc=None):
+                     a_edge=None, csc=None, bias=None):
     """``s = gat_scores(h, att)`` (att [2, H, C]: a_src and a_dst's vectors) and ``gat_forward(h, s[0], s[1],
     ...)``: ``(s, out, lse)``, one autograd step in eager CPU mode, the two ops otherwise. ``csc``: a function
-    returning the CSR's ``cpu.transpose`` that the caller keeps (eager CPU mode only)."""
+    returning the CSR's ``cpu.transpose`` that the caller keeps (eager CPU mode only). ``bias`` (optional, [H * C],
+    h's dtype): out is then out + bias.view(H, C), added inside the kernel in eager CPU mode for fp32."""
+    if bias is not None and (bias.dim() != 1 or bias.numel() != h.shape[1] * h.shape[2] or bias.dtype != h.dtype):
+        raise ValueError(f"bias must be a vector of H * C = {h.shape[1] * h.shape[2]} elements of h's dtype "
+                         f"{h.dtype}, got shape {list(bias.shape)} and {bias.dtype}")
     if applies(("gat_scores", "gat_scores_backward", "gat_forward", "gat_backward"), h, att, indptr, indices,
-               a_edge) and att.dim() == 3 and att.shape[0] == 2:
-        return _ScoresAttention.apply(h, att, indptr, indices, negative_slope, dropout, seed, offset, a_edge, csc)
+               a_edge, bias) and att.dim() == 3 and att.shape[0] == 2:
+        if bias is None or h.dtype == torch.float32:
+            return _ScoresAttention.apply(h, att, indptr, indices, negative_slope, dropout, seed, offset, a_edge,
+                                          csc, bias)
+        s, out, lse = _ScoresAttention.apply(h, att, indptr, indices, negative_slope, dropout, seed, offset, a_edge,
+                                             csc, None)
+        return s, out + bias.view(out.shape[1:]), lse
     s = torch.ops.slimops.gat_scores(h, att)
     out, lse = torch.ops.slimops.gat_forward(h, s[0], s[1], indptr, indices, negative_slope, dropout, seed, offset,
                                              a_edge)
-    return s, out, lse
+    return s, (out if bias is None else out + bias.view(out.shape[1:])), lse
 
 
 def attention(h, a_src, a_dst, indptr, indices, negative_slope: float, dropout: float, seed: int, offset: int,
