@@ -380,6 +380,7 @@ void backward_t(const GatArgs& a, const BackwardPtrs& p) {
   const void *g = (const void*)p.grad_out, *hf = (const void*)p.h, *o = (const void*)p.out;
   const void *as = (const void*)p.a_src, *ad = (const void*)p.a_dst, *ae = (const void*)p.a_edge;
   void* gae = (void*)p.grad_a_edge;
+  const float* bias = (const float*)p.bias;
   const int64_t row_bytes = HC * (DT == kF32 ? 4 : 2);
 
   if (!a.csc_ready) transpose(a, indptr, indices, colptr, csc_edge, csc_row);
@@ -399,8 +400,8 @@ void backward_t(const GatArgs& a, const BackwardPtrs& p) {
         row_scores<DT, I>(a, indices, as, ae, adst.data(), start, deg, zb, hf, row_bytes, em);
         for (int64_t x = 0; x < HC; ++x) gi[x] = load<DT>(g, i * HC + x);
         for (int64_t h = 0; h < H; ++h) d[h] = head_dot<DT, CT>(gi.data() + h * C, o, i * HC + h * C, C);
-        if (p.bias)  // out holds out + bias: D = g . out - g . bias
-          for (int64_t h = 0; h < H; ++h) d[h] -= head_dot<kF32, CT>(gi.data() + h * C, (const float*)p.bias, h * C, C);
+        if (bias)  // out holds out + bias: D = g . out - g . bias
+          for (int64_t h = 0; h < H; ++h) d[h] -= head_dot<kF32, CT>(gi.data() + h * C, bias, h * C, C);
         // leaky(z), rounded, then minus lse in a second step, as the forward computed lse: fused into one FMA
         // (z * slope - lse) it differs from the forward's by up to half an ulp of z * slope, which exp turns
         // into 0 or Inf for scores near the float maximum

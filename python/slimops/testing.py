@@ -14,6 +14,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ._backend import cupy_status, native_module, triton_available
+from ._info import info
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -54,8 +55,6 @@ def device_backends() -> list:
 def skip_if_default_isa(isa: str) -> None:
     """Skips a test that reruns checks in a subprocess under ``SLIMOPS_CPU_ISA=isa`` when ``isa`` is the one this
     process already runs (none set, and it is the best this CPU has): the tests of this run covered it."""
-    from ._info import info
-
     features = info()["cpu_features"]
     if not os.environ.get("SLIMOPS_CPU_ISA") and features.get("isa") == isa == features.get("isa_detected"):
         pytest.skip(f"{isa} is this CPU's best instruction set: this run's other tests ran its kernels")

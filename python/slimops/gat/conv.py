@@ -259,10 +259,10 @@ class FusedGATConv(nn.Module):
         if edge_attr is not None and self.lin_edge is not None and g.indices.numel():
             a_edge = self._edge_scores(edge_attr, g, h_src.dtype)
         seed = draw_seed() if self.training and self.dropout > 0 else 0
-        # the bias goes into the attention kernel when nothing comes between (concat, no residual)
-        fuse_bias = self.bias is not None and self.concat and res is None
+        # the bias goes with the attention when nothing comes between (concat, no residual)
+        with_bias = self.bias is not None and self.concat and res is None
         a_src, a_dst, out, lse, fused = self._attend(h_src, h_dst, n_dst, g, a_edge, seed,
-                                                     self.bias if fuse_bias else None)
+                                                     self.bias if with_bias else None)
         out = out.reshape(-1, heads * channels) if self.concat else out.mean(dim=1)
         if res is not None:
             out = out + res
@@ -280,16 +280,15 @@ class FusedGATConv(nn.Module):
     def _attend(self, h_src, h_dst, n_dst, g: _Graph, a_edge, seed: int, bias=None):
         """The node scores and the fused attention: ``(a_src, a_dst, out, lse, bias_added)``. With one feature
         matrix for both sides, in one autograd step (``eager.scores_attention``, which also adds ``bias`` [H * C]
-        to out: in the kernel on the CPU, with no second N x H x C tensor), unless a subclass overrides
+        to out: in the kernel on the CPU in fp32, with no second N x H x C tensor), unless a subclass overrides
         :meth:`attention` (the benchmark's reference layer)."""
         if h_dst is h_src and type(self).attention is FusedGATConv.attention:
             p = self.dropout if self.training else 0.0
-            fuse = bias is not None and bias.dtype == h_src.dtype
             s, out, lse = eager.scores_attention(h_src, torch.cat([self.att_src, self.att_dst]), g.indptr,
                                                  g.indices, float(self.negative_slope), float(p), seed, 0, a_edge,
                                                  csc=g.transposed if g.indptr.device.type == "cpu" else None,
-                                                 bias=bias if fuse else None)
-            return s[0], s[1], out, lse, fuse
+                                                 bias=bias)
+            return s[0], s[1], out, lse, bias is not None
         a_src, a_dst = self._scores(h_src, h_dst, n_dst)
         out, lse = self.attention(h_src, a_src, a_dst, g.indptr, g.indices, a_edge, seed)
         return a_src, a_dst, out, lse, False

@@ -136,19 +136,17 @@ def scores_attention(h, att, indptr, indices, negative_slope: float, dropout: fl
                      a_edge=None, csc=None, bias=None):
     """``s = gat_scores(h, att)`` (att [2, H, C]: a_src and a_dst's vectors) and ``gat_forward(h, s[0], s[1],
     ...)``: ``(s, out, lse)``, one autograd step in eager CPU mode, the two ops otherwise. ``csc``: a function
-    returning the CSR's ``cpu.transpose`` that the caller keeps (eager CPU mode only). ``bias`` (optional, [H * C],
-    h's dtype): out is then out + bias.view(H, C), added inside the kernel in eager CPU mode for fp32."""
-    if bias is not None and (bias.dim() != 1 or bias.numel() != h.shape[1] * h.shape[2] or bias.dtype != h.dtype):
-        raise ValueError(f"bias must be a vector of H * C = {h.shape[1] * h.shape[2]} elements of h's dtype "
-                         f"{h.dtype}, got shape {list(bias.shape)} and {bias.dtype}")
+    returning the CSR's ``cpu.transpose`` that the caller keeps (eager CPU mode only). ``bias`` (optional, [H * C]):
+    out is then out + bias.view(H, C), added inside the kernel in eager CPU mode when h and bias are fp32."""
+    if bias is not None and (bias.dim() != 1 or bias.numel() != h.shape[1] * h.shape[2]):
+        raise ValueError(f"bias must be a vector of H * C = {h.shape[1] * h.shape[2]} elements, got shape "
+                         f"{list(bias.shape)}")
     if applies(("gat_scores", "gat_scores_backward", "gat_forward", "gat_backward"), h, att, indptr, indices,
                a_edge, bias) and att.dim() == 3 and att.shape[0] == 2:
-        if bias is None or h.dtype == torch.float32:
-            return _ScoresAttention.apply(h, att, indptr, indices, negative_slope, dropout, seed, offset, a_edge,
-                                          csc, bias)
+        in_kernel = bias is not None and h.dtype == bias.dtype == torch.float32
         s, out, lse = _ScoresAttention.apply(h, att, indptr, indices, negative_slope, dropout, seed, offset, a_edge,
-                                             csc, None)
-        return s, out + bias.view(out.shape[1:]), lse
+                                             csc, bias if in_kernel else None)
+        return s, (out if bias is None or in_kernel else out + bias.view(out.shape[1:])), lse
     s = torch.ops.slimops.gat_scores(h, att)
     out, lse = torch.ops.slimops.gat_forward(h, s[0], s[1], indptr, indices, negative_slope, dropout, seed, offset,
                                              a_edge)
