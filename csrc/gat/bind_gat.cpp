@@ -72,7 +72,7 @@ void bind_gat(py::module_& m) {
            uintptr_t colptr, uintptr_t csc_edge, uintptr_t csc_row, uintptr_t work, int64_t n_src, int64_t n_dst,
            int64_t heads, int64_t channels, int64_t n_edges, int dtype, int index_bits, double negative_slope,
            double dropout, int64_t seed, int64_t offset, int num_threads, uintptr_t a_edge, uintptr_t grad_a_edge,
-           bool csc_ready, uintptr_t bias) {
+           bool csc_ready, uintptr_t bias, uintptr_t grad_bias) {
           GatArgs a = make_gat_args(n_src, n_dst, heads, channels, n_edges, dtype, index_bits, negative_slope,
                                     dropout, seed, offset, num_threads);
           a.csc_ready = csc_ready;
@@ -81,7 +81,8 @@ void bind_gat(py::module_& m) {
           if ((a_edge == 0) != (grad_a_edge == 0))
             throw std::invalid_argument("gat_backward: a_edge and grad_a_edge must be given together");
           const BackwardPtrs p{grad_out, h, a_src, a_dst, indptr, indices, out, lse, grad_h, grad_a_src,
-                               grad_a_dst, colptr, csc_edge, csc_row, work, a_edge, grad_a_edge, bias};
+                               grad_a_dst, colptr, csc_edge, csc_row, work, a_edge, grad_a_edge, bias,
+                               grad_bias};
           GAT_DISPATCH(backward, a, p)
         },
         py::arg("grad_out"), py::arg("h"), py::arg("a_src"), py::arg("a_dst"), py::arg("indptr"),
@@ -90,7 +91,7 @@ void bind_gat(py::module_& m) {
         py::arg("n_src"), py::arg("n_dst"), py::arg("heads"), py::arg("channels"), py::arg("n_edges"),
         py::arg("dtype"), py::arg("index_bits"), py::arg("negative_slope"), py::arg("dropout"), py::arg("seed"),
         py::arg("offset"), py::arg("num_threads") = 1, py::arg("a_edge") = 0, py::arg("grad_a_edge") = 0,
-        py::arg("csc_ready") = false, py::arg("bias") = 0);
+        py::arg("csc_ready") = false, py::arg("bias") = 0, py::arg("grad_bias") = 0);
   // The backward's transposed index of a CSR (CSR positions grouped by source, stable, with their rows), built
   // once per graph by a caller that keeps it (gat_backward(..., csc_ready=True) then skips building it).
   m.def("gat_transpose",

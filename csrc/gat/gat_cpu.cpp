@@ -106,6 +106,37 @@ inline f32x8 exp8(f32x8 x) {
   return nan ? x : res;
 }
 
+// log(x) on 8 lanes for positive normal finite x (Cephes' logf: x = m 2^e with m in [sqrt(1/2), sqrt(2)), a
+// degree-9 polynomial in m - 1, e ln 2 added in two parts; within 2 ulp of logf). Other lanes (0, subnormals,
+// inf, NaN, negatives) are taken from logf itself. The softmax sums it is used on lie in [1, deg] or are NaN.
+inline f32x8 log8(f32x8 x) {
+  i32x8 bits;
+  memcpy(&bits, &x, sizeof(bits));
+  i32x8 e = ((bits >> 23) & 0xff) - 126;
+  const i32x8 mb = (bits & 0x807fffff) | 0x3f000000;  // the mantissa as a float in [0.5, 1)
+  f32x8 m;
+  memcpy(&m, &mb, sizeof(m));
+  const i32x8 small = m < 0.707106781186547524f;
+  e += small;  // -1 where true
+  m = (small ? m + m : m) - 1.0f;
+  const f32x8 z = m * m;
+  f32x8 y = f32x8{} + 7.0376836292E-2f;
+  y = y * m - 1.1514610310E-1f;
+  y = y * m + 1.1676998740E-1f;
+  y = y * m - 1.2420140846E-1f;
+  y = y * m + 1.4249322787E-1f;
+  y = y * m - 1.6668057665E-1f;
+  y = y * m + 2.0000714765E-1f;
+  y = y * m - 2.4999993993E-1f;
+  y = y * m + 3.3333331174E-1f;
+  const f32x8 ef = __builtin_convertvector(e, f32x8);
+  y = y * m * z + ef * -2.12194440e-4f - 0.5f * z;
+  f32x8 r = (m + y) + ef * 0.693359375f;
+  for (int l = 0; l < 8; ++l)
+    if (!(x[l] >= 1.17549435e-38f && x[l] <= 3.40282347e38f)) r[l] = logf(x[l]);
+  return r;
+}
+
 // leaky() and leaky_grad() on 8 lanes, by bit masks as theirs (the product rounded on its own: no FMA with a
 // later subtraction).
 inline f32x8 leaky8(f32x8 z, float slope) {
@@ -151,12 +182,12 @@ inline float dot_c(const float* a, const void* b, int64_t base) {
   return hsum8(acc);
 }
 
-// x[0, n) = exp8(x) in whole 16-lane blocks (x holds room up to the next multiple of 16; the extra lanes are
-// scratch), so that a row of a few edges still runs one vector loop rather than a scalar remainder.
+// x[0, n) = exp8(x) in whole 8-lane vectors (x holds room up to padded(n), the next multiple of 16; the extra
+// lanes are scratch), so that a row of a few edges still runs one vector loop rather than a scalar remainder.
 constexpr int64_t kLanes = 16;
 inline int64_t padded(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
 inline void exp_block(float* x, int64_t n) {
-  for (int64_t b = 0; b < padded(n); b += 8) store8<kF32>(x, b, exp8(load8<kF32>(x, b)));
+  for (int64_t b = 0; b < n; b += 8) store8<kF32>(x, b, exp8(load8<kF32>(x, b)));
 }
 
 // sum of x[0, n): 16 lane-wise partial sums, then a tree (deterministic for a given n).
@@ -282,7 +313,7 @@ inline void edge_major_softmax(const GatArgs& a, const I* indices, const void* a
     f32x8 s = load8<kF32>(eb, hb);
     for (int64_t k = 1; k < deg; ++k) s += load8<kF32>(eb, k * H + hb);
     store8<kF32>(inv_s, hb, 1.0f / s);
-    for (int l = 0; l < 8; ++l) lse[hb + l] += logf(s[l]);
+    store8<kF32>(lse, hb, load8<kF32>(lse, hb) + log8(s));
   }
 }
 
@@ -385,86 +416,112 @@ void backward_t(const GatArgs& a, const BackwardPtrs& p) {
 
   if (!a.csc_ready) transpose(a, indptr, indices, colptr, csc_edge, csc_row);
 
-  // Pass 1, per destination row i.
+  // Pass 1, per destination row i, in blocks of kBiasBlock rows (with grad_bias, each block's sum of grad_out
+  // into the workspace after the edges' part).
+  float* gbias = (float*)p.grad_bias;
+  const int64_t blocks = (a.n_dst + kBiasBlock - 1) / kBiasBlock;
+  float* bias_part = work + a.n_edges * 2 * H;  // [blocks, HC], used with grad_bias
 #pragma omp parallel num_threads(threads_of(a))
   {
     std::vector<float> zbuf, abuf, gi(HC), adst(H), d(H), acc(H), wv(H), ghv(H);
-#pragma omp for schedule(dynamic, 64)
-    for (int64_t i = 0; i < a.n_dst; ++i) {
-      const int64_t start = indptr[i], deg = (int64_t)indptr[i + 1] - start;
-      for (int64_t h = 0; h < H; ++h) adst[h] = load<DT>(ad, i * H + h), acc[h] = 0.0f;
-      if (deg > 0) {
-        if ((int64_t)zbuf.size() < padded(deg * H)) zbuf.resize(padded(deg * H)), abuf.resize(padded(deg * H));
-        float *zb = zbuf.data(), *ab = abuf.data();
-        const bool em = H % 8 == 0;  // edge-major (zb[k * H + h]) on 8-lane vectors of heads, else head-major
-        row_scores<DT, I>(a, indices, as, ae, adst.data(), start, deg, zb, hf, row_bytes, em);
-        for (int64_t x = 0; x < HC; ++x) gi[x] = load<DT>(g, i * HC + x);
-        for (int64_t h = 0; h < H; ++h) d[h] = head_dot<DT, CT>(gi.data() + h * C, o, i * HC + h * C, C);
-        if (bias)  // out holds out + bias: D = g . out - g . bias
-          for (int64_t h = 0; h < H; ++h) d[h] -= head_dot<kF32, CT>(gi.data() + h * C, bias, h * C, C);
-        // leaky(z), rounded, then minus lse in a second step, as the forward computed lse: fused into one FMA
-        // (z * slope - lse) it differs from the forward's by up to half an ulp of z * slope, which exp turns
-        // into 0 or Inf for scores near the float maximum
-        if (em) {
-          for (int64_t k = 0; k < deg; ++k)
-            for (int64_t hb = 0; hb < H; hb += 8)
-              store8<kF32>(ab, k * H + hb, leaky8(load8<kF32>(zb, k * H + hb), slope) - load8<kF32>(lse, i * H + hb));
-        } else {
-          for (int64_t h = 0; h < H; ++h) {
-            const float l = lse[i * H + h];
-            const float* z = zb + h * deg;
-            float* al = ab + h * deg;
-            for (int64_t k = 0; k < deg; ++k) al[k] = leaky(z[k], slope);
-            for (int64_t k = 0; k < deg; ++k) al[k] -= l;
-          }
-        }
-        exp_block(ab, deg * H);  // alpha
-        const int64_t es = em ? H : 1, hs = em ? 1 : deg;  // zb[k * es + h * hs]
-        for (int64_t k = 0; k < deg; ++k) {
-          const int64_t j = indices[start + k];
-          if (k + kAhead < deg) prefetch_row((const char*)hf + (int64_t)indices[start + k + kAhead] * row_bytes, row_bytes);
-          const uint32_t ekey = drop ? edge_key(key, (uint64_t)(a.offset + start + k)) : 0u;
-          float* wk = work + (start + k) * 2 * H;
-          const bool em_dots = em && CT > 0 && CT % 8 == 0;  // the dot products 8 heads at a time (below)
-          for (int64_t h = 0; h < H; ++h) {
-            const float w = drop ? dropout_weight(ekey, (int)h, a.dropout, a.inv_keep) : 1.0f;
-            if (em_dots) {
-              wv[h] = w;
-              continue;
-            }
-            // a dropped edge's row is not read
-            const float gh = w != 0.0f ? head_dot<DT, CT>(gi.data() + h * C, hf, (j * H + h) * C, C) : 0.0f;
-            if (em) {  // the rest below on vectors of heads
-              wv[h] = w;
-              ghv[h] = gh;
-              continue;
-            }
-            const float z = zb[h * hs + k * es], alpha = ab[h * hs + k * es];
-            const float ds = alpha * (w * gh - d[h]) * leaky_grad(z, slope);
-            acc[h] += ds;
-            wk[h] = alpha * w;
-            wk[H + h] = ds;
-            if (gae) store<DT>(gae, (start + k) * H + h, ds);
-          }
-          if (em)
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < blocks; ++b) {
+      float* bpart = bias_part + b * HC;
+      if (gbias)
+        for (int64_t x = 0; x < HC; ++x) bpart[x] = 0.0f;
+      const int64_t end = (b + 1) * kBiasBlock < a.n_dst ? (b + 1) * kBiasBlock : a.n_dst;
+      for (int64_t i = b * kBiasBlock; i < end; ++i) {
+        const int64_t start = indptr[i], deg = (int64_t)indptr[i + 1] - start;
+        for (int64_t h = 0; h < H; ++h) adst[h] = load<DT>(ad, i * H + h), acc[h] = 0.0f;
+        if (deg > 0) {
+          if ((int64_t)zbuf.size() < padded(deg * H)) zbuf.resize(padded(deg * H)), abuf.resize(padded(deg * H));
+          float *zb = zbuf.data(), *ab = abuf.data();
+          const bool em = H % 8 == 0;  // edge-major (zb[k * H + h]) on 8-lane vectors of heads, else head-major
+          row_scores<DT, I>(a, indices, as, ae, adst.data(), start, deg, zb, hf, row_bytes, em);
+          for (int64_t x = 0; x < HC; ++x) gi[x] = load<DT>(g, i * HC + x);
+          if (em && CT > 0 && CT % 8 == 0) {  // 8 heads' dot products at once, as the edges' below
             for (int64_t hb = 0; hb < H; hb += 8) {
-              const f32x8 alpha = load8<kF32>(ab, k * H + hb), w = load8<kF32>(wv.data(), hb);
-              f32x8 gh = load8<kF32>(ghv.data(), hb);
-              if (em_dots) {  // a dropped (edge, head)'s products are read but never used: selected out
-                const f32x8 all = dots8<DT, (CT > 0 ? CT : 8)>(gi.data() + hb * C, hf, (j * H + hb) * C);
-                gh = w != 0.0f ? all : f32x8{};
-              }
-              const f32x8 ds = alpha * (w * gh - load8<kF32>(d.data(), hb)) *
-                               leaky_grad8(load8<kF32>(zb, k * H + hb), slope);
-              store8<kF32>(acc.data(), hb, load8<kF32>(acc.data(), hb) + ds);
-              store8<kF32>(wk, hb, alpha * w);
-              store8<kF32>(wk, H + hb, ds);
-              if (gae) store8<DT>(gae, (start + k) * H + hb, ds);
+              f32x8 dv = dots8<DT, (CT > 0 ? CT : 8)>(gi.data() + hb * C, o, i * HC + hb * C);
+              if (bias)  // out holds out + bias: D = g . out - g . bias
+                dv -= dots8<kF32, (CT > 0 ? CT : 8)>(gi.data() + hb * C, bias, hb * C);
+              store8<kF32>(d.data(), hb, dv);
             }
+          } else {
+            for (int64_t h = 0; h < H; ++h) d[h] = head_dot<DT, CT>(gi.data() + h * C, o, i * HC + h * C, C);
+            if (bias)  // out holds out + bias: D = g . out - g . bias
+              for (int64_t h = 0; h < H; ++h) d[h] -= head_dot<kF32, CT>(gi.data() + h * C, bias, h * C, C);
+          }
+          // leaky(z), rounded, then minus lse in a second step, as the forward computed lse: fused into one FMA
+          // (z * slope - lse) it differs from the forward's by up to half an ulp of z * slope, which exp turns
+          // into 0 or Inf for scores near the float maximum
+          if (em) {
+            for (int64_t k = 0; k < deg; ++k)
+              for (int64_t hb = 0; hb < H; hb += 8)
+                store8<kF32>(ab, k * H + hb, leaky8(load8<kF32>(zb, k * H + hb), slope) - load8<kF32>(lse, i * H + hb));
+          } else {
+            for (int64_t h = 0; h < H; ++h) {
+              const float l = lse[i * H + h];
+              const float* z = zb + h * deg;
+              float* al = ab + h * deg;
+              for (int64_t k = 0; k < deg; ++k) al[k] = leaky(z[k], slope);
+              for (int64_t k = 0; k < deg; ++k) al[k] -= l;
+            }
+          }
+          exp_block(ab, deg * H);  // alpha
+          const int64_t es = em ? H : 1, hs = em ? 1 : deg;  // zb[k * es + h * hs]
+          for (int64_t k = 0; k < deg; ++k) {
+            const int64_t j = indices[start + k];
+            if (k + kAhead < deg) prefetch_row((const char*)hf + (int64_t)indices[start + k + kAhead] * row_bytes, row_bytes);
+            const uint32_t ekey = drop ? edge_key(key, (uint64_t)(a.offset + start + k)) : 0u;
+            float* wk = work + (start + k) * 2 * H;
+            const bool em_dots = em && CT > 0 && CT % 8 == 0;  // the dot products 8 heads at a time (below)
+            for (int64_t h = 0; h < H; ++h) {
+              const float w = drop ? dropout_weight(ekey, (int)h, a.dropout, a.inv_keep) : 1.0f;
+              if (em_dots) {
+                wv[h] = w;
+                continue;
+              }
+              // a dropped edge's row is not read
+              const float gh = w != 0.0f ? head_dot<DT, CT>(gi.data() + h * C, hf, (j * H + h) * C, C) : 0.0f;
+              if (em) {  // the rest below on vectors of heads
+                wv[h] = w;
+                ghv[h] = gh;
+                continue;
+              }
+              const float z = zb[h * hs + k * es], alpha = ab[h * hs + k * es];
+              const float ds = alpha * (w * gh - d[h]) * leaky_grad(z, slope);
+              acc[h] += ds;
+              wk[h] = alpha * w;
+              wk[H + h] = ds;
+              if (gae) store<DT>(gae, (start + k) * H + h, ds);
+            }
+            if (em)
+              for (int64_t hb = 0; hb < H; hb += 8) {
+                const f32x8 alpha = load8<kF32>(ab, k * H + hb), w = load8<kF32>(wv.data(), hb);
+                f32x8 gh = load8<kF32>(ghv.data(), hb);
+                if (em_dots) {  // a dropped (edge, head)'s products are read but never used: selected out
+                  const f32x8 all = dots8<DT, (CT > 0 ? CT : 8)>(gi.data() + hb * C, hf, (j * H + hb) * C);
+                  gh = w != 0.0f ? all : f32x8{};
+                }
+                const f32x8 ds = alpha * (w * gh - load8<kF32>(d.data(), hb)) *
+                                 leaky_grad8(load8<kF32>(zb, k * H + hb), slope);
+                store8<kF32>(acc.data(), hb, load8<kF32>(acc.data(), hb) + ds);
+                store8<kF32>(wk, hb, alpha * w);
+                store8<kF32>(wk, H + hb, ds);
+                if (gae) store8<DT>(gae, (start + k) * H + hb, ds);
+              }
+          }
         }
+        for (int64_t h = 0; h < H; ++h) store<DT>((void*)p.grad_a_dst, i * H + h, acc[h]);
+        if (gbias)
+          for (int64_t x = 0; x < HC; ++x) bpart[x] += load<DT>(g, i * HC + x);
       }
-      for (int64_t h = 0; h < H; ++h) store<DT>((void*)p.grad_a_dst, i * H + h, acc[h]);
     }
+  }
+  if (gbias) {
+    for (int64_t x = 0; x < HC; ++x) gbias[x] = 0.0f;
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t x = 0; x < HC; ++x) gbias[x] += bias_part[b * HC + x];
   }
 
   // Pass 2, per source node j over its out-edges (CSR order): grad_h[j], grad_a_src[j].

@@ -34,12 +34,18 @@ struct BackwardPtrs {
   uintptr_t colptr;       // int64 [n_src + 1]
   uintptr_t csc_edge;     // index type [n_edges]
   uintptr_t csc_row;      // int64 [n_edges]
-  uintptr_t work;         // float workspace: CPU [n_edges * 2 * heads] (alpha * w and ds of each edge),
+  uintptr_t work;         // float workspace: CPU [n_edges * 2 * heads] (alpha * w and ds of each edge), then,
+                          // with grad_bias, [ceil(n_dst / kBiasBlock), heads * channels] (per-block sums);
                           // CUDA [n_dst * heads] (delta = g . out of each row)
   uintptr_t a_edge;       // optional, as in ForwardPtrs
   uintptr_t grad_a_edge;  // [n_edges, heads], a_edge's dtype; written when a_edge is given
   uintptr_t bias = 0;     // CPU only, optional: the forward's bias (out then holds out + bias)
+  uintptr_t grad_bias = 0;  // CPU only, optional: fp32 [heads * channels], grad_out summed over the rows
 };
+
+// The CPU backward's rows go to threads in blocks of kBiasBlock; grad_bias is summed per block in row order,
+// then over the blocks in order (deterministic for any thread count).
+constexpr int64_t kBiasBlock = 64;
 
 // gat_scores: s[k, n, h] = sum_c h[n, h, c] * att[k, h, c] (the node scores of K attention vectors), and its
 // backward: grad_h_out = grad_h_in (optional) + sum_k grad[k, n, h] * att[k, h, :], grad_att = sum_n grad * h.

@@ -9,6 +9,7 @@ import torch
 from .._backend import native_module
 
 DTYPE_CODES = {torch.float32: 0, torch.bfloat16: 1, torch.float16: 2}
+BIAS_BLOCK = 64  # kBiasBlock (kernels/gat/gat_types.h): rows per partial sum of the backward's bias gradient
 
 
 def _dims(h, a_dst, indices):
@@ -69,20 +70,29 @@ def transpose(indptr, indices, n_src: int):
 
 
 def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slope, dropout, seed, offset,
-             a_edge=None, csc=None, bias=None):
-    """``csc``: the graph's :func:`transpose`, when the caller keeps it (else the kernel builds it). ``bias``: the
-    forward's, when it added one (``out`` is then out + bias)."""
+             a_edge=None, csc=None, bias=None, grad_bias=None, score_grads=None):
+    """``(grad_h, grad_a_src, grad_a_dst, grad_a_edge)``. ``csc``: the graph's :func:`transpose`, when the caller
+    keeps it (else the kernel builds it). ``bias``: the forward's, when it added one (``out`` is then out + bias).
+    ``grad_bias`` (optional, fp32 [H * C], contiguous): receives grad_out summed over the rows (in fixed blocks of
+    BIAS_BLOCK rows, then the blocks in order). ``score_grads`` (optional, [2, N, H] contiguous, h's dtype):
+    grad_a_src and grad_a_dst are written into its two halves (the layer's scores backward takes them stacked)."""
     n_src, n_edges = h.shape[0], indices.numel()
-    grads = grads_like(h, a_src, a_dst, a_edge)
+    grads = grads_like(h, a_src, a_dst, a_edge) if score_grads is None else (
+        torch.empty_like(h), score_grads[0], score_grads[1],
+        torch.empty_like(a_edge) if a_edge is not None else a_src.new_empty(0, a_src.shape[1]))
     colptr, csc_edge, csc_row = csc if csc is not None else (   # workspaces: the transposed (CSC) index
         torch.empty(n_src + 1, dtype=torch.int64), torch.empty(n_edges, dtype=indices.dtype),
         torch.empty(n_edges, dtype=torch.int64))
-    work = _workspace(n_edges * 2 * a_dst.shape[1])  # alpha * w and ds of each edge (read only by this call)
+    heads, n_dst = a_dst.shape[1], a_dst.shape[0]
+    # alpha * w and ds of each edge, then the bias gradient's per-block sums (read only by this call)
+    bias_sums = -(-n_dst // BIAS_BLOCK) * h.shape[1] * h.shape[2] if grad_bias is not None else 0
+    work = _workspace(n_edges * 2 * heads + bias_sums)
     native_module("_C").gat_backward(
         grad_out.data_ptr(), h.data_ptr(), a_src.data_ptr(), a_dst.data_ptr(), indptr.data_ptr(), indices.data_ptr(),
         out.data_ptr(), lse.data_ptr(), *(t.data_ptr() for t in grads[:3]), colptr.data_ptr(), csc_edge.data_ptr(),
         csc_row.data_ptr(), work.data_ptr(), *_dims(h, a_dst, indices), negative_slope, dropout, seed, offset,
-        torch.get_num_threads(), _ptr(a_edge), _ptr(a_edge) and _ptr(grads[3]), csc is not None, _ptr(bias))
+        torch.get_num_threads(), _ptr(a_edge), _ptr(a_edge) and _ptr(grads[3]), csc is not None, _ptr(bias),
+        _ptr(grad_bias))
     return grads
 
 

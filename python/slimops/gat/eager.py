@@ -122,13 +122,13 @@ class _ScoresAttention(torch.autograd.Function):
         grad_out = _grad_of(grad_out, out)
         check_backward_args(grad_out, h, s[0], s[1], indptr, indices, out, lse, *ctx.args[:2], a_edge)
         csc = ctx.csc() if ctx.csc is not None else None
-        gh, gs, gd, ge = cpu.backward(grad_out, h, s[0], s[1], indptr, indices, out, lse, *ctx.args, a_edge, csc,
-                                      bias)
-        g = torch.stack([gs, gd])
+        g = torch.empty_like(s)  # grad_a_src and grad_a_dst, written by the kernel, stacked for scores_backward
+        gbias = torch.empty_like(bias) if bias is not None and ctx.needs_input_grad[10] else None
+        gh, _, _, ge = cpu.backward(grad_out, h, s[0], s[1], indptr, indices, out, lse, *ctx.args, a_edge, csc,
+                                    bias, grad_bias=gbias, score_grads=g)
         if grad_s is not None:
             g += grad_s
         gh, gatt = cpu.scores_backward(g, h, att, grad_h=gh, out=gh)
-        gbias = grad_out.reshape(-1, bias.numel()).sum(0) if bias is not None and ctx.needs_input_grad[10] else None
         return gh, gatt, None, None, None, None, None, None, (ge if a_edge is not None else None), None, gbias
 
 
