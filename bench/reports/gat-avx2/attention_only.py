@@ -10,7 +10,7 @@ import time
 import torch
 from torch_geometric.nn import GATConv
 
-from slimops.gat.bench import cora_graph, powerlaw_graph
+from slimops.gat.bench import named_graph
 from slimops.nn import FusedGATConv
 
 if "--old" in sys.argv[1:]:
@@ -28,13 +28,7 @@ def layer(cls, hc, heads, channels):
 
 
 for which in ("cora", "5000:4", "5000:16"):
-    if which == "cora":
-        _, ei = cora_graph("/work/shared/data/planetoid")
-        heads, channels = 8, 8
-    else:
-        n, d = map(int, which.split(":"))
-        ei = powerlaw_graph(n, d, seed=n + d)
-        heads, channels = 4, 32
+    ei, heads, channels = named_graph(which, "/work/shared/data/planetoid")
     n = int(ei.max()) + 1
     torch.manual_seed(0)
     x = torch.randn(n, heads * channels, requires_grad=True)

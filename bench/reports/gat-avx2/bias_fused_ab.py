@@ -8,7 +8,7 @@ import time
 import torch
 from torch_geometric.nn import GATConv
 
-from slimops.gat.bench import cora_graph, powerlaw_graph
+from slimops.gat.bench import named_graph
 from slimops.nn import FusedGATConv
 
 
@@ -20,13 +20,7 @@ class Unfused(FusedGATConv):
 
 
 which = sys.argv[1]  # cora, or N:degree (a power-law graph)
-if which == "cora":
-    _, ei = cora_graph("/work/shared/data/planetoid")
-    H, C = 8, 8
-else:
-    n, d = map(int, which.split(":"))
-    ei = powerlaw_graph(n, d, seed=n + d)
-    H, C = 4, 32
+ei, H, C = named_graph(which, "/work/shared/data/planetoid")
 n = int(ei.max()) + 1
 torch.manual_seed(0)
 layers = {}

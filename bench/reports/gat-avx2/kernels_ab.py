@@ -13,21 +13,14 @@ sys.path.insert(0, "/tmp/g")
 import abold._C as old  # noqa: E402
 import slimops._C as new  # noqa: E402
 import slimops.gat.cpu as gc  # noqa: E402
-from slimops.gat.bench import cora_graph, powerlaw_graph  # noqa: E402
+from slimops.gat.bench import named_graph  # noqa: E402
 from slimops.nn import FusedGATConv  # noqa: E402
 
 
 def case(which):
-    if which == "cora":
-        x, ei = cora_graph("/work/shared/data/planetoid")
-        H, C = 8, 8
-    else:
-        n, d = map(int, which.split(":"))
-        ei = powerlaw_graph(n, d, seed=n + d)
-        x = torch.randn(n, 256)
-        H, C = 4, 32
-    N = x.shape[0]
-    g = FusedGATConv(x.shape[1], C, heads=H).graph(ei, N, N, N)
+    ei, H, C = named_graph(which, "/work/shared/data/planetoid")
+    N = int(ei.max()) + 1
+    g = FusedGATConv(H * C, C, heads=H).graph(ei, N, N, N)
     torch.manual_seed(0)
     h = torch.randn(N, H, C)
     att = torch.randn(2, H, C)

@@ -17,7 +17,7 @@ import torch
 from torch_geometric.nn import GATConv
 
 import slimops.gat.eager as new
-from slimops.gat.bench import cora_graph, powerlaw_graph
+from slimops.gat.bench import named_graph
 from slimops.nn import FusedGATConv
 
 sys.path.insert(0, "/tmp/g")
@@ -43,13 +43,7 @@ old.cpu = old_cpu
 rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 125
 print(f"step_ab.py {commit} vs working tree, {torch.get_num_threads()} threads, {rounds} rounds; times in ms, min")
 for which in sys.argv[2].split(","):
-    if which == "cora":
-        _, ei = cora_graph("/work/shared/data/planetoid")
-        H, C = 8, 8
-    else:
-        n, d = map(int, which.split(":"))
-        ei = powerlaw_graph(n, d, seed=n + d)
-        H, C = 4, 32
+    ei, H, C = named_graph(which, "/work/shared/data/planetoid")
     N = int(ei.max()) + 1
     torch.manual_seed(0)
     x = torch.randn(N, H * C, requires_grad=True)

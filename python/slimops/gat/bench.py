@@ -61,6 +61,16 @@ def cora_graph(root: str):
     return d.x, d.edge_index
 
 
+def named_graph(which: str, root: str):
+    """The graphs of the A/B scripts in bench/reports/gat-avx2/: ``"cora"`` (from the Planetoid files under
+    ``root``; 8 heads of 8 channels, as PyG's Cora example) or ``"N:degree"`` (:func:`powerlaw_graph` with seed
+    N + degree; 4 heads of 32): ``(edge_index, heads, channels)``."""
+    if which == "cora":
+        return cora_graph(root)[1], 8, 8
+    n, d = map(int, which.split(":"))
+    return powerlaw_graph(n, d, seed=n + d), 4, 32
+
+
 # ----------------------------------------------------------------------------- layers
 
 
