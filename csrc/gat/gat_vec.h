@@ -151,9 +151,9 @@ inline float dot_c(const float* a, const void* b, int64_t base) {
   return hsum8(acc);
 }
 
-// x[0, n) = exp8(x) in whole 8-lane vectors (x holds room up to padded(n), the next multiple of 16; the extra
+// x[0, n) = exp8(x) in whole 8-lane vectors (x holds room up to padded(n), the next multiple of 8; the extra
 // lanes are scratch), so that a row of a few edges still runs one vector loop rather than a scalar remainder.
-constexpr int64_t kLanes = 16;
+constexpr int64_t kLanes = 8;
 inline int64_t padded(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
 inline void exp_block(float* x, int64_t n) {
   for (int64_t b = 0; b < n; b += 8) store8<kF32>(x, b, exp8(load8<kF32>(x, b)));

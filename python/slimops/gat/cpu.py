@@ -23,9 +23,11 @@ def _ptr(t):
     return 0 if t is None or t.numel() == 0 else t.data_ptr()
 
 
-def grads_like(h, a_src, a_dst, a_edge):
-    """Empty (grad_h, grad_a_src, grad_a_dst, grad_a_edge); grad_a_edge is [0, H] without an edge score."""
-    return (torch.empty_like(h), torch.empty_like(a_src), torch.empty_like(a_dst),
+def grads_like(h, a_src, a_dst, a_edge, score_grads=None):
+    """Empty (grad_h, grad_a_src, grad_a_dst, grad_a_edge); grad_a_edge is [0, H] without an edge score.
+    ``score_grads`` ([2, N, H]): grad_a_src and grad_a_dst are its two halves."""
+    gs, gd = (torch.empty_like(a_src), torch.empty_like(a_dst)) if score_grads is None else score_grads
+    return (torch.empty_like(h), gs, gd,
             torch.empty_like(a_edge) if a_edge is not None else a_src.new_empty(0, a_src.shape[1]))
 
 
@@ -77,9 +79,7 @@ def backward(grad_out, h, a_src, a_dst, indptr, indices, out, lse, negative_slop
     BIAS_BLOCK rows, then the blocks in order). ``score_grads`` (optional, [2, N, H] contiguous, h's dtype):
     grad_a_src and grad_a_dst are written into its two halves (the layer's scores backward takes them stacked)."""
     n_src, n_edges = h.shape[0], indices.numel()
-    grads = grads_like(h, a_src, a_dst, a_edge) if score_grads is None else (
-        torch.empty_like(h), score_grads[0], score_grads[1],
-        torch.empty_like(a_edge) if a_edge is not None else a_src.new_empty(0, a_src.shape[1]))
+    grads = grads_like(h, a_src, a_dst, a_edge, score_grads)
     colptr, csc_edge, csc_row = csc if csc is not None else (   # workspaces: the transposed (CSC) index
         torch.empty(n_src + 1, dtype=torch.int64), torch.empty(n_edges, dtype=indices.dtype),
         torch.empty(n_edges, dtype=torch.int64))
