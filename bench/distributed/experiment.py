@@ -1,7 +1,7 @@
 """The issue-10 experiment: accuracy vs halo bytes (4 workers, 5 seeds) and memory per worker, SAR vs all-at-once.
 
-    .venv/bin/python bench/distributed/experiment.py accuracy --root ../shared/data/planetoid --out DIR [--model gat]
-    .venv/bin/python bench/distributed/experiment.py memory --out DIR [--model gat]
+    .venv/bin/python bench/distributed/experiment.py accuracy --root ../shared/data/planetoid --out DIR [--model M]
+    .venv/bin/python bench/distributed/experiment.py memory --out DIR [--model M]      # M: gcn, gat, gatv2
     .venv/bin/python bench/distributed/experiment.py report --out DIR     # tables (markdown) + plot
 
 Every run is ``slimops.distributed.train`` with the CLI's arguments, in W local
@@ -30,7 +30,7 @@ CONFIGS = [  # (label, codec, schedule)
 ]
 GAT_CONFIGS = [c for c in CONFIGS if c[1] != "learned"]  # the learned codec's GCN rows lose 5 points already
 # GAT as Velickovic et al. on Cora (8 heads x 8 hidden, dropout 0.6 on features and attention), lr 0.01 to
-# converge within the sweep's epochs.
+# converge within the sweep's epochs; GATv2 with the same settings.
 GAT_ARGS = ["--heads", "8", "--hidden", "8", "--dropout", "0.6", "--attn-dropout", "0.6", "--lr", "0.01"]
 # The synthetic graph's features are a class centroid plus N(0, 10^2) noise: GAT's attention scores on them are
 # so large that the softmax picks one neighbour and averages no noise away (PyG's GATConv reaches 13-15 % there,
@@ -77,7 +77,7 @@ def accuracy(a):
                 argv = ["--dataset", ds, "--root", a.root, "--model", a.model, "--codec", codec, "--schedule", sched,
                         "--mode", "all", "--partitioner", "metis", "--epochs", str(a.epochs), "--seed", str(seed),
                         "--timeout", "120", "--nodes", str(a.nodes), "--features", "64", "--noise", "10",
-                        "--keep-graph"] + extra + (GAT_SYNTHETIC_ARGS if a.model == "gat" and ds == "synthetic" else [])
+                        "--keep-graph"] + extra + (GAT_SYNTHETIC_ARGS if a.model != "gcn" and ds == "synthetic" else [])
                 runs.append((f"{_prefix(a.model)}{ds}-{codec}-{sched}-s{seed}", argv))
         run_all(a.out, runs, 4)
 
@@ -103,7 +103,7 @@ def _load(out_dir, prefix):
 
 def report(a):
     lines, points = [], {}
-    for model, configs in (("gcn", CONFIGS), ("gat", GAT_CONFIGS)):
+    for model, configs in (("gcn", CONFIGS), ("gat", GAT_CONFIGS), ("gatv2", GAT_CONFIGS)):
         _report_accuracy(a, model, configs, lines, points)
     _report_memory(a, lines)
     _plot(a, lines, points)
@@ -133,7 +133,8 @@ def _report_accuracy(a, model, configs, lines, points):
 
 
 def _report_memory(a, lines):
-    for model, prefix, what in (("gcn", "mem-", "GCN hidden 256"), ("gat", "gat-mem-", "GAT 8 heads x 32")):
+    for model, prefix, what in (("gcn", "mem-", "GCN hidden 256"), ("gat", "gat-mem-", "GAT 8 heads x 32"),
+                                ("gatv2", "gatv2-mem-", "GATv2 8 heads x 32")):
         mem = _load(a.out, prefix)
         if not mem:
             continue
@@ -182,7 +183,8 @@ def main():
     p.add_argument("--root", default=os.path.join("..", "shared", "data", "planetoid"))
     p.add_argument("--out", default=os.path.join("bench", "reports", "distributed-cpu-2core"))
     p.add_argument("--datasets", nargs="+", default=["cora", "citeseer", "synthetic"])
-    p.add_argument("--model", choices=("gcn", "gat"), default="gcn", help="accuracy / memory: the model swept")
+    p.add_argument("--model", choices=("gcn", "gat", "gatv2"), default="gcn",
+                   help="accuracy / memory: the model swept")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--nodes", type=int, default=3000, help="synthetic graph of the accuracy runs")

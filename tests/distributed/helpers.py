@@ -53,12 +53,17 @@ class Args:
 
 
 def gat_oracle_model(model):
-    """The single-process twin of a distributed GAT model: FusedGATConv layers with its weights."""
-    from slimops.nn import FusedGATConv
+    """The single-process twin of a distributed GAT or GATv2 model: FusedGATConv / FusedGATv2Conv layers with
+    its weights."""
+    from slimops.distributed.models import DistGATConv
+    from slimops.nn import FusedGATConv, FusedGATv2Conv
 
     convs = torch.nn.ModuleList()
     for c in model.convs:
-        f = FusedGATConv(c.lin.in_features, c.out_channels, c.heads, c.concat, c.negative_slope)
+        if isinstance(c, DistGATConv):
+            f = FusedGATConv(c.lin.in_features, c.out_channels, c.heads, c.concat, c.negative_slope)
+        else:
+            f = FusedGATv2Conv(c.lin_l.in_features, c.out_channels, c.heads, c.concat, c.negative_slope)
         f.load_state_dict({k: v for k, v in c.state_dict().items() if not k.startswith("codec.")})
         convs.append(f)
     return convs

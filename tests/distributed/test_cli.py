@@ -105,18 +105,19 @@ def _gat_epoch_bytes(world, codec, args):
     return total
 
 
-@pytest.mark.parametrize("codec", ["none", "mxint4"])
-def test_gat_trains_and_sends_what_the_plan_says(codec):
-    """--model gat: the all-at-once mode sends exactly the plan's rows through the codec each epoch; SAR sends the
-    forward halos twice (it fetches them again in backward) and the same gradients."""
-    args = SMALL + ["--model", "gat", "--heads", "2", "--codec", codec, "--epochs", "2", "--quiet",
+@pytest.mark.parametrize("model,codec", [("gat", "none"), ("gat", "mxint4"), ("gatv2", "mxint4")])
+def test_gat_trains_and_sends_what_the_plan_says(model, codec):
+    """--model gat / gatv2: the all-at-once mode sends exactly the plan's rows through the codec each epoch (GATv2's
+    halo, x_l, is as wide as GAT's z); SAR sends the forward halos twice (it fetches them again in backward) and
+    the same gradients."""
+    args = SMALL + ["--model", model, "--heads", "2", "--codec", codec, "--epochs", "2", "--quiet",
                     "--partitioner", "metis"]
     every = spawn_ranks(run_train, 2, (args + ["--mode", "all"],), timeout_s=20, run_timeout_s=120)[0]
     sar = spawn_ranks(run_train, 2, (args + ["--mode", "sar"],), timeout_s=20, run_timeout_s=120)[0]
     want = _gat_epoch_bytes(2, codec, {"heads": 2, "hidden": 8})
     assert every["bytes_sent_per_epoch"] == [want, want]
     assert all(want < b < 2 * want for b in sar["bytes_sent_per_epoch"])
-    assert 0 <= every["test_acc"] <= 1 and every["args"]["model"] == "gat"
+    assert 0 <= every["test_acc"] <= 1 and every["args"]["model"] == model
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -103,7 +103,7 @@ def _oracle(model_kind, nodes=240):
     g = small_graph(nodes)
     torch.manual_seed(0)
     model = DistGNN(model_kind, g.x.shape[1], 8, g.num_classes, 2, 0.0, heads=2)
-    if model_kind == "gat":  # single process: FusedGATConv on the whole (deduplicated) graph
+    if model_kind in ("gat", "gatv2"):  # one process: FusedGATConv / FusedGATv2Conv on the deduplicated graph
         convs = gat_oracle_model(model)
         out = gat_dense_forward(convs, g.x, torch.unique(g.edge_index, dim=1))
         params = {"convs." + n: p for n, p in convs.named_parameters()}
@@ -119,6 +119,7 @@ def _oracle(model_kind, nodes=240):
     (1, "sar", "gcn", "metis"), (2, "sar", "gcn", "metis"), (3, "all", "gcn", "random"),
     (4, "sar", "gcn", "random"), (3, "sar", "sage", "contiguous"), (2, "all", "sage", "metis"),
     (1, "sar", "gat", "metis"), (2, "sar", "gat", "metis"), (3, "all", "gat", "random"), (4, "sar", "gat", "random"),
+    (1, "sar", "gatv2", "metis"), (2, "all", "gatv2", "metis"), (3, "sar", "gatv2", "random"),
 ])
 def test_distributed_equals_single_process(world, mode, model, partitioner):
     ref_out, ref_grads = _oracle(model)
@@ -149,15 +150,16 @@ def test_sar_and_all_agree_with_learned_codec():
     assert sum(r["bytes"]["halo"] for r in a) > sum(r["bytes"]["halo"] for r in b)
 
 
-@pytest.mark.parametrize("codec", ["none", "learned", "int4"])
-def test_gat_sar_and_all_agree_under_attention_dropout(codec):
+@pytest.mark.parametrize("model,codec", [("gat", "none"), ("gat", "learned"), ("gat", "int4"),
+                                         ("gatv2", "learned"), ("gatv2", "int4")])
+def test_gat_sar_and_all_agree_under_attention_dropout(model, codec):
     """SAR fetches every halo again in backward (same codec seed, so the same values) and recomputes the
     attention; with attention dropout and a codec, its outputs and gradients equal the all-at-once mode's
     (to fp32 roundoff: SAR merges the blocks in ring order, the other mode in rank order; a different
     dropout mask or halo would differ by O(1))."""
-    a = spawn_ranks(fwd_bwd_worker, 3, ("gat", "sar", "random", codec, 240, 0.4, 11), timeout_s=TIMEOUT,
+    a = spawn_ranks(fwd_bwd_worker, 3, (model, "sar", "random", codec, 240, 0.4, 11), timeout_s=TIMEOUT,
                     run_timeout_s=TIMEOUT)
-    b = spawn_ranks(fwd_bwd_worker, 3, ("gat", "all", "random", codec, 240, 0.4, 11), timeout_s=TIMEOUT,
+    b = spawn_ranks(fwd_bwd_worker, 3, (model, "all", "random", codec, 240, 0.4, 11), timeout_s=TIMEOUT,
                     run_timeout_s=TIMEOUT)
     for ra, rb in zip(a, b):
         torch.testing.assert_close(ra["out"], rb["out"], rtol=1e-4, atol=1e-4)

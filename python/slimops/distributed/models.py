@@ -1,10 +1,10 @@
-"""GCN, GraphSAGE and GAT whose aggregation runs over the partitioned graph.
+"""GCN, GraphSAGE, GAT and GATv2 whose aggregation runs over the partitioned graph.
 
 Each layer transforms first (``z = h W``, so the halo carries the narrow output
 features) and aggregates ``z`` over the whole graph: sum / mean with
-:func:`exchange.aggregate`, attention with :func:`attention.attention` (the fused
-GAT op's partial aggregation and merge). With the learned codec a layer owns the
-encoder / decoder pair of its exchange.
+:func:`exchange.aggregate`, attention with :func:`attention.attention` and
+:func:`attention.attention_v2` (the fused GAT / GATv2 ops' partial aggregation and
+merge). With the learned codec a layer owns the encoder / decoder pair of its exchange.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import attention
+from .attention import attention, attention_v2
 from .exchange import HaloContext, aggregate
 from .learned import LearnedCodec
 
-MODELS = ("gcn", "sage", "gat")
+MODELS = ("gcn", "sage", "gat", "gatv2")
 
 
 class DistGCNConv(nn.Module):
@@ -92,6 +92,41 @@ class DistGATConv(nn.Module):
         return out + self.bias
 
 
+class DistGATv2Conv(nn.Module):
+    """GATv2 layer (Brody et al.) as :class:`slimops.nn.FusedGATv2Conv` / PyG ``GATv2Conv`` (``share_weights``
+    False, no edge features), same parameter names and initialisation: ``x_l = lin_l(h)``, ``x_r = lin_r(h)``
+    [n, heads * fout], ``out_i = sum_j alpha_ij x_l[j]`` with ``alpha_ij = softmax_j(<att, LeakyReLU(x_l[j] +
+    x_r[i])>)`` per head over i's edges and self loop, heads concatenated (``concat``) or averaged, plus ``bias``.
+    The halo carries ``x_l``; ``x_r`` stays on its rank (only destinations need it)."""
+
+    norm = "gat"
+
+    def __init__(self, fin: int, fout: int, learned: bool = False, heads: int = 1, concat: bool = True,
+                 negative_slope: float = 0.2, attn_dropout: float = 0.0):
+        super().__init__()
+        if heads < 1:
+            raise ValueError(f"heads must be >= 1, got {heads}")
+        if not 0.0 <= attn_dropout < 1.0:
+            raise ValueError(f"attn_dropout must be in [0, 1), got {attn_dropout}")
+        self.heads, self.out_channels, self.concat = heads, fout, concat
+        self.negative_slope, self.attn_dropout = negative_slope, attn_dropout
+        self.lin_l = nn.Linear(fin, heads * fout)
+        self.lin_r = nn.Linear(fin, heads * fout)
+        self.att = nn.Parameter(torch.empty(1, heads, fout))
+        self.bias = nn.Parameter(torch.zeros(heads * fout if concat else fout))
+        for lin in (self.lin_l, self.lin_r):  # as PyG: glorot weights, uniform(+-1/sqrt(fin)) biases
+            _glorot(lin.weight)
+            nn.init.uniform_(lin.bias, -1.0 / math.sqrt(fin), 1.0 / math.sqrt(fin))
+        _glorot(self.att)
+        self.codec = LearnedCodec(heads * fout) if learned else None
+
+    def forward(self, h: torch.Tensor, hctx: HaloContext) -> torch.Tensor:
+        out = attention_v2(self.lin_l(h), self.lin_r(h), self.att, hctx, self.heads, self.negative_slope,
+                           self.attn_dropout, self.training, self.codec)
+        out = out.reshape(out.shape[0], -1) if self.concat else out.mean(dim=1)
+        return out + self.bias
+
+
 def _plain_halo(conv: nn.Module) -> None:
     """``conv`` loses its learned codec and sends its halo as fp32 (the learned codec's wire) while the others
     encode theirs: the halo context's ``learned`` flag is off during its forward, then as it was."""
@@ -109,9 +144,9 @@ def _plain_halo(conv: nn.Module) -> None:
 
 
 class DistGNN(nn.Module):
-    """``layers`` graph convolutions with ReLU (ELU for GAT) and dropout between them.
+    """``layers`` graph convolutions with ReLU (ELU for GAT and GATv2) and dropout between them.
 
-    GAT: ``heads`` heads of ``hidden`` channels each, concatenated, in every layer but the last, which has one
+    GAT and GATv2: ``heads`` heads of ``hidden`` channels each, concatenated, in every layer but the last, which has one
     head of ``classes`` channels (Velickovic et al.'s Cora model with ``heads=8, hidden=8``). ``learned_last``
     False: the last layer has no learned codec and its halo (the logits) travels uncompressed, as in SAR's
     ``FeatureCompressorDecompressor`` (the VARCO authors' code)."""
@@ -121,12 +156,12 @@ class DistGNN(nn.Module):
         super().__init__()
         if kind not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {kind!r}")
-        if kind == "gat":
+        if kind in ("gat", "gatv2"):
+            conv = DistGATConv if kind == "gat" else DistGATv2Conv
             dims = [fin] + [hidden * heads] * (layers - 1)
             self.convs = nn.ModuleList(
-                [DistGATConv(a, hidden, learned, heads, True, attn_dropout=attn_dropout) for a in dims[:-1]]
-                + [DistGATConv(dims[-1], classes, learned, 1, False, attn_dropout=attn_dropout)])
-            conv = DistGATConv
+                [conv(a, hidden, learned, heads, True, attn_dropout=attn_dropout) for a in dims[:-1]]
+                + [conv(dims[-1], classes, learned, 1, False, attn_dropout=attn_dropout)])
         else:
             conv = {"gcn": DistGCNConv, "sage": DistSAGEConv}[kind]
             dims = [fin] + [hidden] * (layers - 1) + [classes]
@@ -135,7 +170,7 @@ class DistGNN(nn.Module):
             _plain_halo(self.convs[-1])
         self.dropout = dropout
         self.norm = conv.norm
-        self.act = F.elu if kind == "gat" else F.relu
+        self.act = F.elu if kind in ("gat", "gatv2") else F.relu
 
     def forward(self, x: torch.Tensor, hctx: HaloContext) -> torch.Tensor:
         h = x

@@ -1,7 +1,7 @@
 """Distributed full-graph GNN training with compressed halo exchange.
 
     torchrun --nproc-per-node W -m slimops.distributed.train --dataset cora|citeseer|synthetic --root DIR \\
-        --model gcn|gat --codec none|mxfp8|mxint8|mxfp6|mxfp4|mxint4|mxint2|int8|int4|int2|learned \\
+        --model gcn|sage|gat|gatv2 --codec none|mxfp8|mxint8|mxfp6|mxfp4|mxint4|mxint2|int8|int4|int2|learned \\
         --schedule fixed|exp|linear --mode sar|all --partitioner metis|random|contiguous \\
         --epochs N --seed S --timeout SECONDS --report OUT.json
 
@@ -69,9 +69,9 @@ def parser() -> argparse.ArgumentParser:
                    help="input features as loaded (none), each row scaled to sum 1 (row, PyG's NormalizeFeatures) "
                         "or each column to mean 0 and std 1 over all nodes (standard)")
     p.add_argument("--hidden", type=int, default=None,
-                   help="hidden width (per head for gat); default 16, 8 for gat")
-    p.add_argument("--heads", type=int, default=8, help="gat: attention heads of the hidden layers")
-    p.add_argument("--attn-dropout", type=float, default=0.6, help="gat: dropout on the attention coefficients")
+                   help="hidden width (per head for gat / gatv2); default 16, 8 for gat / gatv2")
+    p.add_argument("--heads", type=int, default=8, help="gat / gatv2: attention heads of the hidden layers")
+    p.add_argument("--attn-dropout", type=float, default=0.6, help="gat / gatv2: dropout on the attention coefficients")
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument("--lr", type=float, default=0.01)
@@ -125,7 +125,7 @@ def load_graph(args):
     return _GRAPHS[key]
 
 
-NORMS = {"gcn": "gcn", "sage": "mean", "gat": "gat"}  # how each model's plan weighs the edges
+NORMS = {"gcn": "gcn", "sage": "mean", "gat": "gat", "gatv2": "gat"}  # how each model's plan weighs the edges
 
 
 def normalize_features(x: torch.Tensor, how: str) -> torch.Tensor:
@@ -160,7 +160,7 @@ def setup(args, rank: int, world: int, comm: Comm):
     verify_plan(comm, plan.send_counts(), plan.recv_counts())
     plan = plan.to(comm.model_device)
     torch.manual_seed(args.seed)  # same initial weights on every rank
-    hidden = args.hidden or (8 if args.model == "gat" else 16)
+    hidden = args.hidden or (8 if args.model in ("gat", "gatv2") else 16)
     model = DistGNN(args.model, g.x.shape[1], hidden, g.num_classes, args.layers, args.dropout,
                     learned=args.codec == "learned", heads=args.heads, attn_dropout=args.attn_dropout,
                     learned_last=args.learned_last == "codec")
