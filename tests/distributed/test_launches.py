@@ -17,10 +17,11 @@ TINY = ["--dataset", "synthetic", "--nodes", "200", "--degree", "6", "--features
 
 def test_short_launches_all_exit_zero():
     """The CI-sized stress run (the long one: ``python -m slimops.distributed.stress``, counts in the report):
-    30 launches of 2 ranks started as torchrun starts them, each a few epochs, SAR and all-at-once, GCN and
-    GAT, an MX and an integer codec. Before ``end_process`` a rank could abort at exit (SIGABRT, "terminate
+    30 launches of 2 ranks started as torchrun starts them, each a few epochs, SAR and all-at-once, GCN, GAT
+    and GATv2, an MX and an integer codec. Before ``end_process`` a rank could abort at exit (SIGABRT, "terminate
     called without an active exception") after training had finished."""
-    runs = [(mode, model, codec) for mode in ("sar", "all") for model in ("gcn", "gat") for codec in ("mxint2", "int4")]
+    runs = [(mode, model, codec) for mode in ("sar", "all") for model in ("gcn", "gat", "gatv2")
+            for codec in ("mxint2", "int4")]
     failures, seen = [], 0
     for i in range(30):
         mode, model, codec = runs[i % len(runs)]

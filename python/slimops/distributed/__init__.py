@@ -7,10 +7,10 @@
 * :mod:`.exchange`: the exchange autograd functions (all at once, SAR) and :class:`.HaloContext`.
 * :mod:`.ring`: SAR's ring steps (fetch a halo, send its gradient back), shared with :mod:`.attention`.
 * :mod:`.learned`: VARCO's learned encoder / decoder codec.
-* :mod:`.attention`: GAT over the partitioned graph (the fused op's partials and merge).
+* :mod:`.attention`: GAT and GATv2 over the partitioned graph (the fused ops' partials and merge).
 * :mod:`.faults`: faults injected on purpose (``--inject-fault``) to test how a launch fails.
 * :mod:`.schedule`: fixed / exp / linear compression schedules and ladders.
-* :mod:`.models`: GCN and GraphSAGE on the partitioned graph.
+* :mod:`.models`: GCN, GraphSAGE, GAT and GATv2 on the partitioned graph.
 * :mod:`.train`: the ``torchrun -m slimops.distributed.train`` entry point.
 """
 
