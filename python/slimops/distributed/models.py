@@ -59,15 +59,13 @@ def _glorot(t: torch.Tensor) -> None:
         t.uniform_(-bound, bound)
 
 
-class DistGATConv(nn.Module):
-    """GAT layer (Velickovic et al.) as :class:`slimops.gat.FusedGATConv` / PyG ``GATConv``, same parameter names
-    and initialisation: ``z = h W`` [n, heads * fout], ``out_i = sum_j alpha_ij z_j`` per head over i's edges and
-    self loop, heads concatenated (``concat``) or averaged, plus ``bias``. The halo carries ``z``."""
+class _DistAttentionConv(nn.Module):
+    """What the GAT and GATv2 layers share: the checks, ``heads`` / ``out_channels`` / ``concat``, the learned
+    codec of the halo (``heads * fout`` wide) and the heads concatenated or averaged plus ``bias``."""
 
     norm = "gat"
 
-    def __init__(self, fin: int, fout: int, learned: bool = False, heads: int = 1, concat: bool = True,
-                 negative_slope: float = 0.2, attn_dropout: float = 0.0):
+    def __init__(self, fout: int, heads: int, concat: bool, negative_slope: float, attn_dropout: float):
         super().__init__()
         if heads < 1:
             raise ValueError(f"heads must be >= 1, got {heads}")
@@ -75,41 +73,48 @@ class DistGATConv(nn.Module):
             raise ValueError(f"attn_dropout must be in [0, 1), got {attn_dropout}")
         self.heads, self.out_channels, self.concat = heads, fout, concat
         self.negative_slope, self.attn_dropout = negative_slope, attn_dropout
+
+    def _codec(self, learned: bool) -> None:
+        self.codec = LearnedCodec(self.heads * self.out_channels) if learned else None
+
+    def _heads_out(self, out: torch.Tensor) -> torch.Tensor:
+        out = out.reshape(out.shape[0], -1) if self.concat else out.mean(dim=1)
+        return out + self.bias
+
+
+class DistGATConv(_DistAttentionConv):
+    """GAT layer (Velickovic et al.) as :class:`slimops.gat.FusedGATConv` / PyG ``GATConv``, same parameter names
+    and initialisation: ``z = h W`` [n, heads * fout], ``out_i = sum_j alpha_ij z_j`` per head over i's edges and
+    self loop, heads concatenated (``concat``) or averaged, plus ``bias``. The halo carries ``z``."""
+
+    def __init__(self, fin: int, fout: int, learned: bool = False, heads: int = 1, concat: bool = True,
+                 negative_slope: float = 0.2, attn_dropout: float = 0.0):
+        super().__init__(fout, heads, concat, negative_slope, attn_dropout)
         self.lin = nn.Linear(fin, heads * fout, bias=False)
         self.att_src = nn.Parameter(torch.empty(1, heads, fout))
         self.att_dst = nn.Parameter(torch.empty(1, heads, fout))
         self.bias = nn.Parameter(torch.zeros(heads * fout if concat else fout))
         for t in (self.lin.weight, self.att_src, self.att_dst):
             _glorot(t)
-        self.codec = LearnedCodec(heads * fout) if learned else None
+        self._codec(learned)
 
     def forward(self, h: torch.Tensor, hctx: HaloContext) -> torch.Tensor:
         z = self.lin(h)
         a_dst = (z.view(-1, self.heads, self.out_channels) * self.att_dst).sum(-1)
-        out = attention(z, self.att_src, a_dst, hctx, self.heads, self.negative_slope, self.attn_dropout,
-                        self.training, self.codec)
-        out = out.reshape(out.shape[0], -1) if self.concat else out.mean(dim=1)
-        return out + self.bias
+        return self._heads_out(attention(z, self.att_src, a_dst, hctx, self.heads, self.negative_slope,
+                                         self.attn_dropout, self.training, self.codec))
 
 
-class DistGATv2Conv(nn.Module):
+class DistGATv2Conv(_DistAttentionConv):
     """GATv2 layer (Brody et al.) as :class:`slimops.nn.FusedGATv2Conv` / PyG ``GATv2Conv`` (``share_weights``
     False, no edge features), same parameter names and initialisation: ``x_l = lin_l(h)``, ``x_r = lin_r(h)``
     [n, heads * fout], ``out_i = sum_j alpha_ij x_l[j]`` with ``alpha_ij = softmax_j(<att, LeakyReLU(x_l[j] +
     x_r[i])>)`` per head over i's edges and self loop, heads concatenated (``concat``) or averaged, plus ``bias``.
     The halo carries ``x_l``; ``x_r`` stays on its rank (only destinations need it)."""
 
-    norm = "gat"
-
     def __init__(self, fin: int, fout: int, learned: bool = False, heads: int = 1, concat: bool = True,
                  negative_slope: float = 0.2, attn_dropout: float = 0.0):
-        super().__init__()
-        if heads < 1:
-            raise ValueError(f"heads must be >= 1, got {heads}")
-        if not 0.0 <= attn_dropout < 1.0:
-            raise ValueError(f"attn_dropout must be in [0, 1), got {attn_dropout}")
-        self.heads, self.out_channels, self.concat = heads, fout, concat
-        self.negative_slope, self.attn_dropout = negative_slope, attn_dropout
+        super().__init__(fout, heads, concat, negative_slope, attn_dropout)
         self.lin_l = nn.Linear(fin, heads * fout)
         self.lin_r = nn.Linear(fin, heads * fout)
         self.att = nn.Parameter(torch.empty(1, heads, fout))
@@ -118,13 +123,11 @@ class DistGATv2Conv(nn.Module):
             _glorot(lin.weight)
             nn.init.uniform_(lin.bias, -1.0 / math.sqrt(fin), 1.0 / math.sqrt(fin))
         _glorot(self.att)
-        self.codec = LearnedCodec(heads * fout) if learned else None
+        self._codec(learned)
 
     def forward(self, h: torch.Tensor, hctx: HaloContext) -> torch.Tensor:
-        out = attention_v2(self.lin_l(h), self.lin_r(h), self.att, hctx, self.heads, self.negative_slope,
-                           self.attn_dropout, self.training, self.codec)
-        out = out.reshape(out.shape[0], -1) if self.concat else out.mean(dim=1)
-        return out + self.bias
+        return self._heads_out(attention_v2(self.lin_l(h), self.lin_r(h), self.att, hctx, self.heads,
+                                            self.negative_slope, self.attn_dropout, self.training, self.codec))
 
 
 def _plain_halo(conv: nn.Module) -> None:
