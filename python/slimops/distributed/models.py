@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..gat.conv import _glorot
 from .attention import attention, attention_v2
 from .exchange import HaloContext, aggregate
 from .learned import LearnedCodec
@@ -51,12 +52,6 @@ class DistSAGEConv(nn.Module):
 
     def forward(self, h: torch.Tensor, hctx: HaloContext) -> torch.Tensor:
         return self.lin_self(h) + aggregate(self.lin_neigh(h), hctx, self.codec)
-
-
-def _glorot(t: torch.Tensor) -> None:
-    bound = math.sqrt(6.0 / (t.size(-2) + t.size(-1)))
-    with torch.no_grad():
-        t.uniform_(-bound, bound)
 
 
 class _DistAttentionConv(nn.Module):
