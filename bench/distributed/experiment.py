@@ -38,6 +38,9 @@ GAT_ARGS = ["--heads", "8", "--hidden", "8", "--dropout", "0.6", "--attn-dropout
 GAT_SYNTHETIC_ARGS = ["--feature-norm", "standard"]
 
 
+NAMES = {"gcn": "GCN", "gat": "GAT", "gatv2": "GATv2"}
+
+
 def _prefix(model: str) -> str:
     return "acc-" if model == "gcn" else f"{model}-acc-"
 
@@ -114,7 +117,7 @@ def _report_accuracy(a, model, configs, lines, points):
     for ds in a.datasets:
         if not any(k.startswith(f"{_prefix(model)}{ds}-") for k in runs):
             continue
-        lines += [f"\n### {ds} ({model.upper()}, 4 workers, METIS, {a.epochs} epochs, mean ± std over seeds)\n",
+        lines += [f"\n### {ds} ({NAMES[model]}, 4 workers, METIS, {a.epochs} epochs, mean ± std over seeds)\n",
                   "| config | test acc | val acc | halo MB (all ranks, fwd+bwd) | bytes vs full | seeds |",
                   "|---|---|---|---|---|---|"]
         full = None
@@ -129,7 +132,7 @@ def _report_accuracy(a, model, configs, lines, points):
             sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
             lines.append(f"| {label} | {statistics.mean(acc):.2f} ± {sd:.2f} | {statistics.mean(val):.2f} | {mb:.2f} |"
                          f" {full / mb if full else float('nan'):.1f}x fewer | {len(rs)} |")
-            points.setdefault(f"{ds} {model.upper()}", []).append((label, mb, statistics.mean(acc), sd, sched))
+            points.setdefault(f"{ds} {NAMES[model]}", []).append((label, mb, statistics.mean(acc), sd, sched))
 
 
 def _report_memory(a, lines):
@@ -163,8 +166,12 @@ def _plot(a, lines, points):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, len(points), figsize=(6 * len(points), 4.5), squeeze=False)
-        for ax, (ds, pts) in zip(axes[0], points.items()):
+        cols = min(3, len(points))  # one row per model: cora, citeseer, synthetic
+        rows = -(-len(points) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 4.5 * rows), squeeze=False)
+        for ax in axes.flat[len(points):]:
+            ax.set_visible(False)
+        for ax, (ds, pts) in zip(axes.flat, points.items()):
             for label, mb, acc, sd, sched in pts:
                 ax.errorbar(mb, acc, yerr=sd, fmt="o" if sched == "fixed" else "s", capsize=3,
                             color="k" if label.startswith("full") else ("C0" if sched == "fixed" else "C3"))
