@@ -125,6 +125,9 @@ class DistGATv2Conv(_DistAttentionConv):
                                             self.negative_slope, self.attn_dropout, self.training, self.codec))
 
 
+ATTENTION = {"gat": DistGATConv, "gatv2": DistGATv2Conv}  # the attention models: heads, ELU, a 'gat' plan
+
+
 def _plain_halo(conv: nn.Module) -> None:
     """``conv`` loses its learned codec and sends its halo as fp32 (the learned codec's wire) while the others
     encode theirs: the halo context's ``learned`` flag is off during its forward, then as it was."""
@@ -154,8 +157,8 @@ class DistGNN(nn.Module):
         super().__init__()
         if kind not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {kind!r}")
-        if kind in ("gat", "gatv2"):
-            conv = DistGATConv if kind == "gat" else DistGATv2Conv
+        if kind in ATTENTION:
+            conv = ATTENTION[kind]
             dims = [fin] + [hidden * heads] * (layers - 1)
             self.convs = nn.ModuleList(
                 [conv(a, hidden, learned, heads, True, attn_dropout=attn_dropout) for a in dims[:-1]]
@@ -168,7 +171,7 @@ class DistGNN(nn.Module):
             _plain_halo(self.convs[-1])
         self.dropout = dropout
         self.norm = conv.norm
-        self.act = F.elu if kind in ("gat", "gatv2") else F.relu
+        self.act = F.elu if kind in ATTENTION else F.relu
 
     def forward(self, x: torch.Tensor, hctx: HaloContext) -> torch.Tensor:
         h = x

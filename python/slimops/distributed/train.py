@@ -31,7 +31,7 @@ from .codecs import CODECS
 from .comm import Comm, verify_plan
 from .exchange import MODES, HaloContext
 from .faults import Fault
-from .models import MODELS, DistGNN
+from .models import ATTENTION, MODELS, DistGNN
 from .partition import PARTITIONERS, build_plan, partition
 from .schedule import SCHEDULES, codec_at
 from .memory import MemoryProbe, SavedTensorBytes, reset_rss_peak, rss_now, rss_peak
@@ -160,7 +160,7 @@ def setup(args, rank: int, world: int, comm: Comm):
     verify_plan(comm, plan.send_counts(), plan.recv_counts())
     plan = plan.to(comm.model_device)
     torch.manual_seed(args.seed)  # same initial weights on every rank
-    hidden = args.hidden or (8 if args.model in ("gat", "gatv2") else 16)
+    hidden = args.hidden or (8 if args.model in ATTENTION else 16)
     model = DistGNN(args.model, g.x.shape[1], hidden, g.num_classes, args.layers, args.dropout,
                     learned=args.codec == "learned", heads=args.heads, attn_dropout=args.attn_dropout,
                     learned_last=args.learned_last == "codec")
