@@ -6,10 +6,12 @@
 // element function (convert_element), and the MXINT arithmetic is checked against it by the tests.
 //
 // * Avx2Chunk (AVX2, and AVX-512 without VBMI), 32 elements:
-//   - MXINT: arithmetic on the two's-complement code q (sign-extended to a byte), k = bits_src -
-//     bits_dst: nearest even q' = (q + 2^(k-1) - 1 + bit k of q) >> k (a saturating add: where it
-//     saturates, the result clamps anyway), toward zero q' = (q + (q < 0 ? 2^k - 1 : 0)) >> k, then
-//     clamp to +-(2^(b-1) - 1);
+//   - MXINT8: arithmetic on the two's-complement code q, k = bits_src - bits_dst: nearest even
+//     q' = (q + 2^(k-1) - 1 + bit k of q) >> k (a saturating add: where it saturates, the result
+//     clamps anyway), toward zero q' = (q + (q < 0 ? 2^k - 1 : 0)) >> k, then clamp to
+//     +-(2^(b-1) - 1);
+//   - MXINT6 and MXINT4: the whole code looked up in 4 registers (a blend tree on bits 4..5) or 1,
+//     the report's flags beside it (Tables::code_flags), as for MXFP;
 //   - MXFP8: the 7-bit magnitude looked up in 8 registers of 16 entries (pshufb on the low nibble,
 //     a blend tree on bits 4..6), the sign ORed back; MXFP6: 2 registers and one blend. With the
 //     report, the same walk through Tables::code_flags, whose spare bits hold the flags (bits 4..6
@@ -31,18 +33,14 @@ static inline uint32_t movemask_bit(__m256i x, int bit) {  // bit `bit` of every
 // 32 codes (one per byte, flag bit 7 ignored) -> 32 * DBITS / 8 packed bytes.
 template <int DBITS>
 static inline void pack32(__m256i r, uint8_t* out) {
-  if (DBITS == 4) {
+  if (DBITS == 4) {  // pairs -> bytes (vpmaddubsw), the two 128-bit halves narrowed together
     const __m256i w = _mm256_maddubs_epi16(r, _mm256_set1_epi16(0x1001));
-    const __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi16(w, w), 0x08);
-    _mm_storeu_si128((__m128i*)out, _mm256_castsi256_si128(p));
-  } else if (DBITS == 2) {
-    const __m256i w = _mm256_madd_epi16(_mm256_maddubs_epi16(r, _mm256_set1_epi16(0x0401)),
-                                        _mm256_set1_epi32(0x00100001));
-    const __m256i p = _mm256_shuffle_epi8(w, _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                                                              -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1,
-                                                              -1, -1, -1, -1));
-    const __m256i q = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
-    _mm_storel_epi64((__m128i*)out, _mm256_castsi256_si128(q));
+    _mm_storeu_si128((__m128i*)out, _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
+  } else if (DBITS == 2) {  // pairs -> nibbles, narrowed; pairs of nibbles -> bytes, narrowed
+    const __m256i w = _mm256_maddubs_epi16(r, _mm256_set1_epi16(0x0401));
+    const __m128i n = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    const __m128i b = _mm_maddubs_epi16(n, _mm_set1_epi16(0x1001));
+    _mm_storel_epi64((__m128i*)out, _mm_packus_epi16(b, b));
   } else {  // 6 bits: 24-bit dwords, three bytes of each kept
     const __m256i w = _mm256_madd_epi16(_mm256_maddubs_epi16(r, _mm256_set1_epi16(0x4001)),
                                         _mm256_set1_epi32(0x10000001));
@@ -55,22 +53,24 @@ static inline void pack32(__m256i r, uint8_t* out) {
   }
 }
 
-// 32 * SBITS / 8 packed bytes -> 32 codes, one per byte (with `more`, 6-bit codes are read with a
-// full 32-byte load: the next chunk's bytes follow).
+// 32 * SBITS / 8 packed bytes -> 32 codes, one per byte (6-bit codes: the last 12 bytes are read with
+// a 16-byte load with `more`, when the next chunk's bytes follow; else with a masked load).
 template <int SBITS>
 static inline __m256i unpack32(const uint8_t* in, bool more) {
   if (SBITS == 8) return _mm256_loadu_si256((const __m256i*)in);
-  if (SBITS == 6) {
-    const __m256i x = more ? _mm256_loadu_si256((const __m256i*)in)
-                           : _mm256_maskload_epi32((const int*)in, _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0));
-    const __m256i y = _mm256_permutevar8x32_epi32(x, _mm256_setr_epi32(0, 1, 2, 0, 3, 4, 5, 0));
-    const __m256i w = _mm256_shuffle_epi8(y, _mm256_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1, 0,
-                                                              1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1));
-    return _mm256_or_si256(
-        _mm256_or_si256(_mm256_and_si256(w, _mm256_set1_epi32(0x3F)),
-                        _mm256_and_si256(_mm256_slli_epi32(w, 2), _mm256_set1_epi32(0x3F00))),
-        _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi32(w, 4), _mm256_set1_epi32(0x3F0000)),
-                        _mm256_and_si256(_mm256_slli_epi32(w, 6), _mm256_set1_epi32(0x3F000000))));
+  if (SBITS == 6) {  // each 128-bit half: 12 bytes -> 16 words (b[j+1]:b[j]) >> 0/6/4/10 (vpmulhuw) -> bytes
+    const __m128i b = more ? _mm_loadu_si128((const __m128i*)(in + 12))
+                           : _mm_maskload_epi32((const int*)(in + 12), _mm_setr_epi32(-1, -1, -1, 0));
+    const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)in)), b, 1);
+    const __m256i lo = _mm256_shuffle_epi8(y, _mm256_setr_epi8(-1, 0, 0, 1, 1, 2, -1, 2, -1, 3, 3, 4, 4, 5, -1, 5, -1,
+                                                               0, 0, 1, 1, 2, -1, 2, -1, 3, 3, 4, 4, 5, -1, 5));
+    const __m256i hi = _mm256_shuffle_epi8(y, _mm256_setr_epi8(-1, 6, 6, 7, 7, 8, -1, 8, -1, 9, 9, 10, 10, 11, -1, 11,
+                                                               -1, 6, 6, 7, 7, 8, -1, 8, -1, 9, 9, 10, 10, 11, -1, 11));
+    const __m256i shift = _mm256_setr_epi16(256, 1024, 4096, 64, 256, 1024, 4096, 64, 256, 1024, 4096, 64, 256, 1024,
+                                            4096, 64);  // x * 2^(16 - s) >> 16 = x >> s
+    const __m256i six = _mm256_set1_epi16(0x3F);
+    return _mm256_packus_epi16(_mm256_and_si256(_mm256_mulhi_epu16(lo, shift), six),
+                               _mm256_and_si256(_mm256_mulhi_epu16(hi, shift), six));
   }
   const __m128i x = _mm_loadu_si128((const __m128i*)in);  // 4 bits
   const __m128i nib = _mm_set1_epi8(0x0F);
@@ -82,7 +82,8 @@ template <int SRC, int DST, bool REPORT>
 struct Avx2Chunk {
   static constexpr int kElems = 32;
   static constexpr Format s = format_of(SRC), d = format_of(DST);
-  static constexpr int kTables = s.is_int ? 0 : 1 << (s.bits - 5);  // FP magnitudes: 128 or 32 entries
+  // Table registers of 16 entries: FP magnitudes (128 or 32 entries), MXINT6/4 codes (64 or 16); MXINT8: none.
+  static constexpr int kTables = s.is_int ? (s.bits < 8 ? 1 << (s.bits - 4) : 0) : 1 << (s.bits - 5);
   static constexpr int k = s.bits - d.bits, lim = (1 << (d.bits - 1)) - 1;  // MXINT
   // MXFP with the report: the flags ride in the code table's spare bits (Tables::code_flags), one walk.
   static constexpr int kFlagShift = d.bits <= 4 ? 4 : 5;
@@ -125,11 +126,13 @@ struct Avx2Chunk {
   inline __m256i walk(const __m256i* r, __m256i m) const {
     const __m256i lo = _mm256_and_si256(m, nibble);
     const __m256i s4 = _mm256_slli_epi16(m, 3);
+    if (kTables == 1) return _mm256_shuffle_epi8(r[0], lo);
     if (kTables == 2) return _mm256_blendv_epi8(_mm256_shuffle_epi8(r[0], lo), _mm256_shuffle_epi8(r[1], lo), s4);
     __m256i a[4];
-    for (int i = 0; i < 4; ++i)
+    for (int i = 0; i < kTables / 2; ++i)
       a[i] = _mm256_blendv_epi8(_mm256_shuffle_epi8(r[2 * i], lo), _mm256_shuffle_epi8(r[2 * i + 1], lo), s4);
     const __m256i s5 = _mm256_slli_epi16(m, 2);
+    if (kTables == 4) return _mm256_blendv_epi8(a[0], a[1], s5);
     const __m256i b0 = _mm256_blendv_epi8(a[0], a[1], s5), b1 = _mm256_blendv_epi8(a[2], a[3], s5);
     return _mm256_blendv_epi8(b0, b1, _mm256_slli_epi16(m, 1));
   }
@@ -175,9 +178,17 @@ struct Avx2Chunk {
   inline void run(const uint8_t* in, uint8_t* out, bool more, Masks& mk) const {
     const __m256i c = unpack32<s.bits>(in, more);
     __m256i r;
-    if (s.is_int) {
-      __m256i q = c;
-      if (s.bits < 8) q = _mm256_sub_epi8(_mm256_xor_si256(q, sign_bit), sign_bit);  // sign-extended
+    if constexpr (s.is_int && kTables > 0) {  // MXINT6/4: the code (and its flags) from the table
+      static_assert(d.bits <= 4, "the flags ride in bits 4..6 of the code table");
+      r = walk(t, c);
+      if (REPORT) {
+        mk.inexact = movemask_bit(r, 4);
+        mk.saturated = movemask_bit(r, 5);
+        mk.flushed = movemask_bit(r, 6);
+      }
+      r = _mm256_and_si256(r, code_mask);
+    } else if constexpr (s.is_int) {
+      const __m256i q = c;
       __m256i y;
       if (!truncate) {
         const __m256i lsb = _mm256_and_si256(_mm256_srli_epi16(q, k), one);
