@@ -130,7 +130,8 @@ void general_range(const ConvertArgs& a, int64_t b0, int64_t b1, Tally* tally) {
   }
 }
 
-// Element bit masks of one chunk of a fast path: NaN/Inf source codes, and the report flags.
+// Bit masks of one chunk of a fast path: NaN/Inf source codes (a bit per element), and the report flags
+// (a bit per element, or per block where the kernel says kBlockFlags).
 struct Masks {
   uint64_t special = 0, inexact = 0, saturated = 0, flushed = 0;
 };

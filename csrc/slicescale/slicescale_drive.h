@@ -1,6 +1,7 @@
 // The loop of the Slice-and-Scale CPU fast paths over one thread's blocks, generic in the chunk
-// kernel K (slicescale_simd.h: K::kElems elements a chunk, whole bytes in and out, and element bit
-// masks of NaN/Inf codes and of the report flags). No include guard on purpose:
+// kernel K (slicescale_simd.h: K::kElems elements a chunk, whole bytes in and out, an element bit
+// mask of NaN/Inf codes, and the report flags: a bit per block of the chunk where K::kBlockFlags,
+// else per element). No include guard on purpose:
 // slicescale_cpu.cpp includes it twice, in its plain namespace and in one compiled with
 // `#pragma GCC target("avx512vbmi")`, so that the VBMI chunk kernel inlines into its own copy of
 // the loop (a function without that target may not inline one that has it).
@@ -21,20 +22,31 @@ static inline uint64_t block_bits(uint64_t m) {
   return r;
 }
 
+// A group's report bits, one per block.
+template <class K, int BS>
+static inline uint64_t block_flags(const uint64_t* w) {
+  if constexpr (K::kBlockFlags)
+    return w[0];
+  else
+    return K::template group_bits<BS>(w);
+}
+
 template <int SRC, int DST, bool REPORT, int BS, class K>
 static inline void drive_row(const K& kern, const uint8_t* in_row, uint8_t* out_row, const uint8_t* scales,
                              uint8_t* out_scales, int64_t k0, int64_t k1, bool truncate, Tally* tally) {
   constexpr Format s = format_of(SRC), d = format_of(DST);
   constexpr int E = K::kElems;
-  // The report's element bits of a group (64 * BS bits each), reduced per block by K::group_bits.
-  alignas(64) uint64_t w_in[REPORT ? BS : 1], w_sat[REPORT ? BS : 1], w_ftz[REPORT ? BS : 1];
+  // The report's bits of a group: per block (kBlockFlags), or per element (64 * BS bits each, reduced
+  // per block by K::group_bits).
+  constexpr int kWords = REPORT && !K::kBlockFlags ? BS : 1;
+  alignas(64) uint64_t w_in[kWords], w_sat[kWords], w_ftz[kWords];
   for (int64_t g = k0; g < k1; g += 64) {
     const int nb = (int)(k1 - g < 64 ? k1 - g : 64);
     uint64_t bad = K::scales(scales + g, out_scales + g, nb);
     const uint8_t* src = in_row + g * BS * s.bits / 8;
     uint8_t* dst = out_row + g * BS * d.bits / 8;
     const int ne = nb * BS;
-    if (REPORT && nb < 64) {
+    if (REPORT && (K::kBlockFlags || nb < 64)) {
       memset(w_in, 0, sizeof(w_in));
       memset(w_sat, 0, sizeof(w_sat));
       memset(w_ftz, 0, sizeof(w_ftz));
@@ -42,16 +54,20 @@ static inline void drive_row(const K& kern, const uint8_t* in_row, uint8_t* out_
     for (int e = 0; e < ne; e += E) {
       Masks m;
       if (ne - e >= E) {
-        kern.run(src + e * s.bits / 8, dst + e * d.bits / 8, ne - e >= 2 * E, m);  // more: a full chunk follows
+        kern.template run<BS>(src + e * s.bits / 8, dst + e * d.bits / 8, ne - e >= 2 * E, m);  // more: one follows
       } else {  // a short last chunk (whole blocks of 16 or 32): zero-padded (code 0 -> code 0, no flags)
         alignas(64) uint8_t ib[64] = {};
         alignas(64) uint8_t ob[64];
         memcpy(ib, src + e * s.bits / 8, (size_t)(ne - e) * s.bits / 8);
-        kern.run(ib, ob, false, m);
+        kern.template run<BS>(ib, ob, false, m);
         memcpy(dst + e * d.bits / 8, ob, (size_t)(ne - e) * d.bits / 8);
       }
       if (m.special) bad |= block_bits<E, BS>(m.special) << (e / BS);
-      if (REPORT) {
+      if constexpr (REPORT && K::kBlockFlags) {
+        w_in[0] |= m.inexact << (e / BS);
+        w_sat[0] |= m.saturated << (e / BS);
+        w_ftz[0] |= m.flushed << (e / BS);
+      } else if constexpr (REPORT) {
         memcpy((uint8_t*)w_in + e / 8, &m.inexact, E / 8);
         memcpy((uint8_t*)w_sat + e / 8, &m.saturated, E / 8);
         memcpy((uint8_t*)w_ftz + e / 8, &m.flushed, E / 8);
@@ -65,9 +81,9 @@ static inline void drive_row(const K& kern, const uint8_t* in_row, uint8_t* out_
     }
     if (REPORT) {
       const uint64_t good = (nb == 64 ? ~0ull : (1ull << nb) - 1) & ~bad;
-      tally->n[kLossless] += __builtin_popcountll(good & ~K::template group_bits<BS>(w_in));
-      tally->n[kSaturatedBlocks] += __builtin_popcountll(good & K::template group_bits<BS>(w_sat));
-      tally->n[kFlushedBlocks] += __builtin_popcountll(good & K::template group_bits<BS>(w_ftz));
+      tally->n[kLossless] += __builtin_popcountll(good & ~block_flags<K, BS>(w_in));
+      tally->n[kSaturatedBlocks] += __builtin_popcountll(good & block_flags<K, BS>(w_sat));
+      tally->n[kFlushedBlocks] += __builtin_popcountll(good & block_flags<K, BS>(w_ftz));
     }
   }
 }

@@ -17,6 +17,10 @@
 //     report, the same walk through Tables::code_flags, whose spare bits hold the flags (bits 4..6
 //     for an FP4 target; inexact and saturated in bits 5..6 for FP6, flushed from the codes), masked
 //     off before the sign goes back.
+//   The report's flags come back per block, not per element (kBlockFlags): a block of 32 or 64
+//   elements takes one vptest per flag, a block of 16 one compare and movemask for both halves of the
+//   chunk. The MXINT8 flags: |q| > lim << k (saturated), low bits of q lost (inexact), |q| in
+//   [1, flush_lim] (flushed).
 // * VbmiChunk (AVX-512 VBMI, in a `#pragma GCC target("avx512vbmi")` region), 64 elements: 8-bit
 //   codes through the 256-entry table in four registers (two vpermi2b and a blend on bit 7), 6- and
 //   4-bit codes spread to bytes with vpermb + vpmultishiftqb and looked up with one vpermb (the
@@ -25,10 +29,6 @@
 // dword, then a narrowing move (or a byte shuffle for 6 bits) stores the packed bytes.
 
 #if defined(__AVX2__)
-
-static inline uint32_t movemask_bit(__m256i x, int bit) {  // bit `bit` of every byte
-  return (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(x, 7 - bit));
-}
 
 // 32 codes (one per byte, flag bit 7 ignored) -> 32 * DBITS / 8 packed bytes.
 template <int DBITS>
@@ -81,6 +81,7 @@ static inline __m256i unpack32(const uint8_t* in, bool more) {
 template <int SRC, int DST, bool REPORT>
 struct Avx2Chunk {
   static constexpr int kElems = 32;
+  static constexpr bool kBlockFlags = true;  // Masks' report fields: one bit per block of the chunk
   static constexpr Format s = format_of(SRC), d = format_of(DST);
   // Table registers of 16 entries: FP magnitudes (128 or 32 entries), MXINT6/4 codes (64 or 16); MXINT8: none.
   static constexpr int kTables = s.is_int ? (s.bits < 8 ? 1 << (s.bits - 4) : 0) : 1 << (s.bits - 5);
@@ -89,8 +90,8 @@ struct Avx2Chunk {
   static constexpr int kFlagShift = d.bits <= 4 ? 4 : 5;
   __m256i t[kTables > 0 ? kTables : 1];
   // Constants kept in memory and used as operands (GCC otherwise rebuilds each set1 inside the loop).
-  __m256i sign_bit, nibble, one, bias, kmask, srai_keep, srai_sign, lo_lim, hi_lim, code_mask, big_hi, big_lo,
-      unfold;
+  __m256i sign_bit, nibble, one, bias, kmask, srai_keep, srai_sign, lo_lim, hi_lim, code_mask, big_hi, flush_lim,
+      ones, unfold, flag_in, flag_sat, flag_ftz;
   bool truncate;
 
   Avx2Chunk(const Tables& tab, bool trunc) : truncate(trunc) {
@@ -99,7 +100,7 @@ struct Avx2Chunk {
           _mm_loadu_si128((const __m128i*)((REPORT ? tab.code_flags : tab.code) + 16 * h)));
     }
     __m256i* all[] = {&sign_bit, &nibble, &one, &bias, &kmask, &srai_keep, &srai_sign, &lo_lim, &hi_lim,
-                      &code_mask, &big_hi, &big_lo, &unfold};
+                      &code_mask, &big_hi, &flush_lim, &ones, &unfold, &flag_in, &flag_sat, &flag_ftz};
     sign_bit = _mm256_set1_epi8((char)(1 << (s.bits - 1)));
     nibble = _mm256_set1_epi8(0x0F);
     one = _mm256_set1_epi8(1);
@@ -111,7 +112,12 @@ struct Avx2Chunk {
     hi_lim = _mm256_set1_epi8((char)lim);
     code_mask = _mm256_set1_epi8((char)((1 << d.bits) - 1));
     big_hi = _mm256_set1_epi8((char)(lim << k));
-    big_lo = _mm256_set1_epi8((char)-(lim << k));
+    // |q| in [1, flush_lim] rounds to 0: nearest even up to 2^(k-1), toward zero up to 2^k - 1.
+    flush_lim = _mm256_set1_epi8((char)(k > 0 ? (trunc ? (1 << k) - 1 : 1 << (k - 1)) : 0));
+    ones = _mm256_set1_epi8(-1);
+    flag_in = _mm256_set1_epi8((char)(1 << kFlagShift));
+    flag_sat = _mm256_set1_epi8((char)(2 << kFlagShift));
+    flag_ftz = _mm256_set1_epi8((char)(4 << kFlagShift));
     unfold = _mm256_set1_epi8((char)(0x80 | ((1 << (d.bits - 1)) - 1)));  // the magnitude and the special bit
     for (__m256i* v : all) __asm__("" : "+x"(*v));  // opaque: used from memory, not rebuilt in the loop
   }
@@ -120,6 +126,23 @@ struct Avx2Chunk {
   inline __m256i srai8(__m256i x) const {
     const __m256i u = _mm256_and_si256(_mm256_srli_epi16(x, k), srai_keep);
     return _mm256_sub_epi8(_mm256_xor_si256(u, srai_sign), srai_sign);
+  }
+
+  // One bit per block of BS elements in this chunk: does any byte of v & mask have a bit set?
+  template <int BS>
+  static inline uint32_t any_in(__m256i v, __m256i mask) {
+    if (BS >= 32) return !_mm256_testz_si256(v, mask);
+    const uint32_t z = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_and_si256(v, mask),
+                                                                        _mm256_setzero_si256()));
+    return (uint32_t)((z & 0xFFFF) != 0xFFFF) | (uint32_t)((z >> 16) != 0xFFFF) << 1;
+  }
+
+  // The flags in bits kFlagShift.. of the bytes of r, per block of BS elements in this chunk.
+  template <int BS>
+  inline void table_flags(__m256i r, Masks& mk) const {
+    mk.inexact = any_in<BS>(r, flag_in);
+    mk.saturated = any_in<BS>(r, flag_sat);
+    mk.flushed = any_in<BS>(r, flag_ftz);
   }
 
   // The magnitude lookup: 16-entry registers r[], indexed by the low nibble, chosen by bits 4.. of m.
@@ -156,36 +179,14 @@ struct Avx2Chunk {
     return bad;
   }
 
-  // One bit per block of BS elements from the group's element bits w (64 * BS bits): any bit set.
   template <int BS>
-  static inline uint64_t group_bits(const uint64_t* w) {
-    const __m256i z = _mm256_setzero_si256();
-    uint64_t r = 0;
-    for (int i = 0; i < BS / 4; ++i) {
-      const __m256i v = _mm256_load_si256((const __m256i*)(w + 4 * i));
-      if (BS == 64) {
-        r |= (uint64_t)(~_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(v, z))) & 0xF) << (4 * i);
-      } else if (BS == 32) {
-        r |= (uint64_t)(~_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v, z))) & 0xFF) << (8 * i);
-      } else {
-        const uint32_t zero = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi16(v, z));
-        r |= (uint64_t)(~_pext_u32(zero, 0x55555555u) & 0xFFFF) << (16 * i);
-      }
-    }
-    return r;
-  }
-
   inline void run(const uint8_t* in, uint8_t* out, bool more, Masks& mk) const {
     const __m256i c = unpack32<s.bits>(in, more);
     __m256i r;
     if constexpr (s.is_int && kTables > 0) {  // MXINT6/4: the code (and its flags) from the table
       static_assert(d.bits <= 4, "the flags ride in bits 4..6 of the code table");
       r = walk(t, c);
-      if (REPORT) {
-        mk.inexact = movemask_bit(r, 4);
-        mk.saturated = movemask_bit(r, 5);
-        mk.flushed = movemask_bit(r, 6);
-      }
+      if (REPORT) table_flags<BS>(r, mk);
       r = _mm256_and_si256(r, code_mask);
     } else if constexpr (s.is_int) {
       const __m256i q = c;
@@ -198,29 +199,22 @@ struct Avx2Chunk {
       }
       y = _mm256_min_epi8(_mm256_max_epi8(y, lo_lim), hi_lim);
       r = _mm256_and_si256(y, code_mask);
-      if (REPORT) {
-        const __m256i zero = _mm256_setzero_si256();
-        const __m256i big = _mm256_or_si256(_mm256_cmpgt_epi8(q, big_hi), _mm256_cmpgt_epi8(big_lo, q));
-        const __m256i exact = _mm256_cmpeq_epi8(_mm256_and_si256(q, kmask), zero);
-        const uint32_t m_big = (uint32_t)_mm256_movemask_epi8(big);
-        mk.saturated = m_big;
-        mk.inexact = m_big | ~(uint32_t)_mm256_movemask_epi8(exact);
-        mk.flushed = (uint32_t)_mm256_movemask_epi8(
-            _mm256_andnot_si256(_mm256_cmpeq_epi8(q, zero), _mm256_cmpeq_epi8(y, zero)));
+      if (REPORT) {  // from a = |q| (128 for q = -128): low bits lost, a > lim << k, a - 1 < flush_lim
+        const __m256i a = _mm256_abs_epi8(q);
+        mk.saturated = any_in<BS>(_mm256_subs_epu8(a, big_hi), ones);
+        mk.inexact = mk.saturated | any_in<BS>(q, kmask);
+        mk.flushed = any_in<BS>(_mm256_subs_epu8(flush_lim, _mm256_add_epi8(a, ones)), ones);
       }
     } else {
       const __m256i m = _mm256_andnot_si256(sign_bit, c);
       r = walk(t, m);
       if (s.bits == 8) mk.special = (uint32_t)_mm256_movemask_epi8(r);
       if (REPORT) {
-        mk.inexact = movemask_bit(r, kFlagShift);
-        mk.saturated = movemask_bit(r, kFlagShift + 1);
-        if (d.bits <= 4) mk.flushed = movemask_bit(r, kFlagShift + 2);
+        table_flags<BS>(r, mk);  // (bit 7 of a 6-bit target's flags: the special bit, unused)
         r = _mm256_and_si256(r, unfold);
         if (d.bits > 4) {  // flushed: a nonzero magnitude in, zero out (a special code's bit 7 keeps r nonzero)
           const __m256i zero = _mm256_setzero_si256();
-          mk.flushed = (uint32_t)_mm256_movemask_epi8(
-              _mm256_andnot_si256(_mm256_cmpeq_epi8(m, zero), _mm256_cmpeq_epi8(r, zero)));
+          mk.flushed = any_in<BS>(_mm256_andnot_si256(_mm256_cmpeq_epi8(m, zero), _mm256_cmpeq_epi8(r, zero)), ones);
         }
       }
       r = _mm256_or_si256(r, _mm256_srli_epi16(_mm256_and_si256(c, sign_bit), s.bits - d.bits));

@@ -13,6 +13,7 @@
 template <int SRC, int DST, bool REPORT>
 struct VbmiChunk {
   static constexpr int kElems = 64;
+  static constexpr bool kBlockFlags = false;  // Masks' report fields: element bits (group_bits reduces)
   static constexpr Format s = format_of(SRC), d = format_of(DST);
   static constexpr bool kFolded = REPORT && d.bits <= 4;  // the flags in the code table
   __m512i t[4], f[4];
@@ -103,6 +104,7 @@ struct VbmiChunk {
     return r;
   }
 
+  template <int BS>  // (the masks are per element: BS is the driver's business)
   inline void run(const uint8_t* in, uint8_t* out, bool more, Masks& mk) const {
     const __m512i c = codes(in, more);
     const __m512i r = lookup(t, c);
