@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from slimops.slicescale import bench
 from slimops.testing import run_cli
 
@@ -39,7 +41,13 @@ def test_suite_quick(tmp_path):
     assert rep["matches_reference"] is True and rep["report_overhead"] is not None
     assert got[("convert", "mxint8", "requantize")]["matches_reference"] is True  # FLOOR anchor of Gaussian data
     assert got[("convert", "mxint8", "torchao")]["status"] == "skipped"
-    assert got[("convert", "mxfp8_e4m3", "torchao")]["status"] == "ok"
+    tao, out_row = got[("convert", "mxfp8_e4m3", "torchao")], got[("convert", "mxfp8_e4m3", "slimops-native-out")]
+    assert tao["status"] == "ok"
+    # torchao converts the oracle's 16 of 256 rows: its speedup column compares times for all 256 rows
+    assert tao["work"] * 16 == out_row["work"]
+    assert out_row["speedup_vs_torchao"] == pytest.approx(tao["time_ms"] * 16 / out_row["time_ms"], rel=1e-9)
+    assert out_row["speedup_vs_requantize"] == pytest.approx(
+        got[("convert", "mxfp8_e4m3", "requantize")]["time_ms"] / out_row["time_ms"], rel=1e-9)
     assert got[("quantize", "bfloat16", "slimops-native-report")]["status"] == "skipped"
     run_cli(["bench", "slicescale", "--pairs", "mxint8:mxfp4", "--device", "cpu", "--out", str(out)], tmp_path,
             expect=2)

@@ -142,7 +142,9 @@ class Suite:
     title = "slimops microbenchmarks"
     providers: tuple = ()  # in the order they are timed in each round
     oracle: "str | None" = None  # the provider whose output the others are compared with
-    speedups: dict = {}  # column name -> provider: speedup_vs_<x> = time of that provider / time of this one
+    # column name -> provider: speedup_vs_<x> = time of that provider / time of this one, each time for the
+    # whole case (a provider that runs part of it, share_of < 1, has its time scaled up to the whole)
+    speedups: dict = {}
     case_columns: tuple = ()  # the keys of Case.params, shown first in every row
     modes: tuple = ("forward",)
     work_unit = "bytes"  # or "flops"
@@ -180,6 +182,11 @@ class Suite:
         """The work of ``provider``'s call: ``work`` (the case's :meth:`work`, measured where the case was built,
         on rank 0 in multi-process mode) unless a provider does other work (a roofline)."""
         return work
+
+    def share_of(self, case: Case, provider: str) -> float:
+        """The part of the case's problem one call of ``provider`` solves (1: all of it; less for a provider
+        timed on sampled rows), so that the speedups compare times for the whole problem."""
+        return 1.0
 
     extra_columns: tuple = ()  # columns of the suite's own, filled by finish_rows
 
@@ -413,12 +420,12 @@ def _fill_rows(suite: Suite, case: Case, rows: dict, timed: list, work: int, mat
             row["tflop_s"] = w / (tmin * 1e-3) / 1e12
         if t.provider in matches:
             row["matches_reference"] = matches[t.provider]
-    ok = {p: r["time_ms"] for p, r in rows.items() if r["time_ms"]}
-    for r in rows.values():
+    whole = {p: r["time_ms"] / suite.share_of(case, p) for p, r in rows.items() if r["time_ms"]}
+    for p, r in rows.items():
         if r["time_ms"]:
             for col, base in suite.speedups.items():
-                if base in ok:
-                    r[col] = ok[base] / r["time_ms"]
+                if base in whole:
+                    r[col] = whole[base] / whole[p]
     suite.finish_case(case, list(rows.values()))
     for r in rows.values():
         if r["status"] == "ok":
