@@ -315,7 +315,7 @@ static inline void encode_run(const void* x, int64_t x_off, int64_t count, int b
 }
 
 #if defined(__AVX2__) && !defined(__AVX512BW__)
-// AVX2 build: bf16 input, nearest rounding, block 32 or 64, MXFP8 E4M3 / MXINT8 / MXFP4: the 16-bit lane
+// AVX2 build: bf16 input, nearest rounding, block 32 or 64, MXFP8 E4M3 / MXINT / MXFP4: the 16-bit lane
 // kernels of csrc/mx/mx_cpu_bf16.h, kTile blocks at a time as encode_run (amaxes, then the
 // tile's scale bytes in one vectorised loop, then the codes). A block they cannot take (NaN
 // scale, tiny amax) goes through the generic code. Writes the packed bytes and scales of

@@ -1,4 +1,4 @@
-// bf16 -> MXFP8 (E4M3), MXINT8 and MXFP4 quantize in 16-bit lanes (AVX2), included by
+// bf16 -> MXFP8 (E4M3), MXINT8/6/4/2 and MXFP4 quantize in 16-bit lanes (AVX2), included by
 // csrc/mx/mx_cpu.cpp in its AVX2 and AVX-512 builds. A bf16 element is 16 bits, so one
 // 256-bit register holds 16 of them: the block amax is an unsigned 16-bit max of the
 // |x| bits, the scaling by 2^k (k = 127 - scale byte) an exact add to the exponent
@@ -38,14 +38,23 @@ struct Fast<mx::kFp8E4M3> {
   static inline __m256i lut() { return _mm256_setr_epi8(0, 1, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                                                         0, 1, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0); }
 };
-template <>
-struct Fast<mx::kInt8> {
-  static constexpr int kShift = 6, kMaxK = 119, kLutBase = 125;  // |v| * 64 with e'' <= 125 -> 0
+// MXINTb: |v| * 2^(b-2) rounded to an integer (e'' <= 125: below 1/2, 0), at most 2^(b-1) - 1.
+template <int FMT>
+struct FastInt {
+  static constexpr int kShift = mx::format_of(FMT).mbits, kMaxK = 125 - kShift, kLutBase = 125;
   static inline __m256i lut() {
     return _mm256_setr_epi8(0, 1, 2, 4, 8, 16, 32, 64, (char)128, 0, 0, 0, 0, 0, 0, 0,
                             0, 1, 2, 4, 8, 16, 32, 64, (char)128, 0, 0, 0, 0, 0, 0, 0);
   }
 };
+template <>
+struct Fast<mx::kInt8> : FastInt<mx::kInt8> {};
+template <>
+struct Fast<mx::kInt6> : FastInt<mx::kInt6> {};
+template <>
+struct Fast<mx::kInt4> : FastInt<mx::kInt4> {};
+template <>
+struct Fast<mx::kInt2> : FastInt<mx::kInt2> {};
 template <>
 struct Fast<mx::kFp4E2M1> {
   static constexpr int kShift = 0, kMaxK = 124, kLutBase = 124;  // e' <= 124: v <= 2^-2 -> 0
@@ -54,7 +63,7 @@ struct Fast<mx::kFp4E2M1> {
 };
 
 template <int FMT>
-constexpr bool has_fast() { return FMT == mx::kFp8E4M3 || FMT == mx::kInt8 || FMT == mx::kFp4E2M1; }
+constexpr bool has_fast() { return FMT == mx::kFp8E4M3 || FMT == mx::kFp4E2M1 || mx::format_of(FMT).is_int; }
 
 static inline __m256i set16(int v) { return _mm256_set1_epi16((short)v); }
 
@@ -79,10 +88,11 @@ template <int FMT>
 static inline __m256i encode16(__m256i b, __m256i kp, __m256i kn, __m256i lut) {
   const __m256i a = _mm256_subs_epu16(_mm256_adds_epu16(_mm256_and_si256(b, set16(0x7FFF)), kp), kn);
   const __m256i e = _mm256_srli_epi16(a, 7);
-  if (FMT == mx::kInt8) {
-    const __m256i mag = _mm256_min_epu16(small_codes<FMT>(a, e, lut), set16(127));
+  if (mx::format_of(FMT).is_int) {  // two's complement of the clamped magnitude, b bits
+    constexpr mx::Format f = mx::format_of(FMT);
+    const __m256i mag = _mm256_min_epu16(small_codes<FMT>(a, e, lut), set16(f.max_code));
     const __m256i s = _mm256_srai_epi16(b, 15);
-    return _mm256_and_si256(_mm256_sub_epi16(_mm256_xor_si256(mag, s), s), set16(0xFF));
+    return _mm256_and_si256(_mm256_sub_epi16(_mm256_xor_si256(mag, s), s), set16((1 << f.bits) - 1));
   }
   // FP: bias, mbits; normal when e' >= 128 - bias
   constexpr int bias = FMT == mx::kFp8E4M3 ? 7 : 1, mbits = FMT == mx::kFp8E4M3 ? 3 : 1;
@@ -113,11 +123,24 @@ static inline void store32(__m256i c0, __m256i c1, uint8_t* out) {
   const __m256i bytes = _mm256_permute4x64_epi64(_mm256_packus_epi16(c0, c1), 0xD8);  // elements 0..31 in order
   if (BITS == 8) {
     _mm256_storeu_si256((__m256i*)out, bytes);
-  } else {  // 4 bits: element 2i in the low nibble of byte i
+  } else if (BITS == 4) {  // element 2i in the low nibble of byte i
     const __m256i w = _mm256_or_si256(bytes, _mm256_srli_epi16(bytes, 4));
     const __m256i lo = _mm256_and_si256(w, set16(0xFF));
     const __m128i packed = _mm_packus_epi16(_mm256_castsi256_si128(lo), _mm256_extracti128_si256(lo, 1));
     _mm_storeu_si128((__m128i*)out, packed);
+  } else if (BITS == 2) {  // pairs -> nibbles (vpmaddubsw), narrowed; pairs of nibbles -> bytes, narrowed
+    const __m256i w = _mm256_maddubs_epi16(bytes, set16(0x0401));
+    const __m128i n = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    const __m128i b = _mm_maddubs_epi16(n, _mm_set1_epi16(0x1001));
+    _mm_storel_epi64((__m128i*)out, _mm_packus_epi16(b, b));
+  } else {  // 6 bits: four codes -> a 24-bit dword (vpmaddubsw, vpmaddwd), three bytes of each kept
+    const __m256i w = _mm256_madd_epi16(_mm256_maddubs_epi16(bytes, set16(0x4001)), _mm256_set1_epi32(0x10000001));
+    const __m256i p = _mm256_shuffle_epi8(w, _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1,
+                                                              0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1,
+                                                              -1));
+    const __m256i q = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 0, 0));
+    _mm_storeu_si128((__m128i*)out, _mm256_castsi256_si128(q));
+    _mm_storel_epi64((__m128i*)(out + 16), _mm256_extracti128_si256(q, 1));
   }
 }
 
