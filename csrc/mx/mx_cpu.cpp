@@ -315,7 +315,7 @@ static inline void encode_run(const void* x, int64_t x_off, int64_t count, int b
 }
 
 #if defined(__AVX2__) && !defined(__AVX512BW__)
-// AVX2 build: bf16 input, nearest rounding, block 32 or 64, MXFP8 E4M3 / MXINT / MXFP4: the 16-bit lane
+// AVX2 build: bf16 input, nearest rounding, block 32 or 64, every format: the 16-bit lane
 // kernels of csrc/mx/mx_cpu_bf16.h, kTile blocks at a time as encode_run (amaxes, then the
 // tile's scale bytes in one vectorised loop, then the codes). A block they cannot take (NaN
 // scale, tiny amax) goes through the generic code. Writes the packed bytes and scales of
@@ -450,7 +450,7 @@ static void quantize_impl(const QuantizeArgs& a) {
           return;
         }
 #elif defined(__AVX2__)
-        if constexpr (DT == kBF16 && !SR && bf16::has_fast<FMT>()) {
+        if constexpr (DT == kBF16 && !SR) {
           if (a.block_size >= 32) {
             quantize_bf16_run<FMT>(a.x, x_off, count, a.block_size, a.scale_mode, data, scales);
             return;

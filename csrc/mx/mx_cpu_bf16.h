@@ -1,4 +1,4 @@
-// bf16 -> MXFP8 (E4M3), MXINT8/6/4/2 and MXFP4 quantize in 16-bit lanes (AVX2), included by
+// bf16 -> every MX format's quantize in 16-bit lanes (AVX2), included by
 // csrc/mx/mx_cpu.cpp in its AVX2 and AVX-512 builds. A bf16 element is 16 bits, so one
 // 256-bit register holds 16 of them: the block amax is an unsigned 16-bit max of the
 // |x| bits, the scaling by 2^k (k = 127 - scale byte) an exact add to the exponent
@@ -22,6 +22,8 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include <type_traits>
+
 namespace slimops {
 namespace cpu {
 namespace SLIMOPS_ISA {
@@ -32,38 +34,27 @@ namespace bf16 {
 template <int FMT>
 struct Fast;
 
-template <>
-struct Fast<mx::kFp8E4M3> {
-  static constexpr int kShift = 0, kMaxK = 116, kLutBase = 116;  // e' <= 116: v < 2^-10 -> 0
-  static inline __m256i lut() { return _mm256_setr_epi8(0, 1, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                                        0, 1, 2, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0); }
-};
-// MXINTb: |v| * 2^(b-2) rounded to an integer (e'' <= 125: below 1/2, 0), at most 2^(b-1) - 1.
+// MXFP (bias B, M mantissa bits): element subnormals RNE(|v| * 2^(B + M - 1)) = RNE(s * 2^(e' - 126 + B + M) / 256),
+// the multiplier 2^(i - 1) at i = e' - (126 - B - M) (i = 0: below half the smallest subnormal, 0). An input
+// zero, read as 2^(k - 127), rounds to 0 while k <= 126 - B - M. (The table's entries past the subnormals are
+// never used: those lanes are normal.)
 template <int FMT>
-struct FastInt {
-  static constexpr int kShift = mx::format_of(FMT).mbits, kMaxK = 125 - kShift, kLutBase = 125;
+struct FastFp {
+  static constexpr int kShift = 0, kLutBase = 126 - mx::format_of(FMT).bias - mx::format_of(FMT).mbits;
+  static constexpr int kMaxK = kLutBase;  // E4M3: 116 (v < 2^-10 -> 0); E2M1: 124 (v <= 2^-2 -> 0)
   static inline __m256i lut() {
     return _mm256_setr_epi8(0, 1, 2, 4, 8, 16, 32, 64, (char)128, 0, 0, 0, 0, 0, 0, 0,
                             0, 1, 2, 4, 8, 16, 32, 64, (char)128, 0, 0, 0, 0, 0, 0, 0);
   }
 };
-template <>
-struct Fast<mx::kInt8> : FastInt<mx::kInt8> {};
-template <>
-struct Fast<mx::kInt6> : FastInt<mx::kInt6> {};
-template <>
-struct Fast<mx::kInt4> : FastInt<mx::kInt4> {};
-template <>
-struct Fast<mx::kInt2> : FastInt<mx::kInt2> {};
-template <>
-struct Fast<mx::kFp4E2M1> {
-  static constexpr int kShift = 0, kMaxK = 124, kLutBase = 124;  // e' <= 124: v <= 2^-2 -> 0
-  static inline __m256i lut() { return _mm256_setr_epi8(0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                                        0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0); }
-};
-
+// MXINTb: |v| * 2^(b-2) rounded to an integer (e'' <= 125: below 1/2, 0), at most 2^(b-1) - 1.
 template <int FMT>
-constexpr bool has_fast() { return FMT == mx::kFp8E4M3 || FMT == mx::kFp4E2M1 || mx::format_of(FMT).is_int; }
+struct FastInt {
+  static constexpr int kShift = mx::format_of(FMT).mbits, kMaxK = 125 - kShift, kLutBase = 125;
+  static inline __m256i lut() { return FastFp<FMT>::lut(); }
+};
+template <int FMT>
+struct Fast : std::conditional_t<mx::format_of(FMT).is_int, FastInt<FMT>, FastFp<FMT>> {};
 
 static inline __m256i set16(int v) { return _mm256_set1_epi16((short)v); }
 
@@ -95,8 +86,8 @@ static inline __m256i encode16(__m256i b, __m256i kp, __m256i kn, __m256i lut) {
     return _mm256_and_si256(_mm256_sub_epi16(_mm256_xor_si256(mag, s), s), set16((1 << f.bits) - 1));
   }
   // FP: bias, mbits; normal when e' >= 128 - bias
-  constexpr int bias = FMT == mx::kFp8E4M3 ? 7 : 1, mbits = FMT == mx::kFp8E4M3 ? 3 : 1;
-  constexpr int max_code = FMT == mx::kFp8E4M3 ? 0x7E : 0x7, sh = 7 - mbits;
+  constexpr int bias = mx::format_of(FMT).bias, mbits = mx::format_of(FMT).mbits;
+  constexpr int max_code = mx::format_of(FMT).max_code, sh = 7 - mbits;
   const __m256i odd = _mm256_and_si256(_mm256_srli_epi16(a, sh), set16(1));
   const __m256i c = _mm256_srli_epi16(_mm256_add_epi16(_mm256_add_epi16(a, set16((1 << (sh - 1)) - 1)), odd), sh);
   __m256i mag = _mm256_sub_epi16(c, set16((127 - bias) << mbits));
