@@ -24,6 +24,8 @@
 
 #include <type_traits>
 
+#include "csrc/common/pack_avx2.h"
+
 namespace slimops {
 namespace cpu {
 namespace SLIMOPS_ISA {
@@ -112,27 +114,7 @@ static inline __m256i encode16(__m256i b, __m256i kp, __m256i kn, __m256i lut) {
 template <int BITS>
 static inline void store32(__m256i c0, __m256i c1, uint8_t* out) {
   const __m256i bytes = _mm256_permute4x64_epi64(_mm256_packus_epi16(c0, c1), 0xD8);  // elements 0..31 in order
-  if (BITS == 8) {
-    _mm256_storeu_si256((__m256i*)out, bytes);
-  } else if (BITS == 4) {  // element 2i in the low nibble of byte i
-    const __m256i w = _mm256_or_si256(bytes, _mm256_srli_epi16(bytes, 4));
-    const __m256i lo = _mm256_and_si256(w, set16(0xFF));
-    const __m128i packed = _mm_packus_epi16(_mm256_castsi256_si128(lo), _mm256_extracti128_si256(lo, 1));
-    _mm_storeu_si128((__m128i*)out, packed);
-  } else if (BITS == 2) {  // pairs -> nibbles (vpmaddubsw), narrowed; pairs of nibbles -> bytes, narrowed
-    const __m256i w = _mm256_maddubs_epi16(bytes, set16(0x0401));
-    const __m128i n = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-    const __m128i b = _mm_maddubs_epi16(n, _mm_set1_epi16(0x1001));
-    _mm_storel_epi64((__m128i*)out, _mm_packus_epi16(b, b));
-  } else {  // 6 bits: four codes -> a 24-bit dword (vpmaddubsw, vpmaddwd), three bytes of each kept
-    const __m256i w = _mm256_madd_epi16(_mm256_maddubs_epi16(bytes, set16(0x4001)), _mm256_set1_epi32(0x10000001));
-    const __m256i p = _mm256_shuffle_epi8(w, _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1,
-                                                              0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1,
-                                                              -1));
-    const __m256i q = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 0, 0));
-    _mm_storeu_si128((__m128i*)out, _mm256_castsi256_si128(q));
-    _mm_storel_epi64((__m128i*)(out + 16), _mm256_extracti128_si256(q, 1));
-  }
+  slimops::pack_avx2::pack32<BITS>(bytes, out);
 }
 
 // Largest |x| bits of 32 bf16 elements (NaN and Inf above every finite value).

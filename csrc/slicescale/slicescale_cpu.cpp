@@ -26,6 +26,7 @@
 #endif
 
 #include "csrc/common/first_touch.h"
+#include "csrc/common/pack_avx2.h"
 #include "csrc/common/parallel.h"
 #include "csrc/slicescale/slicescale_cpu.h"
 #include "kernels/slicescale/slicescale_element.cuh"

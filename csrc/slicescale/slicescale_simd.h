@@ -25,33 +25,10 @@
 //   codes through the 256-entry table in four registers (two vpermi2b and a blend on bit 7), 6- and
 //   4-bit codes spread to bytes with vpermb + vpmultishiftqb and looked up with one vpermb (the
 //   64-entry table repeats with the code width, so the bits above the code are ignored).
-// Packing (both): vpmaddubsw / vpmaddwd put 2, 4 or 4 codes of 4, 2 or 6 bits into one word or
-// dword, then a narrowing move (or a byte shuffle for 6 bits) stores the packed bytes.
+// Packing: csrc/common/pack_avx2.h (AVX2); VbmiChunk: vpmaddubsw / vpmaddwd put 2, 4 or 4 codes of
+// 4, 2 or 6 bits into one word or dword, then a narrowing move (or a byte permute for 6 bits).
 
 #if defined(__AVX2__)
-
-// 32 codes (one per byte, flag bit 7 ignored) -> 32 * DBITS / 8 packed bytes.
-template <int DBITS>
-static inline void pack32(__m256i r, uint8_t* out) {
-  if (DBITS == 4) {  // pairs -> bytes (vpmaddubsw), the two 128-bit halves narrowed together
-    const __m256i w = _mm256_maddubs_epi16(r, _mm256_set1_epi16(0x1001));
-    _mm_storeu_si128((__m128i*)out, _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
-  } else if (DBITS == 2) {  // pairs -> nibbles, narrowed; pairs of nibbles -> bytes, narrowed
-    const __m256i w = _mm256_maddubs_epi16(r, _mm256_set1_epi16(0x0401));
-    const __m128i n = _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-    const __m128i b = _mm_maddubs_epi16(n, _mm_set1_epi16(0x1001));
-    _mm_storel_epi64((__m128i*)out, _mm_packus_epi16(b, b));
-  } else {  // 6 bits: 24-bit dwords, three bytes of each kept
-    const __m256i w = _mm256_madd_epi16(_mm256_maddubs_epi16(r, _mm256_set1_epi16(0x4001)),
-                                        _mm256_set1_epi32(0x10000001));
-    const __m256i p = _mm256_shuffle_epi8(w, _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1,
-                                                              0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1,
-                                                              -1));
-    const __m256i q = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 0, 0));
-    _mm_storeu_si128((__m128i*)out, _mm256_castsi256_si128(q));
-    _mm_storel_epi64((__m128i*)(out + 16), _mm256_extracti128_si256(q, 1));
-  }
-}
 
 // 32 * SBITS / 8 packed bytes -> 32 codes, one per byte (6-bit codes: the last 12 bytes are read with
 // a 16-byte load with `more`, when the next chunk's bytes follow; else with a masked load).
@@ -219,7 +196,7 @@ struct Avx2Chunk {
       }
       r = _mm256_or_si256(r, _mm256_srli_epi16(_mm256_and_si256(c, sign_bit), s.bits - d.bits));
     }
-    pack32<d.bits>(r, out);
+    slimops::pack_avx2::pack32<d.bits>(r, out);
   }
 };
 
