@@ -1,6 +1,6 @@
 // 32 b-bit codes, one per byte of an AVX2 register in element order, -> 32 * b / 8 packed bytes
 // (element 0 in the low bits of byte 0, the MX packing). Shared by the MX quantize kernels
-// (csrc/mx/mx_cpu_bf16.h) and the Slice-and-Scale chunk kernels (csrc/slicescale/slicescale_simd.h).
+// (csrc/mx/mx_cpu_avx2.h) and the Slice-and-Scale chunk kernels (csrc/slicescale/slicescale_simd.h).
 // vpmaddubsw / vpmaddwd put 2, 4 or 4 codes of 4, 2 or 6 bits into one word or dword; the two 128-bit
 // halves are narrowed together (packus) or, for 6 bits, three bytes of each dword kept. A byte with bits
 // above b set (Slice-and-Scale's special-code bit) packs to garbage that its caller overwrites.

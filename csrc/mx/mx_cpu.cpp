@@ -23,7 +23,9 @@
 #if defined(__AVX512BW__)
 #include "csrc/mx/mx_cpu_avx512_runs.h"
 #elif defined(__AVX2__)
-#include "csrc/mx/mx_cpu_bf16.h"
+#include <type_traits>
+
+#include "csrc/mx/mx_cpu_avx2.h"
 #endif
 
 namespace slimops {
@@ -315,31 +317,38 @@ static inline void encode_run(const void* x, int64_t x_off, int64_t count, int b
 }
 
 #if defined(__AVX2__) && !defined(__AVX512BW__)
-// AVX2 build: bf16 input, nearest rounding, block 32 or 64, every format: the 16-bit lane
-// kernels of csrc/mx/mx_cpu_bf16.h, kTile blocks at a time as encode_run (amaxes, then the
-// tile's scale bytes in one vectorised loop, then the codes). A block they cannot take (NaN
-// scale, tiny amax) goes through the generic code. Writes the packed bytes and scales of
-// `count` full blocks from x_off.
-template <int FMT>
-static void quantize_bf16_run(const void* x, int64_t x_off, int64_t count, int block_size, int mode,
+// AVX2 build: fp32 and bf16 input, nearest rounding, every block size, every format: the lanes of
+// csrc/mx/mx_cpu_avx2.h, kTile blocks at a time as encode_run (amaxes, then the tile's scale bytes in one
+// vectorised loop, then the codes, 32 per step: half a block of 64, a block of 32, two blocks of 16),
+// packed by pack_avx2::pack32. A block the lanes cannot take (NaN scale, a scale byte too far out for
+// their exact steps; the odd last block of 16 of a run) goes through the generic code. Writes the packed
+// bytes and scales of `count` full blocks from x_off.
+template <int FMT, int DT>
+static void quantize_avx2_run(const void* x, int64_t x_off, int64_t count, int block_size, int mode,
                               uint8_t* data, uint8_t* scales) {
+  static_assert(DT == kF32 || DT == kBF16, "fp32 and bf16 inputs");
   constexpr Format f = format_of(FMT);
-  using Fast = bf16::Fast<FMT>;
-  const uint16_t* xs = (const uint16_t*)x;
-  const int pairs = block_size / 32, chunks = block_size / kChunk;
+  using Elem = std::conditional_t<DT == kF32, float, uint16_t>;
+  using Block = avx2::Block<FMT>;
+  const Elem* xs = (const Elem*)x + x_off;
+  const int chunks = block_size / kChunk;
   const int64_t block_bytes = (int64_t)block_size * f.bits / 8;
-  const __m256i lut = Fast::lut();
+  const auto generic = [&](int64_t i, uint32_t byte) {
+    alignas(64) uint32_t codes[kMaxBlock];
+    encode_full_block<FMT, DT, false>(x, x_off + i * block_size, chunks, byte, inv_scale_of(byte), 0, codes);
+    pack_block<f.bits>(codes, chunks, data + i * block_bytes);
+  };
   for (int64_t t = 0; t < count; t += kTile) {
     const int nb = (int)(count - t < kTile ? count - t : kTile);
     alignas(64) uint32_t amax[kTile] = {0};
     for (int j = 0; j < nb; ++j) {
-      const uint16_t* p = xs + x_off + (t + j) * block_size;
-      uint32_t m = bf16::amax32(p);
-      if (pairs == 2) {
-        const uint32_t m2 = bf16::amax32(p + 32);
-        m = m2 > m ? m2 : m;
+      const Elem* p = xs + (t + j) * block_size;
+      if (block_size == 16) {
+        amax[j] = avx2::amax<16>(p);
+      } else {
+        const uint32_t m0 = avx2::amax<32>(p), m1 = block_size == 64 ? avx2::amax<32>(p + 32) : 0;
+        amax[j] = m0 > m1 ? m0 : m1;
       }
-      amax[j] = m << 16;
     }
     alignas(64) uint32_t bytes[kTile];
     if (mode == kFloor) {
@@ -347,26 +356,30 @@ static void quantize_bf16_run(const void* x, int64_t x_off, int64_t count, int b
     } else {
       for (int j = 0; j < kTile; ++j) bytes[j] = scale_byte(bits_f32(amax[j]), f, kRceil);
     }
+    for (int j = 0; j < nb; ++j) scales[t + j] = (uint8_t)bytes[j];
+    if (block_size == 16) {  // two blocks per step
+      for (int j = 0; j < nb; j += 2) {
+        const int64_t i = t + j;
+        if (__builtin_expect(j + 1 < nb && Block::takes(bytes[j]) && Block::takes(bytes[j + 1]), 1)) {
+          const __m256i codes = Block(bytes[j], bytes[j + 1]).codes32(xs + i * 16);
+          slimops::pack_avx2::pack32<f.bits>(codes, data + i * block_bytes);
+        } else {
+          generic(i, bytes[j]);
+          if (j + 1 < nb) generic(i + 1, bytes[j + 1]);
+        }
+      }
+      continue;
+    }
     for (int j = 0; j < nb; ++j) {
-      const int64_t off = x_off + (t + j) * block_size;
-      uint8_t* out = data + (t + j) * block_bytes;
-      const uint32_t byte = bytes[j];
-      scales[t + j] = (uint8_t)byte;
-      const int k = 127 - (int)byte + Fast::kShift;
-      if (__builtin_expect(byte == kE8M0NaN || 127 - (int)byte > Fast::kMaxK, 0)) {  // the generic path
-        alignas(64) uint32_t codes[kMaxBlock];
-        encode_full_block<FMT, kBF16, false>(x, off, chunks, byte, inv_scale_of(byte), 0, codes);
-        pack_block<f.bits>(codes, chunks, out);
+      const int64_t i = t + j;
+      if (__builtin_expect(!Block::takes(bytes[j]), 0)) {
+        generic(i, bytes[j]);
         continue;
       }
-      const __m256i kp = _mm256_set1_epi16((short)((k > 0 ? k : 0) << 7));
-      const __m256i kn = _mm256_set1_epi16((short)((k < 0 ? -k : 0) << 7));
-      for (int h = 0; h < pairs; ++h) {
-        const uint16_t* p = xs + off + h * 32;
-        const __m256i c0 = bf16::encode16<FMT>(_mm256_loadu_si256((const __m256i*)p), kp, kn, lut);
-        const __m256i c1 = bf16::encode16<FMT>(_mm256_loadu_si256((const __m256i*)(p + 16)), kp, kn, lut);
-        bf16::store32<f.bits>(c0, c1, out + h * 32 * f.bits / 8);
-      }
+      const Block blk(bytes[j]);
+      for (int h = 0; h < block_size; h += 32)
+        slimops::pack_avx2::pack32<f.bits>(blk.codes32(xs + i * block_size + h),
+                                           data + i * block_bytes + h * f.bits / 8);
     }
   }
 }
@@ -450,11 +463,9 @@ static void quantize_impl(const QuantizeArgs& a) {
           return;
         }
 #elif defined(__AVX2__)
-        if constexpr (DT == kBF16 && !SR) {
-          if (a.block_size >= 32) {
-            quantize_bf16_run<FMT>(a.x, x_off, count, a.block_size, a.scale_mode, data, scales);
-            return;
-          }
+        if constexpr ((DT == kF32 || DT == kBF16) && !SR) {
+          quantize_avx2_run<FMT, DT>(a.x, x_off, count, a.block_size, a.scale_mode, data, scales);
+          return;
         }
 #endif
         const int chunks = chunks_of(a.block_size);
