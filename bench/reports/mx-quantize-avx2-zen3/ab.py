@@ -3,23 +3,17 @@ slimops._C against other builds loaded beside it, and the roofline dst.copy_(src
 round in an order shuffled each round (minimum over the rounds). "of copy" counts the input read and the codes and
 scales written.
 Usage: python ab.py DTYPE ROUNDS BLOCK [OTHER_C.so ...]"""
-import importlib.util
 import random
 import sys
 import time
 
 import torch
 
-from slimops._backend import native_module
+from slimops.benchmarks.harness import native_builds
 from slimops.mx.formats import FORMATS, get_format
 
 torch.set_num_threads(2)
-mods = [("this", native_module("_C"))]
-for i, path in enumerate(sys.argv[4:]):  # a distinct package name per build, so that each loads its own copy
-    spec = importlib.util.spec_from_file_location(f"alt{i}._C", path)
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
-    mods.append((path.split("/")[-1], m))
+mods = native_builds(sys.argv[4:])  # this build, then the others
 dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[sys.argv[1]]
 rounds = int(sys.argv[2])
 R = L = 8192

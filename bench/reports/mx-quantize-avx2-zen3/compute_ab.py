@@ -1,22 +1,16 @@
 """MX quantize in CPU time of one thread on cache-resident data (32 x 4096, block 32, floor scales): this build of
 slimops._C against other builds loaded beside it, interleaved round by round (minimum of 20 x 20 calls).
 Usage: python compute_ab.py DTYPE [OTHER_C.so ...]"""
-import importlib.util
 import sys
 import time
 
 import torch
 
-from slimops._backend import native_module
+from slimops.benchmarks.harness import native_builds
 from slimops.mx.formats import FORMATS, get_format
 
 torch.set_num_threads(1)
-mods = [("this", native_module("_C"))]
-for i, path in enumerate(sys.argv[2:]):  # a distinct package name per build, so that each loads its own copy
-    spec = importlib.util.spec_from_file_location(f"alt{i}._C", path)
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
-    mods.append((path.split("/")[-1], m))
+mods = native_builds(sys.argv[2:])  # this build, then the others
 dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[sys.argv[1]]
 DT = {torch.float32: 0, torch.bfloat16: 1}[dtype]
 R, L, BS = 32, 4096, 32

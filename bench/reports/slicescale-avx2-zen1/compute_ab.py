@@ -1,23 +1,17 @@
 """mx_convert in CPU time of one thread on cache-resident data (256 x 4096), with and without the report: this
 build against other builds of slimops._C loaded beside it, interleaved round by round (minimum of 30 x 10 calls).
 Usage: python compute_ab.py BLOCK [OTHER_C.so ...]"""
-import importlib.util
 import sys
 import time
 
 import torch
 
 import slimops
-from slimops._backend import native_module
+from slimops.benchmarks.harness import native_builds
 from slimops.mx.formats import get_format
 
 torch.set_num_threads(1)
-mods = [("this", native_module("_C"))]
-for i, path in enumerate(sys.argv[2:]):  # a distinct package name per build, so that each loads its own copy
-    spec = importlib.util.spec_from_file_location(f"alt{i}._C", path)
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
-    mods.append((path.split("/")[-1], m))
+mods = native_builds(sys.argv[2:])  # this build, then the others
 PAIRS = [("mxint4", "mxint2"), ("mxint8", "mxint6"), ("mxint6", "mxint2"), ("mxfp6_e3m2", "mxfp4_e2m1"),
          ("mxint8", "mxint4"), ("mxint8", "mxint2"), ("mxint6", "mxint4"), ("mxfp8_e4m3", "mxfp4_e2m1"),
          ("mxfp8_e4m3", "mxfp6_e2m3"), ("mxfp6_e2m3", "mxfp4_e2m1")]

@@ -168,6 +168,23 @@ def _malloc_trim() -> None:
 # ----------------------------------------------------------------------------- metadata
 
 
+def native_builds(paths) -> list:
+    """[("this", slimops._C)] and, per path, ``(file name, module)``: other builds of ``slimops._C`` loaded
+    beside the installed one, for A/B runs in one process. Each gets its own package name: under one name
+    Python would hand back the module it already loaded, and both columns would time the same build."""
+    import importlib.util
+
+    from .._backend import native_module
+
+    mods = [("this", native_module("_C"))]
+    for i, path in enumerate(paths):
+        spec = importlib.util.spec_from_file_location(f"slimops_build{i}._C", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        mods.append((Path(path).name, mod))
+    return mods
+
+
 def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:

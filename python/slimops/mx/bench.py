@@ -45,6 +45,7 @@ import math
 
 import torch
 
+from ..benchmarks import harness
 from ..benchmarks.runner import Case, CompileBudget, Skip, Suite, first_line, quiet_peer
 from .formats import get_format
 
@@ -229,12 +230,8 @@ def _quiet_inductor():
 
 def load_build(path: str):
     """A build of ``slimops._C`` at ``path`` (its MX functions), loaded beside the installed one."""
-    import importlib.util
-
     try:
-        spec = importlib.util.spec_from_file_location("_C", path)
-        lib = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(lib)
+        lib = harness.native_builds([path])[1][1]
         for name in ("mx_quantize", "mx_dequantize", "mx_fake_quantize"):
             getattr(lib, name)
     except Exception as e:
