@@ -76,6 +76,29 @@ def test_cpu_axes_modes(backend, block_size, axis, scale_mode, stochastic):
                                 scale_mode=scale_mode, stochastic=stochastic, seed=1234)
 
 
+@pytest.mark.parametrize("backend", [p for p in cpu_backends() if p.values[0] == "native"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_cpu_blocks_of_16_in_pairs(backend, dtype):
+    """The AVX2 kernel takes blocks of 16 two at a time (one scale per 128-bit half): odd runs of full blocks
+    (the last one alone), partial tails, and pairs where one block's scale is too small for its exact steps
+    (amax near 2^-126, the generic path) beside an ordinary one."""
+    for fmt in FORMATS:
+        for shape in ((3, 16 * 7), (4, 16 * 5 + 3), (1, 16), (5, 16 * 9)):
+            check_against_reference(backend, "cpu", fmt, shape, dtype, block_size=16)
+    x = make_input((6, 16 * 8), torch.float32, seed=3)
+    x[0, 16:32] *= 2.0 ** -130  # the second block of a pair tiny
+    x[1, 0:16] *= 2.0 ** -126   # the first
+    x[2, 32:64] = torch.randn(32) * 2.0 ** -120
+    x[3, 48:64] = 2.0 ** -149   # the smallest fp32 subnormal
+    x = x.to(dtype)
+    for fmt in FORMATS:
+        for mode in ("floor", "rceil"):
+            ref = run("reference", slimops.mx.quantize, x, fmt, 16, scale_mode=mode)
+            got = run(backend, slimops.mx.quantize, x, fmt, 16, scale_mode=mode)
+            assert_bits_equal(got.scales, ref.scales, f"{fmt} {mode}: scales")
+            assert_bits_equal(got.data, ref.data, f"{fmt} {mode}: data")
+
+
 @pytest.mark.parametrize("backend", cpu_backends())
 def test_cpu_non_contiguous(backend):
     x = make_input((64, 96), torch.float32)[::2, 5:90].t()  # a strided view
