@@ -362,7 +362,7 @@ static void quantize_avx2_run(const void* x, int64_t x_off, int64_t count, int b
         const int64_t i = t + j;
         if (__builtin_expect(j + 1 < nb && Block::takes(bytes[j]) && Block::takes(bytes[j + 1]), 1)) {
           const __m256i codes = Block(bytes[j], bytes[j + 1]).codes32(xs + i * 16);
-          slimops::pack_avx2::pack32<f.bits>(codes, data + i * block_bytes);
+          slimops::pack_avx2::pack32<f.bits>(codes, data + i * block_bytes, i + 2 < count);
         } else {
           generic(i, bytes[j]);
           if (j + 1 < nb) generic(i + 1, bytes[j + 1]);
@@ -377,9 +377,11 @@ static void quantize_avx2_run(const void* x, int64_t x_off, int64_t count, int b
         continue;
       }
       const Block blk(bytes[j]);
-      for (int h = 0; h < block_size; h += 32)
+      for (int h = 0; h < block_size; h += 32) {
+        const bool more = i + 1 < count || h + 32 < block_size;  // a step of this run writes after this one
         slimops::pack_avx2::pack32<f.bits>(blk.codes32(xs + i * block_size + h),
-                                           data + i * block_bytes + h * f.bits / 8);
+                                           data + i * block_bytes + h * f.bits / 8, more);
+      }
     }
   }
 }

@@ -99,6 +99,31 @@ def test_cpu_blocks_of_16_in_pairs(backend, dtype):
             assert_bits_equal(got.data, ref.data, f"{fmt} {mode}: data")
 
 
+def check_writes_stop_at_the_buffer_end(backend, dtype=torch.float32):
+    """quantize(out=) into the front of a larger buffer, for every format and block size, one run of blocks or
+    one per row: the data equal the plain call's, and the bytes after the buffer keep their value (the AVX2
+    6-bit pack writes 4 bytes past its 24 where a step of the same run writes after it, never at a run's end)."""
+    for fmt in FORMATS:
+        for bs in BLOCK_SIZES:
+            for shape in ((1, 8 * bs), (3, 5 * bs), (2, 4 * bs + 7), (1, 3 * bs)):
+                x = make_input(shape, dtype, seed=shape[1])
+                want = run(backend, slimops.mx.quantize, x, fmt, bs)
+                n = want.data.numel()
+                big = torch.full((n + 64,), 0xA5, dtype=torch.uint8)
+                out = (big[:n].view(want.data.shape), torch.empty_like(want.scales))
+                got = run(backend, slimops.mx.quantize, x, fmt, bs, out=out)
+                what = f"{fmt} block {bs} {tuple(shape)}"
+                assert got.data.data_ptr() == big.data_ptr(), what + ": out= was not written in place"
+                assert_bits_equal(out[0], want.data, what + ": data")
+                assert bool((big[n:] == 0xA5).all()), what + f": bytes written past the buffer: {big[n:n + 8].tolist()}"
+
+
+@pytest.mark.parametrize("backend", cpu_backends())
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_cpu_writes_stop_at_the_buffer_end(backend, dtype):
+    check_writes_stop_at_the_buffer_end(backend, dtype)
+
+
 @pytest.mark.parametrize("backend", cpu_backends())
 def test_cpu_non_contiguous(backend):
     x = make_input((64, 96), torch.float32)[::2, 5:90].t()  # a strided view
@@ -130,13 +155,15 @@ def test_cpu_lower_isa_paths(isa):
     skip_if_default_isa(isa)
     code = (
         "import torch, slimops, sys\n"
-        "from tests.mx.test_mx_backends import check_against_reference\n"
+        "from tests.mx.test_mx_backends import check_against_reference, check_writes_stop_at_the_buffer_end\n"
         f"assert slimops.info()['cpu_features']['isa'] == {isa!r}\n"
         "for fmt in slimops.mx.FORMATS:\n"
         "    for dt in (torch.float32, torch.bfloat16, torch.float16):\n"
         "        check_against_reference('native', 'cpu', fmt, (5, 203), dt)\n"
         "    check_against_reference('native', 'cpu', fmt, (7, 96), torch.float32, 16, 0, scale_mode='rceil',\n"
         "                            stochastic=True, seed=3)\n"
+        "for dt in (torch.float32, torch.bfloat16):\n"
+        "    check_writes_stop_at_the_buffer_end('native', dt)\n"
         "print('ok')\n"
     )
     env = dict(os.environ, SLIMOPS_CPU_ISA=isa)

@@ -66,6 +66,24 @@ def test_every_pair_block_size_and_rounding(src, dst):
                            f"{src}->{dst} block {bs} {rounding}")
 
 
+@needs_native
+@pytest.mark.parametrize("src,dst", ALL_PAIRS)
+def test_writes_stop_at_the_buffer_end(src, dst):
+    """mx_convert_out into the front of a larger buffer: the bytes after it keep their value (the AVX2 6-bit
+    pack writes 4 bytes past its 24 where the next chunk of its group writes after it, never at a group's
+    end), for rows that end in a full group, a short chunk or a partial block; the data equal the reference's."""
+    for bs in BLOCK_SIZES:
+        for rows, length in ((1, 64 * bs), (2, 8 * bs), (1, 64 * bs + bs), (3, 5 * bs + 3)):
+            a = slimops.mx.quantize(torch.randn(rows, length, generator=torch.Generator().manual_seed(length)), src, bs)
+            want = reference_out(a.data, a.scales, src, dst, bs, -1, length)
+            n = get_format(dst).packed_bytes(length) * rows
+            big = torch.full((n + 64,), 0xA5, dtype=torch.uint8)
+            out = (big[:n].view(rows, -1), torch.empty_like(a.scales))
+            what = f"{src}->{dst} block {bs} {rows}x{length}"
+            assert_outputs(run_out("native", a.data, a.scales, src, dst, bs, -1, length, out=out), want, what)
+            assert bool((big[n:] == 0xA5).all()), what + f": bytes written past the buffer: {big[n:n + 8].tolist()}"
+
+
 # ----------------------------------------------------------------------------- hypothesis
 
 
