@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import datetime
 import functools
+import itertools
 import json
 import os
 import platform
@@ -168,21 +169,26 @@ def _malloc_trim() -> None:
 # ----------------------------------------------------------------------------- metadata
 
 
-def native_builds(paths) -> list:
-    """[("this", slimops._C)] and, per path, ``(file name, module)``: other builds of ``slimops._C`` loaded
-    beside the installed one, for A/B runs in one process. Each gets its own package name: under one name
-    Python would hand back the module it already loaded, and both columns would time the same build."""
+_BUILD_NAMES = itertools.count()
+
+
+def native_build(path):
+    """Another build of ``slimops._C``, the file at ``path``, loaded beside the installed one for A/B runs in one
+    process, under a package name of its own per call: under one name Python would hand back the module it
+    already loaded, and both columns would time the same build."""
     import importlib.util
 
+    spec = importlib.util.spec_from_file_location(f"slimops_build{next(_BUILD_NAMES)}._C", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def native_builds(paths) -> list:
+    """[("this", slimops._C)] and, per path, ``(file name, native_build(path))``."""
     from .._backend import native_module
 
-    mods = [("this", native_module("_C"))]
-    for i, path in enumerate(paths):
-        spec = importlib.util.spec_from_file_location(f"slimops_build{i}._C", path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        mods.append((Path(path).name, mod))
-    return mods
+    return [("this", native_module("_C"))] + [(Path(path).name, native_build(path)) for path in paths]
 
 
 def cpu_name() -> str:

@@ -229,14 +229,14 @@ def avx2_module():
         import tempfile
 
         from .._backend import native_module
-        from ..benchmarks.harness import native_builds
+        from ..benchmarks.harness import native_build
 
         src = native_module("_C").__file__
         folder = tempfile.mkdtemp(prefix="slimops-avx2-")
         atexit.register(shutil.rmtree, folder, True)
         path = os.path.join(folder, os.path.basename(src))
         shutil.copy(src, path)
-        lib = native_builds([path])[1][1]  # a second copy, under its own package name
+        lib = native_build(path)  # a second copy, under its own package name
         saved = os.environ.get("SLIMOPS_CPU_ISA")
         os.environ["SLIMOPS_CPU_ISA"] = "avx2"
         try:
